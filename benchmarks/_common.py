@@ -1,0 +1,85 @@
+"""Shared pieces of the training benchmarks: seeded data, timers, fresh-process runs, peak memory, tables.
+
+Run by hand (not by the tests). "First fit" runs in a fresh Python process (imports and data creation excluded,
+JIT compilation included); "warm" is the best of a few fits after a first one in the same process. Peak memory is
+the growth of the process's maximum resident set size (``resource.getrusage().ru_maxrss``) during one fit, in a
+fresh process whose baseline is taken after imports and data creation, divided by the size of X.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent
+
+
+def glm_data(kind: str, n: int = 200_000, d: int = 50, seed: int = 0, dtype=np.float32):
+    """A seeded dense problem: standard normal X and a target drawn from the GLM ``kind``."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)).astype(dtype)
+    beta = rng.normal(scale=1.0 / np.sqrt(d), size=d)
+    eta = X.astype(np.float64) @ beta
+    if kind == "logistic":
+        y = (rng.uniform(size=n) < 1 / (1 + np.exp(-eta))).astype(np.int64)
+    elif kind == "poisson":
+        y = rng.poisson(np.exp(0.5 * eta)).astype(np.float64)
+    elif kind == "ridge":
+        y = eta + rng.normal(size=n)
+    else:
+        raise ValueError(kind)
+    return X, y
+
+
+def best_time(fit: Callable[[], object], repeats: int = 3) -> float:
+    """Best wall time of ``repeats`` calls (after the caller's own first call)."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fit()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def fresh_process(script: str, *args: str, env: dict | None = None) -> dict:
+    """Run ``python script args`` in a fresh process and return the JSON it prints on its last line."""
+    out = subprocess.run(
+        [sys.executable, str(ROOT / script), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, **(env or {})},
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def maxrss_bytes() -> int:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return usage if sys.platform == "darwin" else usage * 1024
+
+
+def measure_once(fit: Callable[[], object], x_bytes: int) -> dict:
+    """Time one fit and the growth of peak RSS it causes, for a fresh process (see the module docstring)."""
+    baseline = maxrss_bytes()
+    start = time.perf_counter()
+    fit()
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "peak_over_x": (maxrss_bytes() - baseline) / x_bytes}
+
+
+def table(rows: list[dict], columns: list[str]) -> str:
+    """A plain Markdown table (pasteable into benchmarks/README.md)."""
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        cells = [f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c]) for c in columns]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,119 @@
+"""GLM fits (logistic, Poisson, ridge) on a seeded 200k × 50 dense problem: fieldguide vs scikit-learn.
+
+Both get the same float32 X. scikit-learn runs its defaults (lbfgs for logistic and Poisson; Ridge's "auto"
+solver, which is Cholesky for dense X); fieldguide runs its defaults (float32, full-batch L-BFGS, tol 1e-6). The
+final loss of each (the same penalised mean loss, evaluated in float64 by NumPy) is reported next to the times, so
+the speed-up is read at equal (or lower) loss.
+
+    python benchmarks/bench_glm.py [--rows 200000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
+from _common import best_time, fresh_process, glm_data, measure_once, table
+
+PROBLEMS = ("logistic", "poisson", "ridge")
+ALPHA = {"logistic": 1.0, "poisson": 1e-3, "ridge": 1.0}  # C for logistic
+
+
+def estimators(problem: str, library: str):
+    if library == "sklearn":
+        import sklearn.linear_model as lm
+
+        return {
+            "logistic": lambda: lm.LogisticRegression(C=ALPHA["logistic"]),
+            "poisson": lambda: lm.PoissonRegressor(alpha=ALPHA["poisson"]),
+            "ridge": lambda: lm.Ridge(alpha=ALPHA["ridge"]),
+        }[problem]()
+    from fieldguide import models
+
+    return {
+        "logistic": lambda: models.LogisticRegression(C=ALPHA["logistic"]),
+        "poisson": lambda: models.PoissonRegressor(alpha=ALPHA["poisson"]),
+        "ridge": lambda: models.Ridge(alpha=ALPHA["ridge"]),
+    }[problem]()
+
+
+def final_loss(problem: str, est, X, y) -> float:
+    """The objective both minimise, in the core's mean form (scikit-learn's divided by n), in float64."""
+    X = X.astype(np.float64)
+    coef = np.ravel(est.coef_)
+    eta = X @ coef + float(np.ravel(est.intercept_)[0])
+    n = len(y)
+    if problem == "logistic":
+        return float(np.mean(np.logaddexp(0, eta) - y * eta) + 0.5 / (ALPHA["logistic"] * n) * coef @ coef)
+    if problem == "poisson":
+        return float(np.mean(np.exp(eta) - y * eta) + ALPHA["poisson"] / 2 * coef @ coef)
+    return float(np.mean((y - eta) ** 2) / 2 + ALPHA["ridge"] / (2 * n) * coef @ coef)
+
+
+def child(problem: str, library: str, rows: int) -> None:
+    """Fresh process: one fit (compile included) and its peak memory; prints JSON."""
+    X, y = glm_data(problem, n=rows)
+    est = estimators(problem, library)
+    result = measure_once(lambda: est.fit(X, y), X.nbytes)
+    print(json.dumps(result))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--child", nargs=2, metavar=("PROBLEM", "LIBRARY"))
+    args = parser.parse_args()
+    if args.child:
+        return child(*args.child, args.rows)
+    rows = []
+    for problem in PROBLEMS:
+        X, y = glm_data(problem, n=args.rows)
+        row = {"problem": problem}
+        for library in ("sklearn", "fieldguide"):
+            first = fresh_process("bench_glm.py", "--rows", str(args.rows), "--child", problem, library)
+            cold = first
+            if library == "fieldguide":  # again without the persistent compilation cache: a truly cold start
+                cold = fresh_process(
+                    "bench_glm.py",
+                    "--rows",
+                    str(args.rows),
+                    "--child",
+                    problem,
+                    library,
+                    env={"FIELDGUIDE_JAX_CACHE": "0"},
+                )
+            est = estimators(problem, library).fit(X, y)
+            row[f"{library} warm s"] = best_time(lambda est=est, X=X, y=y: est.fit(X, y))
+            row[f"{library} first s"] = first["seconds"]
+            row[f"{library} cold s"] = cold["seconds"]
+            row[f"{library} loss"] = final_loss(problem, est, X, y)
+            row[f"{library} peak/X"] = first["peak_over_x"]
+        row["warm ×"] = row["sklearn warm s"] / row["fieldguide warm s"]
+        row["first ×"] = row["sklearn first s"] / row["fieldguide first s"]
+        row["cold ×"] = row["sklearn first s"] / row["fieldguide cold s"]
+        rows.append(row)
+        print(f"done: {problem}", file=sys.stderr)
+    columns = [
+        "problem",
+        "sklearn warm s",
+        "fieldguide warm s",
+        "warm ×",
+        "sklearn first s",
+        "fieldguide first s",
+        "first ×",
+        "fieldguide cold s",
+        "cold ×",
+        "sklearn loss",
+        "fieldguide loss",
+        "sklearn peak/X",
+        "fieldguide peak/X",
+    ]
+    print(table(rows, columns))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""MLP fits (two hidden layers of 64, same epochs, same batch size, Adam) on a seeded 200k × 50 binary problem:
+fieldguide vs scikit-learn's ``MLPClassifier`` vs PyTorch on the CPU (skipped with a message when absent).
+
+Accuracy on a held-out 20% is reported next to the times, so the speed-up is read at equal accuracy.
+
+    python benchmarks/bench_mlp.py [--rows 200000] [--epochs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+
+import numpy as np
+
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
+from _common import best_time, fresh_process, glm_data, measure_once, table
+
+HIDDEN, BATCH, LR, ALPHA = (64, 64), 256, 1e-3, 1e-4
+
+
+def split(rows: int):
+    X, y = glm_data("logistic", n=rows)
+    cut = int(0.8 * rows)
+    return X[:cut], y[:cut], X[cut:], y[cut:]
+
+
+def fieldguide_fit(X, y, epochs):
+    from fieldguide import models
+
+    est = models.MLPClassifier(
+        HIDDEN, alpha=ALPHA, batch_size=BATCH, learning_rate_init=LR, max_iter=epochs, random_state=0
+    )
+    return est.fit(X, y)
+
+
+def sklearn_fit(X, y, epochs):
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    est = MLPClassifier(
+        HIDDEN,
+        alpha=ALPHA,
+        batch_size=BATCH,
+        learning_rate_init=LR,
+        max_iter=epochs,
+        random_state=0,
+        n_iter_no_change=epochs + 1,
+        tol=0.0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return est.fit(X, y)
+
+
+class TorchMLP:
+    """The same network and training loop in PyTorch: Adam, minibatches by permuted indices, L2 as scikit-learn."""
+
+    def fit(self, X, y, epochs):
+        import torch
+
+        torch.manual_seed(0)
+        Xt, yt = torch.from_numpy(X), torch.from_numpy(y.astype(np.float32))
+        layers, width = [], X.shape[1]
+        for h in HIDDEN:
+            layers += [torch.nn.Linear(width, h), torch.nn.ReLU()]
+            width = h
+        self.net = torch.nn.Sequential(*layers, torch.nn.Linear(width, 1))
+        weights = [p for name, p in self.net.named_parameters() if name.endswith("weight")]
+        opt = torch.optim.Adam(self.net.parameters(), lr=LR)
+        loss_fn = torch.nn.BCEWithLogitsLoss()
+        for _ in range(epochs):
+            for idx in torch.randperm(len(yt)).split(BATCH):
+                opt.zero_grad()
+                loss = loss_fn(self.net(Xt[idx])[:, 0], yt[idx])
+                loss = loss + ALPHA / (2 * len(idx)) * sum((w**2).sum() for w in weights)
+                loss.backward()
+                opt.step()
+        return self
+
+    def score(self, X, y):
+        import torch
+
+        with torch.no_grad():
+            return float(((self.net(torch.from_numpy(X))[:, 0] > 0).numpy() == y).mean())
+
+
+def torch_fit(X, y, epochs):
+    return TorchMLP().fit(X, y, epochs)
+
+
+FITS = {"sklearn": sklearn_fit, "fieldguide": fieldguide_fit, "pytorch": torch_fit}
+
+
+def child(library: str, rows: int, epochs: int) -> None:
+    X, y, _, _ = split(rows)
+    print(json.dumps(measure_once(lambda: FITS[library](X, y, epochs), X.nbytes)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--child", metavar="LIBRARY")
+    args = parser.parse_args()
+    if args.child:
+        return child(args.child, args.rows, args.epochs)
+    libraries = ["sklearn", "fieldguide"]
+    try:
+        import torch
+
+        libraries.append("pytorch")
+        print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads", file=sys.stderr)
+    except ImportError:
+        print("PyTorch not installed: skipping it (pip install torch==2.13.0 to include it)", file=sys.stderr)
+    X, y, X_test, y_test = split(args.rows)
+    rows = []
+    for library in libraries:
+        first = fresh_process(
+            "bench_mlp.py", "--rows", str(args.rows), "--epochs", str(args.epochs), "--child", library
+        )
+        est = FITS[library](X, y, args.epochs)
+        warm = best_time(lambda library=library: FITS[library](X, y, args.epochs), repeats=1)
+        rows.append(
+            {
+                "library": library,
+                "warm s": warm,
+                "first s": first["seconds"],
+                "test accuracy": est.score(X_test, y_test),
+                "peak/X": first["peak_over_x"],
+            }
+        )
+        print(f"done: {library}", file=sys.stderr)
+    ours = next(r for r in rows if r["library"] == "fieldguide")
+    for row in rows:
+        row["fieldguide × (warm)"] = row["warm s"] / ours["warm s"]
+        row["fieldguide × (first)"] = row["first s"] / ours["first s"]
+    print(f"{args.rows} rows × 50, {args.epochs} epochs, batch {BATCH}, hidden {HIDDEN}")
+    print(
+        table(
+            rows,
+            [
+                "library",
+                "warm s",
+                "first s",
+                "fieldguide × (warm)",
+                "fieldguide × (first)",
+                "test accuracy",
+                "peak/X",
+            ],
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

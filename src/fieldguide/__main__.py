@@ -1,0 +1,3 @@
+from fieldguide.cli import main
+
+main()

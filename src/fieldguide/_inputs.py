@@ -1,0 +1,57 @@
+"""Turn the tables and arrays users hand us (NumPy, pandas, Polars, PyArrow, lists) into NumPy arrays.
+
+scikit-learn's ``validate_data`` already reads NumPy, lists, pandas, Polars and PyArrow tables (through narwhals)
+and records ``feature_names_in_`` when the columns have string names. This module only brings the remaining
+containers into that set: a PyArrow ``RecordBatch`` becomes a ``Table``, a PyArrow ``Array``/``ChunkedArray``
+becomes a NumPy array, and any other producer of the Arrow PyCapsule stream interface (``__arrow_c_stream__``,
+e.g. a DuckDB relation) becomes a PyArrow ``Table``. PyArrow is imported only when the input is one of these.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def _module(obj: Any) -> str:
+    return type(obj).__module__.split(".", 1)[0]
+
+
+def tabular(X: Any) -> Any:
+    """Return ``X`` in a form scikit-learn's ``check_array`` and feature-name handling understand.
+
+    >>> import pyarrow as pa
+    >>> tabular(pa.record_batch({"a": [1.0, 2.0]})).column_names
+    ['a']
+    """
+    module = _module(X)
+    if module in ("numpy", "pandas", "polars") or isinstance(X, list | tuple):
+        return X
+    if module == "pyarrow":
+        import pyarrow as pa
+
+        if isinstance(X, pa.RecordBatch):
+            return pa.Table.from_batches([X])
+        if isinstance(X, pa.Array | pa.ChunkedArray):
+            return X.to_numpy(zero_copy_only=False)
+        return X
+    if hasattr(X, "__arrow_c_stream__") and not hasattr(X, "__array__"):
+        import pyarrow as pa
+
+        return pa.table(X)
+    return X
+
+
+def target(y: Any) -> Any:
+    """Return the target ``y`` as something ``np.asarray`` turns into a 1-D array (Arrow columns included).
+
+    >>> target([0, 1, 1]).tolist()
+    [0, 1, 1]
+    """
+    y = tabular(y)
+    if _module(y) == "pyarrow":  # a one-column Table
+        if y.num_columns != 1:
+            raise ValueError(f"y must be one column; found a table with {y.num_columns} columns")
+        y = y.column(0).to_numpy(zero_copy_only=False)
+    return np.asarray(y) if isinstance(y, list | tuple) else y

@@ -1,0 +1,47 @@
+"""The ``fieldguide`` command line. Each capability adds its verbs through ``<capability>.cli.register``.
+
+Capability CLI modules import only Typer at module level and load their heavy dependencies inside the
+command, so ``fieldguide --help`` and ``fieldguide --version`` stay fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+from fieldguide import __version__
+
+# The capabilities whose verbs the CLI exposes, in the order a user meets them.
+CAPABILITIES = ("readiness", "compare", "search", "evaluate", "registry", "serve")
+
+app = typer.Typer(
+    name="fieldguide",
+    help="From a table to a served, monitored, retrainable model.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"fieldguide {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """From a table to a served, monitored, retrainable model."""
+
+
+for _name in CAPABILITIES:
+    importlib.import_module(f"fieldguide.{_name}.cli").register(app)
+
+
+def main() -> None:
+    app()

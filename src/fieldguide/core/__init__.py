@@ -1,0 +1,41 @@
+"""The three elements of every learning program, and the one jitted trainer that runs them.
+
+A *model* (``models``: ``init``/``apply`` pure functions over a PyTree of params), an *objective* (``objectives``:
+a weighted-mean loss on the outputs, plus ``penalties`` on the weights, plus a link) and an *optimizer* (any Optax
+``GradientTransformation``, or ``"lbfgs"``/``"proximal"`` for full-batch solvers). ``Learner.fit`` minimises
+``loss + Σ penalties`` and returns a ``Fitted`` with ``params``, ``history`` and ``predict``.
+
+Design notes (the non-obvious parts):
+
+- **What is minimised**: ``Σ w·l(row) / Σ w + Σ penalties``, with scikit-learn's per-row losses (half squared
+  error, half deviances) and penalty conventions (``L2(a) = a/2·||w||²``, ``L1(a) = a·||w||₁``). Estimators
+  rescale their alpha/C onto this.
+- **Solvers**: ``"lbfgs"`` is ``optax.lbfgs`` (zoom linesearch) in a ``lax.while_loop``; an objective with an L1
+  part (or ``"proximal"``) uses FISTA with backtracking and restarts, so zeros are exact. Optax optimizers run
+  minibatch epochs, each one ``lax.scan`` over shuffled row indices inside a ``while_loop`` over epochs that
+  carries the early-stopping state; with L1 they take the OWL-QN pseudo-gradient and an orthant projection after
+  each update (exact zeros without knowing the optimizer's step size).
+- **Compiled once per configuration and row bucket**: the loops are module-level ``jax.jit`` functions keyed by
+  (model, objective without penalties, optimizer, a few static settings); rows are padded with zero weight up to
+  a bucket (steps of 2^(1/4)); penalty strengths, ``tol`` and ``max_iter`` are dynamic. Optax optimizers are keyed
+  by object identity: reuse the object or build it with ``optax_optimizer(name, **hyperparams)``, which returns
+  one shared object per configuration.
+- **float64** runs inside ``jax.enable_x64`` scopes (JAX 0.10 has the scoped context), so float32 users are
+  never affected and nothing is switched on globally.
+- **Persistent compilation cache**: on first fit, JAX's cache goes to ``fieldguide._config.cache_dir() / "jax"``
+  unless one is already configured; ``FIELDGUIDE_JAX_CACHE=0`` turns this off.
+
+Example:
+    >>> import numpy as np
+    >>> from fieldguide.core import Learner, models, objectives, penalties
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(200, 5)); y = (X @ [1.0, -2.0, 0.0, 0.5, 0.0] + rng.normal(size=200) > 0).astype(int)
+    >>> fitted = Learner(models.Linear(), objectives.LogLoss() + penalties.L2(1e-3), verbose=False).fit(X, y)
+    >>> fitted.history["converged"], fitted.predict(X[:2]).shape
+    (True, (2,))
+"""
+
+from fieldguide.core import models, objectives, penalties
+from fieldguide.core._learner import Fitted, Learner, bucket, optax_optimizer
+
+__all__ = ["Fitted", "Learner", "bucket", "models", "objectives", "optax_optimizer", "penalties"]

@@ -1,0 +1,391 @@
+"""``Learner`` (model + objective + optimizer) and the ``Fitted`` result it returns."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import math
+import os
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from fieldguide.core import _solvers
+from fieldguide.core.models import Model
+from fieldguide.core.objectives import Objective
+from fieldguide.core.penalties import Penalties
+from fieldguide.errors import DataError
+
+_DTYPES = ("float32", "float64")
+_FULL_BATCH = ("lbfgs", "proximal")
+_CHUNK_SECONDS = 0.25  # target wall time of one compiled chunk between progress updates
+_QUIET_SECONDS = 1.0  # fits shorter than this never show a progress bar
+
+
+@functools.cache
+def optax_optimizer(name: str, **hyperparams: Any) -> optax.GradientTransformation:
+    """The Optax optimizer ``optax.<name>(**hyperparams)``, one shared object per configuration.
+
+    Compiled loops are keyed by the optimizer object, so building optimizers through this function lets repeated
+    fits with an equal configuration (cross-validation folds, cloned estimators) reuse compiled code.
+
+    Example:
+        >>> optax_optimizer("adam", learning_rate=1e-3) is optax_optimizer("adam", learning_rate=1e-3)
+        True
+    """
+    return getattr(optax, name)(**hyperparams)
+
+
+def bucket(n: int) -> int:
+    """Rows are padded up to the next of 8, 10, 12, 14, 16, 20, 24, 28, 32, 40... (steps of 2^(1/4))."""
+    if n <= 8:
+        return 8
+    step = 2 ** (int(math.log2(n)) - 2)
+    return -(-n // step) * step
+
+
+@functools.cache
+def _enable_compilation_cache() -> None:
+    """Turn on JAX's persistent compilation cache under ``cache_dir()/jax`` unless the user chose otherwise.
+
+    ``FIELDGUIDE_JAX_CACHE=0`` disables it; a cache directory already configured (``jax.config`` or
+    ``JAX_COMPILATION_CACHE_DIR``) is left alone.
+    """
+    from fieldguide._config import cache_dir
+
+    if os.environ.get("FIELDGUIDE_JAX_CACHE", "1").lower() in ("0", "false", "no", "off"):
+        return
+    if jax.config.jax_compilation_cache_dir or os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        return
+    jax.config.update("jax_compilation_cache_dir", str(cache_dir() / "jax"))
+    # our loops compile in a fraction of a second: JAX's default (1 s) would never cache them
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Fitted:
+    """A fitted model: ``params``, ``history`` and predictions through the objective's link."""
+
+    problem: _solvers.Problem
+    params: Any
+    history: dict
+    dtype: str
+    n_features: int
+    penalty: Penalties
+
+    def _x64(self):
+        return jax.enable_x64(self.dtype == "float64")
+
+    def _padded(self, X) -> tuple[jax.Array, int]:
+        X = _check_X(X, self.dtype)
+        if X.shape[1] != self.n_features:
+            raise DataError(f"X: expected {self.n_features} features (as in training), found {X.shape[1]}")
+        n = X.shape[0]
+        return jnp.asarray(_pad_rows(X, bucket(n))), n
+
+    def decision_function(self, X) -> np.ndarray:
+        """Raw model outputs (before the link): ``(n,)`` for one output, ``(n, k)`` otherwise."""
+        with self._x64():
+            Xp, n = self._padded(X)
+            out = np.asarray(_solvers.predict(self.problem, self.params, Xp, linked=False))[:n]
+        return out[:, 0] if out.shape[1] == 1 else out
+
+    def predict(self, X) -> np.ndarray:
+        """Predictions with the link applied (e.g. probabilities of class 1 for ``LogLoss``)."""
+        with self._x64():
+            Xp, n = self._padded(X)
+            return np.asarray(_solvers.predict(self.problem, self.params, Xp, linked=True))[:n]
+
+    def objective_value(self, X, y, sample_weight=None) -> float:
+        """The full penalised objective ``loss + Σ penalties`` on ``(X, y)``, to compare with references."""
+        with self._x64():
+            X, y, w = _check_data(self.problem.objective, X, y, sample_weight, self.dtype)
+            hyper = {"l2": self.penalty.l2_strength, "l1": self.penalty.l1_strength}
+            arrays = (jnp.asarray(a) for a in (X, y, w))
+            return float(_solvers.objective_value(self.problem, self.params, *arrays, hyper))
+
+
+@dataclasses.dataclass(frozen=True)
+class Learner:
+    """The three elements: a model, an objective and an optimizer, trained by one compiled loop.
+
+    The trainer minimises ``objective.loss (weighted mean over rows) + Σ penalties``.
+
+    Args:
+        optimizer: an ``optax.GradientTransformation`` (minibatch epochs; an L1 part is handled by a proximal
+            orthant step that yields exact zeros), ``"lbfgs"`` (full-batch ``optax.lbfgs`` with zoom linesearch
+            for smooth objectives; objectives with an L1 part switch to FISTA) or ``"proximal"`` (full-batch
+            FISTA with backtracking). Compiled code is keyed by the optimizer object: reuse the object, or build
+            it with :func:`optax_optimizer`, to avoid recompiling.
+        dtype: ``"float32"`` (default) or ``"float64"``. Float64 runs inside ``jax.enable_x64`` scopes, so it
+            does not change JAX's global setting for float32 users.
+        tol: full batch: stop when the largest absolute gradient (gradient mapping for FISTA) is ``<= tol`` or
+            the objective's relative decrease is below 4·eps (machine epsilon of ``dtype``); Optax: the improvement early stopping requires.
+        max_iter: full batch: the most iterations.
+        verbose: show a Rich progress bar for fits longer than about a second.
+
+    Example:
+        >>> import numpy as np
+        >>> from fieldguide.core import Learner, models, objectives, optax_optimizer, penalties
+        >>> X = np.random.default_rng(0).normal(size=(200, 5)); y = (X[:, 0] > 0).astype(int)
+        >>> learner = Learner(models.MLP(hidden=(8,), activation="tanh"), objectives.LogLoss() + penalties.L2(1e-4),
+        ...                   optax_optimizer("adam", learning_rate=1e-2), verbose=False)
+        >>> fitted = learner.fit(X, y, epochs=20, batch_size=256, seed=0)
+        >>> fitted.predict(X).shape, fitted.history["n_iter"]
+        ((200,), 20)
+    """
+
+    model: Model
+    objective: Objective
+    optimizer: Any = "lbfgs"
+    dtype: str = "float32"
+    tol: float = 1e-6
+    max_iter: int = 1000
+    verbose: bool = True
+
+    def __post_init__(self):
+        if not isinstance(self.model, Model):
+            raise TypeError(
+                f"Learner: model must be a fieldguide.core.models.Model, got {type(self.model)!r}"
+            )
+        if not isinstance(self.objective, Objective):
+            raise TypeError(
+                f"Learner: objective must be a fieldguide.core.objectives.Objective, got {self.objective!r}"
+            )
+        if self.dtype not in _DTYPES:
+            raise ValueError(f"Learner: dtype must be one of {_DTYPES}, got {self.dtype!r}")
+        if isinstance(self.optimizer, str):
+            if self.optimizer not in _FULL_BATCH:
+                raise ValueError(
+                    f"Learner: optimizer must be one of {_FULL_BATCH} or an Optax transformation"
+                )
+            if not self.objective.smooth:
+                raise ValueError(
+                    f"Learner: {type(self.objective).__name__} is not smooth; full-batch {self.optimizer!r} "
+                    "needs a smooth loss, use an Optax optimizer (e.g. optax.adam(1e-2))"
+                )
+        elif not hasattr(self.optimizer, "update"):
+            raise TypeError(
+                f"Learner: optimizer must be 'lbfgs', 'proximal' or an Optax transformation, got {self.optimizer!r}"
+            )
+        if not self.max_iter >= 1:
+            raise ValueError(f"Learner: max_iter must be >= 1, got {self.max_iter!r}")
+
+    def fit(
+        self,
+        X,
+        y,
+        sample_weight=None,
+        *,
+        epochs: int = 100,
+        batch_size: int = 256,
+        validation_fraction: float = 0.0,
+        patience: int | None = None,
+        seed: int = 0,
+        init_params=None,
+    ) -> Fitted:
+        """Train and return a :class:`Fitted`. ``epochs``, ``batch_size``, ``validation_fraction`` and
+        ``patience`` apply to Optax optimizers (full-batch solvers use ``tol``/``max_iter``).
+
+        ``patience``: stop after that many epochs without improvement of the validation loss (training loss
+        without validation) and restore the best parameters.
+        """
+        full_batch = isinstance(self.optimizer, str)
+        _check_positive_int("epochs", epochs)
+        _check_positive_int("batch_size", batch_size)
+        if not 0.0 <= validation_fraction < 1.0:
+            raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction!r}")
+        if patience is not None:
+            _check_positive_int("patience", patience)
+        _enable_compilation_cache()
+        with jax.enable_x64(self.dtype == "float64"):
+            X, y, w = _check_data(self.objective, X, y, sample_weight, self.dtype)
+            n_outputs = self.objective.n_outputs(np.asarray(y if y.shape[1] > 1 else y[:, 0]))
+            if init_params is None:
+                init_params = _solvers.init_params(self.model, seed, X.shape[1], n_outputs, self.dtype)
+            params = jax.tree.map(lambda p: jnp.asarray(p, self.dtype), init_params)
+            if full_batch:
+                carry = self._fit_full_batch(params, X, y, w)
+            else:
+                carry = self._fit_optax(
+                    params, X, y, w, epochs, batch_size, validation_fraction, patience, seed
+                )
+            n_iter = int(carry["k"])
+            history = {
+                "loss": np.asarray(carry["hist"])[:n_iter],
+                "n_iter": n_iter,
+                "converged": bool(carry["converged"]),
+                "best_epoch": n_iter,
+            }
+            if validation_fraction > 0 and not full_batch:
+                history["val_loss"] = np.asarray(carry["val_hist"])[:n_iter]
+            params_out = carry["params"]
+            if patience is not None and not full_batch:
+                history["best_epoch"] = int(carry["best_epoch"])
+                params_out = carry["best_params"]
+        return Fitted(
+            self._problem("predict"), params_out, history, self.dtype, X.shape[1], self.objective.penalty
+        )
+
+    def _problem(self, optimizer, **kw) -> _solvers.Problem:
+        bare = dataclasses.replace(self.objective, penalty=Penalties())
+        return _solvers.Problem(
+            self.model, bare, optimizer, has_l1=self.objective.penalty.l1_strength > 0, **kw
+        )
+
+    def _hyper(self, **kw) -> dict:
+        """The dynamic hyperparameters of the compiled loops (changing them never recompiles)."""
+        penalty = self.objective.penalty
+        return {"tol": float(self.tol), "l2": penalty.l2_strength, "l1": penalty.l1_strength, **kw}
+
+    def _fit_full_batch(self, params, X, y, w) -> dict:
+        n_pad = bucket(X.shape[0])
+        data = tuple(jnp.asarray(_pad_rows(a, n_pad)) for a in (X, y, w))
+        use_fista = self.optimizer == "proximal" or self.objective.penalty.l1_strength > 0
+        problem = self._problem("fista" if use_fista else "lbfgs", history_len=_history_len(self.max_iter))
+        init, run = (
+            (_solvers.fista_init, _solvers.fista_run)
+            if use_fista
+            else (_solvers.lbfgs_init, _solvers.lbfgs_run)
+        )
+        hyper = self._hyper()
+        carry = init(problem, params, data, hyper)
+        step = functools.partial(run, problem, data=data, hyper=hyper)
+        return _drive(step, carry, self.max_iter, "iterations", self.verbose)
+
+    def _fit_optax(self, params, X, y, w, epochs, batch_size, validation_fraction, patience, seed) -> dict:
+        n = X.shape[0]
+        n_val = math.ceil(validation_fraction * n) if validation_fraction > 0 else 0
+        if n_val and n - n_val < 1:
+            raise DataError(f"validation_fraction={validation_fraction} leaves no training rows out of {n}")
+        n_train = n - n_val
+        bs = min(batch_size, bucket(n_train))
+        n_pad = -(-bucket(n_train) // bs) * bs
+        if n_val:
+            order = np.random.default_rng(seed).permutation(n)
+            train, val = order[n_val:], order[:n_val]
+            data = [_pad_rows(a[train], n_pad) for a in (X, y, w)]
+            data += [_pad_rows(a[val], bucket(n_val)) for a in (X, y, w)]
+        else:  # the validation arrays are placeholders, never read when has_validation is False
+            data = [_pad_rows(a, n_pad) for a in (X, y, w)]
+            data += [a[:1] for a in data]
+        data = tuple(jnp.asarray(a) for a in data)
+        problem = self._problem(
+            self.optimizer, batch_size=bs, has_validation=bool(n_val), history_len=_history_len(epochs)
+        )
+        hyper = self._hyper(n_rows=n_train, patience=-1 if patience is None else patience)
+        carry = _solvers.optax_init(problem, params, data, hyper, seed)
+        step = functools.partial(_solvers.optax_run, problem, data=data, hyper=hyper)
+        return _drive(step, carry, epochs, "epochs", self.verbose)
+
+
+def _history_len(n: int) -> int:
+    """Room for the loss history: a power of two, at least 1024, so most epoch counts share compiled code."""
+    return 1 << max(10, (int(n) - 1).bit_length())
+
+
+def _drive(step, carry: dict, total: int, unit: str, verbose: bool) -> dict:
+    """Run a compiled loop in chunks of about ``_CHUNK_SECONDS`` each, reading progress between chunks.
+
+    The bar appears once the fit has taken ``_QUIET_SECONDS`` and enough work remains to be worth showing; the
+    first chunk (one step, compilation included) is never used to predict the rest.
+    """
+    if not verbose:  # nothing to show: the whole loop is one compiled call and one host sync
+        return step(carry, stop=total)
+    start = time.perf_counter()
+    chunk, calls, progress, task = 1, 0, None, None
+    with contextlib.ExitStack() as stack:
+        while True:
+            t0, k0 = time.perf_counter(), int(carry["k"])
+            carry = step(carry, stop=min(total, k0 + chunk))
+            k, done, calls = int(carry["k"]), bool(carry["done"]), calls + 1
+            if done or k >= total:
+                break
+            per_step = (time.perf_counter() - t0) / (k - k0)
+            chunk = max(1, int(_CHUNK_SECONDS / max(per_step, 1e-9)))
+            remaining = per_step * (total - k)
+            slow = time.perf_counter() - start + remaining > _QUIET_SECONDS and remaining > _QUIET_SECONDS / 4
+            if verbose and progress is None and calls >= 2 and slow:
+                progress, task = _progress_bar(stack, unit, total)
+            if progress is not None:
+                progress.update(task, completed=k, loss=f"{float(carry['hist'][k - 1]):.6g}")
+        if progress is not None:
+            progress.update(task, completed=k, loss=f"{float(carry['hist'][k - 1]):.6g}")
+    return carry
+
+
+def _progress_bar(stack: contextlib.ExitStack, unit: str, total: int):
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = Progress(
+        TextColumn(f"training ({unit})"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+    )
+    stack.enter_context(progress)
+    return progress, progress.add_task("fit", total=total, loss="")
+
+
+def _check_positive_int(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+
+
+def _check_X(X, dtype: str) -> np.ndarray:
+    try:
+        X = np.asarray(X, dtype=dtype)
+    except (TypeError, ValueError) as err:
+        raise DataError(f"X: expected numbers, could not convert to {dtype}: {err}") from None
+    if X.ndim != 2:
+        raise DataError(
+            f"X: expected a 2-D array (rows, features), found {X.ndim} dimension(s) with shape {X.shape}"
+        )
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise DataError(f"X: expected at least one row and one feature, found shape {X.shape}")
+    if not np.isfinite(X).all():
+        rows = np.flatnonzero(~np.isfinite(X).all(axis=1))
+        raise DataError(
+            f"X: expected finite values, found NaN or inf in {rows.size} row(s), first at row {rows[0]}"
+        )
+    return X
+
+
+def _check_data(objective: Objective, X, y, sample_weight, dtype: str):
+    X = _check_X(X, dtype)
+    y = np.asarray(y)
+    if y.ndim == 0 or y.shape[0] != X.shape[0]:
+        raise DataError(f"y: expected {X.shape[0]} values (one per row of X), found shape {y.shape}")
+    if y.dtype.kind in "fc" and not np.isfinite(y).all():
+        raise DataError(f"y: expected finite values, found {int((~np.isfinite(y)).sum())} NaN or inf")
+    y = objective.encode(y).astype(dtype)
+    if sample_weight is None:
+        w = np.ones(X.shape[0], dtype)
+    else:
+        w = np.asarray(sample_weight, dtype=dtype)
+        if w.shape != (X.shape[0],):
+            raise DataError(f"sample_weight: expected shape ({X.shape[0]},), found {w.shape}")
+        if not np.isfinite(w).all() or (w < 0).any():
+            raise DataError(
+                f"sample_weight: expected finite values >= 0, found min {np.nanmin(w)!r} or NaN/inf"
+            )
+        if w.sum() <= 0:
+            raise DataError("sample_weight: expected a positive total weight, found all zeros")
+    return X, y, w
+
+
+def _pad_rows(a: np.ndarray, n_pad: int) -> np.ndarray:
+    """Zero rows appended up to ``n_pad``: with zero sample weight they change nothing."""
+    if a.shape[0] == n_pad:
+        return a
+    out = np.zeros((n_pad, *a.shape[1:]), a.dtype)
+    out[: a.shape[0]] = a
+    return out

@@ -1,0 +1,323 @@
+"""The compiled loops: full-batch L-BFGS, full-batch FISTA (for L1) and Optax minibatch epochs.
+
+Every loop is a module-level ``jax.jit`` function whose static argument is a frozen ``Problem`` (model, objective,
+optimizer and the few shape-like settings), so equal configurations share compiled code. Each loop runs until a
+dynamic ``stop`` iteration/epoch, which lets the trainer call it in chunks to report progress without
+recompiling. ``TRACES`` counts how often each loop was traced (the recompilation test reads it).
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax.flatten_util import ravel_pytree
+
+from fieldguide.core.models import Model
+from fieldguide.core.objectives import Objective
+from fieldguide.core.penalties import abs_norm, squared_norm
+
+TRACES: collections.Counter[str] = collections.Counter()
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """Everything static about a fit: jit keys its compiled loops on this (by value; an Optax optimizer by
+    identity). Penalty strengths are not part of it: they travel as dynamic ``hyper["l2"]``/``hyper["l1"]``, so
+    a new alpha (or the estimator layer's per-fold rescaling) reuses compiled code."""
+
+    model: Model
+    objective: Objective  # without its penalties
+    optimizer: Any  # "lbfgs", "fista" or an optax.GradientTransformation
+    has_l1: bool = False
+    batch_size: int = 0
+    has_validation: bool = False
+    history_len: int = 1
+
+    def outputs(self, params, X):
+        return self.model.apply(params, X)
+
+    def smooth(self, params, X, y, w, l2):
+        """Loss plus the smooth part of the penalties, ``l2/2·||w||²``."""
+        mask = self.model.penalized(params)
+        return self.objective.loss(self.outputs(params, X), y, w) + 0.5 * l2 * squared_norm(params, mask)
+
+    def total(self, params, X, y, w, l2, l1):
+        """The full objective ``loss + Σ penalties`` that the trainer minimises."""
+        return self.smooth(params, X, y, w, l2) + l1 * abs_norm(params, self.model.penalized(params))
+
+    def l1_vector(self, params, l1):
+        """Per-coordinate L1 strength over the raveled params (zero on unpenalized leaves)."""
+        mask = self.model.penalized(params)
+        scaled = jax.tree.map(lambda keep, p: jnp.full(p.shape, keep, p.dtype), mask, params)
+        return l1 * ravel_pytree(scaled)[0]
+
+
+def _strong(carry: dict) -> dict:
+    """Drop weak types so the loop's output carry has the very type of its input (no retrace on the next chunk)."""
+    return jax.tree.map(lambda a: jnp.asarray(a, dtype=a.dtype), carry)
+
+
+def _ftol(dtype) -> float:
+    # scipy's L-BFGS-B stop on relative decrease; scikit-learn uses 64·eps in float64, but in float32 that stops
+    # a few iterations short of scikit-learn's final loss, while 4·eps is still above the rounding noise
+    return 4 * float(jnp.finfo(dtype).eps)
+
+
+def _converged_by_decrease(before, after, dtype):
+    return (before - after) <= _ftol(dtype) * jnp.maximum(jnp.maximum(jnp.abs(before), jnp.abs(after)), 1.0)
+
+
+# ---------------------------------------------------------------------------------------------------- L-BFGS
+
+
+@functools.partial(jax.jit, static_argnames=("problem",))
+def lbfgs_init(problem: Problem, params, data, hyper) -> dict:
+    dtype = ravel_pytree(params)[0].dtype
+    return _strong(
+        {
+            "params": params,
+            "state": optax.lbfgs().init(params),
+            "k": jnp.asarray(0, jnp.int32),
+            "done": jnp.asarray(False),
+            "converged": jnp.asarray(False),
+            "hist": jnp.full((problem.history_len,), jnp.nan, dtype),
+        }
+    )
+
+
+@functools.partial(jax.jit, static_argnames=("problem",))
+def lbfgs_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) -> dict:
+    TRACES["lbfgs"] += 1
+    X, y, w = data
+    fun = functools.partial(problem.smooth, X=X, y=y, w=w, l2=hyper["l2"])
+    opt = optax.lbfgs()
+    dtype = ravel_pytree(carry["params"])[0].dtype
+
+    def body(c):
+        value, grad = optax.value_and_grad_from_state(fun)(c["params"], state=c["state"])
+        updates, state = opt.update(grad, c["state"], c["params"], value=value, grad=grad, value_fn=fun)
+        params = optax.apply_updates(c["params"], updates)
+        new_value = optax.tree_utils.tree_get(state, "value")
+        new_grad = optax.tree_utils.tree_get(state, "grad")
+        small_grad = optax.tree_utils.tree_max(jax.tree.map(jnp.abs, new_grad)) <= hyper["tol"]
+        converged = small_grad | _converged_by_decrease(value, new_value, dtype)
+        return {
+            "params": params,
+            "state": state,
+            "k": c["k"] + 1,
+            "done": converged | ~jnp.isfinite(new_value),
+            "converged": converged,
+            "hist": c["hist"].at[c["k"]].set(new_value),
+        }
+
+    return jax.lax.while_loop(lambda c: ~c["done"] & (c["k"] < stop), body, carry)
+
+
+# ---------------------------------------------------------------------------------------------------- FISTA
+
+
+@functools.partial(jax.jit, static_argnames=("problem",))
+def fista_init(problem: Problem, params, data, hyper) -> dict:
+    X, y, w = data
+    flat, _ = ravel_pytree(params)
+    return _strong(
+        {
+            "params": params,
+            "y": flat,
+            "t": jnp.asarray(1.0, flat.dtype),
+            "lipschitz": jnp.asarray(1.0, flat.dtype),
+            "value": problem.total(params, X, y, w, hyper["l2"], hyper["l1"]),
+            "k": jnp.asarray(0, jnp.int32),
+            "done": jnp.asarray(False),
+            "converged": jnp.asarray(False),
+            "hist": jnp.full((problem.history_len,), jnp.nan, flat.dtype),
+        }
+    )
+
+
+@functools.partial(jax.jit, static_argnames=("problem",))
+def fista_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) -> dict:
+    """Accelerated proximal gradient with backtracking and function-value restart (O'Donoghue & Candès)."""
+    TRACES["fista"] += 1
+    X, y, w = data
+    x0, unravel = ravel_pytree(carry["params"])
+    lam = problem.l1_vector(carry["params"], hyper["l1"])
+    eps = jnp.finfo(x0.dtype).eps
+
+    def f(v):
+        return problem.smooth(unravel(v), X, y, w, hyper["l2"])
+
+    def prox(v, lipschitz):
+        return jnp.sign(v) * jnp.maximum(jnp.abs(v) - lam / lipschitz, 0.0)
+
+    def body(c):
+        x = ravel_pytree(c["params"])[0]
+        fy, gy = jax.value_and_grad(f)(c["y"])
+
+        def too_big(s):  # the quadratic model at y must upper-bound f at the prox point
+            p, fp, lipschitz = s
+            d = p - c["y"]
+            bound = fy + gy @ d + 0.5 * lipschitz * (d @ d)
+            return (fp > bound + 10 * eps * jnp.abs(fy)) & (lipschitz < 1e30)
+
+        def grow(s):
+            lipschitz = 2.0 * s[2]
+            p = prox(c["y"] - gy / lipschitz, lipschitz)
+            return p, f(p), lipschitz
+
+        lipschitz0 = 0.9 * c["lipschitz"]
+        p0 = prox(c["y"] - gy / lipschitz0, lipschitz0)
+        p, fp, lipschitz = jax.lax.while_loop(too_big, grow, (p0, f(p0), lipschitz0))
+        value = fp + lam @ jnp.abs(p)
+        restart = value > c["value"]
+        t_next = jnp.where(restart, 1.0, 0.5 * (1.0 + jnp.sqrt(1.0 + 4.0 * c["t"] ** 2)))
+        x_next = jnp.where(restart, x, p)
+        y_next = jnp.where(restart, x, p + ((c["t"] - 1.0) / t_next) * (p - x))
+        value_next = jnp.where(restart, c["value"], value)
+        mapping = lipschitz * jnp.max(jnp.abs(c["y"] - p))  # norm of the gradient mapping
+        stalled = ~restart & _converged_by_decrease(c["value"], value, x0.dtype)
+        converged = (mapping <= hyper["tol"]) | stalled
+        return {
+            "params": unravel(x_next),
+            "y": y_next,
+            "t": t_next,
+            "lipschitz": lipschitz,
+            "value": value_next,
+            "k": c["k"] + 1,
+            "done": converged | ~jnp.isfinite(value_next),
+            "converged": converged,
+            "hist": c["hist"].at[c["k"]].set(value_next),
+        }
+
+    return jax.lax.while_loop(lambda c: ~c["done"] & (c["k"] < stop), body, carry)
+
+
+# ---------------------------------------------------------------------------------------------------- Optax
+
+
+@functools.partial(jax.jit, static_argnames=("problem",))
+def optax_init(problem: Problem, params, data, hyper, seed) -> dict:
+    dtype = ravel_pytree(params)[0].dtype
+    return _strong(
+        {
+            "params": params,
+            "state": problem.optimizer.init(params),
+            "key": jax.random.fold_in(jax.random.key(seed), 1),  # shuffling; init_params uses fold 0
+            "k": jnp.asarray(0, jnp.int32),
+            "done": jnp.asarray(False),
+            "converged": jnp.asarray(False),
+            "hist": jnp.full((problem.history_len,), jnp.nan, dtype),
+            "val_hist": jnp.full((problem.history_len,), jnp.nan, dtype),
+            "best_params": params,
+            "best": jnp.asarray(jnp.inf, dtype),
+            "best_epoch": jnp.asarray(0, jnp.int32),
+            "bad_epochs": jnp.asarray(0, jnp.int32),
+        }
+    )
+
+
+def _l1_pseudo_gradient(grad, params, lam):
+    """OWL-QN's minimum-norm subgradient of ``smooth + lam·|w|``: zero where a zero weight should stay zero."""
+    at_zero = jnp.sign(grad) * jnp.maximum(jnp.abs(grad) - lam, 0.0)
+    return jnp.where(params != 0, grad + lam * jnp.sign(params), at_zero)
+
+
+def _orthant_project(new, old, pseudo_grad):
+    """Zero every weight that left the orthant it started in (the prox step's exact zeros)."""
+    orthant = jnp.where(old != 0, jnp.sign(old), -jnp.sign(pseudo_grad))
+    return jnp.where(jnp.sign(new) == orthant, new, 0.0)
+
+
+@functools.partial(jax.jit, static_argnames=("problem",))
+def optax_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) -> dict:
+    """Minibatch epochs: each epoch is one ``lax.scan`` over batches of shuffled row indices.
+
+    ``hyper["n_rows"]`` real rows lead the padded arrays; batches past them are skipped. ``hyper["patience"] < 0``
+    disables early stopping; otherwise the monitored loss (validation if any, else training) must improve by
+    ``hyper["tol"]`` within that many epochs.
+    """
+    TRACES["optax"] += 1
+    X, y, w, Xv, yv, wv = data
+    n_pad, bs = X.shape[0], problem.batch_size
+    n_batches = n_pad // bs
+    x0, unravel = ravel_pytree(carry["params"])
+    n_rows, patience, tol, l2 = hyper["n_rows"], hyper["patience"], hyper["tol"], hyper["l2"]
+    lam = problem.l1_vector(carry["params"], hyper["l1"])
+
+    def batch_step(state, batch):
+        i, idx = batch
+
+        def step(state):
+            params, opt_state = state
+            wb = w[idx]
+            value, grad = jax.value_and_grad(problem.smooth)(params, X[idx], y[idx], wb, l2)
+            if problem.has_l1:
+                flat_p, flat_g = ravel_pytree(params)[0], ravel_pytree(grad)[0]
+                pseudo = _l1_pseudo_gradient(flat_g, flat_p, lam)
+                grad = unravel(pseudo)
+            updates, opt_state = problem.optimizer.update(grad, opt_state, params)
+            new = optax.apply_updates(params, updates)
+            if problem.has_l1:
+                new = unravel(_orthant_project(ravel_pytree(new)[0], flat_p, pseudo))
+            return (new, opt_state), value * jnp.sum(wb)
+
+        return jax.lax.cond(i * bs < n_rows, step, lambda s: (s, jnp.zeros((), x0.dtype)), state)
+
+    def epoch(c):
+        key, sub = jax.random.split(c["key"])
+        order = jnp.where(jnp.arange(n_pad) < n_rows, jax.random.uniform(sub, (n_pad,)), 2.0)
+        batches = jnp.argsort(order).reshape(n_batches, bs)
+        (params, state), weighted = jax.lax.scan(
+            batch_step, (c["params"], c["state"]), (jnp.arange(n_batches), batches)
+        )
+        train_loss = jnp.sum(weighted) / jnp.sum(w)
+        if problem.has_l1:
+            train_loss = train_loss + lam @ jnp.abs(ravel_pytree(params)[0])
+        val_loss = (
+            problem.objective.loss(problem.outputs(params, Xv), yv, wv)
+            if problem.has_validation
+            else train_loss
+        )
+        improved = val_loss < c["best"] - tol
+        bad = jnp.where(improved, 0, c["bad_epochs"] + 1)
+        stopped = (patience >= 0) & (bad >= patience)
+        return {
+            "params": params,
+            "state": state,
+            "key": key,
+            "k": c["k"] + 1,
+            "done": stopped | ~jnp.isfinite(train_loss),
+            "converged": stopped,
+            "hist": c["hist"].at[c["k"]].set(train_loss),
+            "val_hist": c["val_hist"].at[c["k"]].set(val_loss),
+            "best_params": jax.tree.map(lambda a, b: jnp.where(improved, a, b), params, c["best_params"]),
+            "best": jnp.where(improved, val_loss, c["best"]),
+            "best_epoch": jnp.where(improved, c["k"] + 1, c["best_epoch"]),
+            "bad_epochs": bad,
+        }
+
+    return jax.lax.while_loop(lambda c: ~c["done"] & (c["k"] < stop), epoch, carry)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 2, 3, 4))
+def init_params(model: Model, seed, n_features: int, n_outputs: int, dtype: str):
+    """``model.init`` compiled once (eager random ops would each compile on a first fit), cast to ``dtype``."""
+    key = jax.random.fold_in(jax.random.key(seed), 0)
+    return jax.tree.map(lambda p: p.astype(dtype), model.init(key, n_features, n_outputs))
+
+
+@functools.partial(jax.jit, static_argnames=("problem",))
+def objective_value(problem: Problem, params, X, y, w, hyper):
+    return problem.total(params, X, y, w, hyper["l2"], hyper["l1"])
+
+
+@functools.partial(jax.jit, static_argnames=("problem", "linked"))
+def predict(problem: Problem, params, X, linked: bool):
+    out = problem.outputs(params, X)
+    return problem.objective.link(out) if linked else out

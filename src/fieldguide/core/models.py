@@ -1,0 +1,174 @@
+"""Models: a pair of pure functions, ``init(key, n_features, n_outputs) -> params`` and ``apply(params, X)``.
+
+Models are frozen dataclasses, so they are hashable and the trainer can treat them as static under ``jax.jit``.
+``apply`` returns raw outputs of shape ``(n, n_outputs)``; the objective's link turns them into predictions.
+``penalized(params)`` says which leaves the penalties see: by default every leaf except those named
+``intercept``, ``bias`` or ``b`` followed by digits (``b``, ``b0``, ``b1``...).
+
+Example:
+    >>> import jax, jax.numpy as jnp
+    >>> from fieldguide.core import models
+    >>> mlp = models.MLP(hidden=(8,))
+    >>> params = mlp.init(jax.random.key(0), 3, 2)
+    >>> mlp.apply(params, jnp.ones((5, 3))).shape
+    (5, 2)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+__all__ = ["MLP", "Custom", "FactorizationMachine", "Linear", "Model"]
+
+_UNPENALIZED = re.compile(r"intercept|bias|b\d*")
+
+
+class Model:
+    """Base of the models: subclasses define ``init`` and ``apply``; ``penalized`` has a default."""
+
+    def init(self, key: jax.Array, n_features: int, n_outputs: int) -> Any:
+        raise NotImplementedError
+
+    def apply(self, params: Any, X: jax.Array) -> jax.Array:
+        raise NotImplementedError
+
+    def penalized(self, params: Any) -> Any:
+        """A PyTree of Python bools shaped like ``params``: True where penalties apply."""
+
+        def keep(path, _leaf) -> bool:
+            names = [p.key for p in path if isinstance(p, jax.tree_util.DictKey)]
+            return not (names and _UNPENALIZED.fullmatch(str(names[-1])))
+
+        return jax.tree_util.tree_map_with_path(keep, params)
+
+
+@dataclasses.dataclass(frozen=True)
+class Linear(Model):
+    """``X @ coef + intercept`` with params ``{"coef": (d, k), "intercept": (k,)}`` initialised at zero."""
+
+    fit_intercept: bool = True
+
+    def init(self, key, n_features, n_outputs):
+        del key  # a convex model needs no random start
+        params = {"coef": jnp.zeros((n_features, n_outputs))}
+        if self.fit_intercept:
+            params["intercept"] = jnp.zeros((n_outputs,))
+        return params
+
+    def apply(self, params, X):
+        out = X @ params["coef"]
+        return out + params["intercept"] if self.fit_intercept else out
+
+
+_ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
+    "relu": jax.nn.relu,
+    "tanh": jnp.tanh,
+    "logistic": jax.nn.sigmoid,
+    "identity": lambda z: z,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class MLP(Model):
+    """A multilayer perceptron; params ``{"layer_0": {"weight", "bias"}, ..., "output": {...}}``.
+
+    Initialised like scikit-learn's ``MLPClassifier``: weights and biases uniform in ``±sqrt(6/(fan_in+fan_out))``
+    (``sqrt(2/...)`` for the logistic activation).
+    """
+
+    hidden: tuple[int, ...] = (100,)
+    activation: str = "relu"
+
+    def __post_init__(self):
+        if self.activation not in _ACTIVATIONS:
+            raise ValueError(
+                f"MLP: activation must be one of {sorted(_ACTIVATIONS)}, got {self.activation!r}"
+            )
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        if any(h < 1 for h in self.hidden):
+            raise ValueError(f"MLP: every hidden layer needs at least one unit, got hidden={self.hidden}")
+
+    def init(self, key, n_features, n_outputs):
+        sizes = (n_features, *self.hidden, n_outputs)
+        factor = 2.0 if self.activation == "logistic" else 6.0
+        names = [f"layer_{i}" for i in range(len(self.hidden))] + ["output"]
+        params = {}
+        for name, fan_in, fan_out, k in zip(
+            names, sizes[:-1], sizes[1:], jax.random.split(key, len(names)), strict=True
+        ):
+            bound = math.sqrt(factor / (fan_in + fan_out))
+            kw, kb = jax.random.split(k)
+            params[name] = {
+                "weight": jax.random.uniform(kw, (fan_in, fan_out), minval=-bound, maxval=bound),
+                "bias": jax.random.uniform(kb, (fan_out,), minval=-bound, maxval=bound),
+            }
+        return params
+
+    def apply(self, params, X):
+        act = _ACTIVATIONS[self.activation]
+        h = X
+        for i in range(len(self.hidden)):
+            layer = params[f"layer_{i}"]
+            h = act(h @ layer["weight"] + layer["bias"])
+        return h @ params["output"]["weight"] + params["output"]["bias"]
+
+
+@dataclasses.dataclass(frozen=True)
+class FactorizationMachine(Model):
+    """Linear term plus pairwise interactions ``Σ_{i<j} <v_i, v_j> x_i x_j`` in O(d·rank) per row.
+
+    Params: ``coef (d, k)``, ``intercept (k,)`` and ``factors (d, rank, k)`` (normal, std ``init_scale``).
+    """
+
+    rank: int = 8
+    init_scale: float = 0.01
+
+    def init(self, key, n_features, n_outputs):
+        factors = self.init_scale * jax.random.normal(key, (n_features, self.rank, n_outputs))
+        return {
+            "coef": jnp.zeros((n_features, n_outputs)),
+            "intercept": jnp.zeros((n_outputs,)),
+            "factors": factors,
+        }
+
+    def apply(self, params, X):
+        v = params["factors"]
+        sum_sq = jnp.square(jnp.einsum("nd,drk->nrk", X, v))
+        sq_sum = jnp.einsum("nd,drk->nrk", jnp.square(X), jnp.square(v))
+        pairwise = 0.5 * jnp.sum(sum_sq - sq_sum, axis=1)
+        return X @ params["coef"] + params["intercept"] + pairwise
+
+
+@dataclasses.dataclass(frozen=True)
+class Custom(Model):
+    """Any user pair of pure functions. Keep the functions at module level so repeated fits reuse compiled code.
+
+    Example:
+        >>> import jax, jax.numpy as jnp, numpy as np
+        >>> from fieldguide.core import Learner, models, objectives
+        >>> def init(key, n_features, n_outputs):
+        ...     return {"w": jnp.zeros((n_features, n_outputs)), "intercept": jnp.zeros(n_outputs)}
+        >>> def apply(params, X):  # a linear model on squared features
+        ...     return jnp.square(X) @ params["w"] + params["intercept"]
+        >>> X = np.random.default_rng(0).normal(size=(200, 2))
+        >>> y = 3 * X[:, 0] ** 2 - X[:, 1] ** 2 + 1
+        >>> fitted = Learner(models.Custom(init, apply), objectives.SquaredError(), verbose=False).fit(X, y)
+        >>> np.round(np.asarray(fitted.params["w"]).ravel(), 3).tolist()
+        [3.0, -1.0]
+    """
+
+    init_fn: Callable[..., Any]
+    apply_fn: Callable[[Any, jax.Array], jax.Array]
+
+    def init(self, key, n_features, n_outputs):
+        return self.init_fn(key, n_features, n_outputs)
+
+    def apply(self, params, X):
+        return self.apply_fn(params, X)

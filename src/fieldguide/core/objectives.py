@@ -1,0 +1,267 @@
+"""Objectives: a loss on the model's outputs, penalties on its weights, and a link to predictions.
+
+``loss(outputs, y, sample_weight)`` is the **weighted mean** of the per-row loss, ``Σ w·l / Σ w``; the trainer
+minimises ``loss + Σ penalties``. Per-row losses follow scikit-learn's ``sklearn._loss`` (half squared error,
+half Poisson/Gamma/Tweedie deviance without the constant terms), so the estimator layer only has to rescale
+alpha/C. Each objective also says how many outputs it needs for a target (``n_outputs(y)``) and how the target is
+encoded for training (``encode(y)``, which validates its values).
+
+Example:
+    >>> import numpy as np
+    >>> from fieldguide.core import objectives, penalties
+    >>> obj = objectives.LogLoss() + penalties.L2(1e-3)
+    >>> obj.n_outputs(np.array([0, 1, 1]))
+    1
+    >>> obj.penalty.l2_strength
+    0.001
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fieldguide.core.penalties import Penalties, Penalty
+from fieldguide.errors import DataError
+
+__all__ = [
+    "Gamma",
+    "Huber",
+    "LogLoss",
+    "Objective",
+    "Pinball",
+    "Poisson",
+    "SoftmaxCrossEntropy",
+    "SquaredError",
+    "SquaredHinge",
+    "Tweedie",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class Objective:
+    """Base of the objectives. Subclasses define ``per_row``; regression targets may be 1-D or 2-D."""
+
+    penalty: Penalties = dataclasses.field(default=Penalties(), kw_only=True)
+
+    #: False for losses without a continuous gradient (pinball): full-batch L-BFGS refuses them.
+    smooth = True
+
+    def __add__(self, other: Penalty) -> Objective:
+        if not isinstance(other, Penalty):
+            return NotImplemented
+        return dataclasses.replace(self, penalty=Penalties(self.penalty.terms + other.terms))
+
+    __radd__ = __add__
+
+    def per_row(self, outputs: jax.Array, y: jax.Array) -> jax.Array:
+        """The loss of each row, shape ``(n,)``, given outputs ``(n, k)`` and the encoded target."""
+        raise NotImplementedError
+
+    def loss(self, outputs: jax.Array, y: jax.Array, sample_weight: jax.Array) -> jax.Array:
+        """Weighted mean of the per-row loss (rows with zero weight do not count at all)."""
+        total = jnp.sum(sample_weight)
+        return jnp.sum(sample_weight * self.per_row(outputs, y)) / jnp.where(total > 0, total, 1.0)
+
+    def link(self, outputs: jax.Array) -> jax.Array:
+        """Predictions from raw outputs: ``(n,)`` for one output, ``(n, k)`` otherwise."""
+        return _squeeze(outputs)
+
+    def n_outputs(self, y: np.ndarray) -> int:
+        """How many raw outputs the model needs for this target."""
+        return 1 if y.ndim == 1 else y.shape[1]
+
+    def encode(self, y: np.ndarray) -> np.ndarray:
+        """Validate the target's values and return it as training needs it (float, ``(n, k)``)."""
+        y = np.asarray(y, dtype=np.float64)
+        return y[:, None] if y.ndim == 1 else y
+
+
+def _squeeze(outputs: jax.Array) -> jax.Array:
+    return outputs[:, 0] if outputs.shape[1] == 1 else outputs
+
+
+def _require(ok: bool, objective: str, expected: str, y: np.ndarray) -> None:
+    if not ok:
+        found = np.unique(y)
+        shown = ", ".join(repr(float(v)) for v in found[:8]) + (", ..." if found.size > 8 else "")
+        raise DataError(f"y: {objective} expects {expected}; found values {{{shown}}}")
+
+
+@dataclasses.dataclass(frozen=True)
+class SquaredError(Objective):
+    """Half squared error ``(y - f)²/2`` (identity link)."""
+
+    def per_row(self, outputs, y):
+        return 0.5 * jnp.sum(jnp.square(outputs - y), axis=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Huber(Objective):
+    """``r²/2`` for ``|r| <= epsilon``, ``epsilon·(|r| - epsilon/2)`` beyond (identity link)."""
+
+    epsilon: float = 1.35
+
+    def per_row(self, outputs, y):
+        r = jnp.abs(outputs - y)
+        return jnp.sum(
+            jnp.where(r <= self.epsilon, 0.5 * r**2, self.epsilon * (r - 0.5 * self.epsilon)), axis=1
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Pinball(Objective):
+    """Quantile loss ``max(q·r, (q - 1)·r)`` with ``r = y - f`` (not smooth: use an Optax optimizer)."""
+
+    quantile: float = 0.5
+    smooth = False
+
+    def __post_init__(self):
+        if not 0.0 < self.quantile < 1.0:
+            raise ValueError(f"Pinball: quantile must be in (0, 1), got {self.quantile!r}")
+
+    def per_row(self, outputs, y):
+        r = y - outputs
+        return jnp.sum(jnp.maximum(self.quantile * r, (self.quantile - 1.0) * r), axis=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class LogLoss(Objective):
+    """Binary cross-entropy on the logit, y in {0, 1}; the link gives the probability of class 1."""
+
+    def per_row(self, outputs, y):
+        f = outputs[:, 0]
+        return jnp.logaddexp(0.0, f) - y[:, 0] * f
+
+    def link(self, outputs):
+        return jax.nn.sigmoid(outputs[:, 0])
+
+    def n_outputs(self, y):
+        return 1
+
+    def encode(self, y):
+        y = np.asarray(y)
+        _require(y.ndim == 1 and np.isin(y, (0, 1)).all(), "LogLoss", "a 1-D target with values in {0, 1}", y)
+        return y.astype(np.float64)[:, None]
+
+
+@dataclasses.dataclass(frozen=True)
+class SoftmaxCrossEntropy(Objective):
+    """Multinomial cross-entropy, y integer class ids ``0..n_classes-1``; the link gives class probabilities.
+
+    ``n_classes=None`` infers ``max(y) + 1``; pass it explicitly when a fold may miss the last class.
+    """
+
+    n_classes: int | None = None
+
+    def per_row(self, outputs, y):
+        picked = jnp.take_along_axis(outputs, y.astype(jnp.int32), axis=1)[:, 0]
+        return jax.nn.logsumexp(outputs, axis=1) - picked
+
+    def link(self, outputs):
+        return jax.nn.softmax(outputs, axis=1)
+
+    def n_outputs(self, y):
+        return self.n_classes if self.n_classes is not None else int(np.max(y)) + 1
+
+    def encode(self, y):
+        y = np.asarray(y)
+        ok = y.ndim == 1 and y.size > 0 and np.all(y >= 0) and np.all(np.mod(y, 1) == 0)
+        if ok and self.n_classes is not None:
+            ok = bool(np.max(y) < self.n_classes)
+        bound = self.n_classes - 1 if self.n_classes is not None else "n_classes - 1"
+        _require(ok, "SoftmaxCrossEntropy", f"a 1-D target of integer class ids in 0..{bound}", y)
+        return y.astype(np.float64)[:, None]
+
+
+@dataclasses.dataclass(frozen=True)
+class _LogLink(Objective):
+    """Shared by the log-link GLMs: predictions are ``exp(outputs)``."""
+
+    def link(self, outputs):
+        return jnp.exp(_squeeze(outputs))
+
+
+@dataclasses.dataclass(frozen=True)
+class Poisson(_LogLink):
+    """Half Poisson deviance (scikit-learn's ``HalfPoissonLoss``): ``exp(f) - y·f``, y >= 0."""
+
+    def per_row(self, outputs, y):
+        return jnp.sum(jnp.exp(outputs) - y * outputs, axis=1)
+
+    def encode(self, y):
+        y = super().encode(y)
+        _require(bool(np.all(y >= 0)), "Poisson", "non-negative values", y)
+        return y
+
+
+@dataclasses.dataclass(frozen=True)
+class Gamma(_LogLink):
+    """Half Gamma deviance (scikit-learn's ``HalfGammaLoss``): ``f + y·exp(-f)``, y > 0."""
+
+    def per_row(self, outputs, y):
+        return jnp.sum(outputs + y * jnp.exp(-outputs), axis=1)
+
+    def encode(self, y):
+        y = super().encode(y)
+        _require(bool(np.all(y > 0)), "Gamma", "strictly positive values", y)
+        return y
+
+
+@dataclasses.dataclass(frozen=True)
+class Tweedie(_LogLink):
+    """Half Tweedie deviance with log link (scikit-learn's ``HalfTweedieLoss``); ``power`` 0, 1, 2 or > 1.
+
+    y >= 0 for ``power < 2`` (y > 0 from 2 on).
+    """
+
+    power: float = 1.5
+
+    def __post_init__(self):
+        if 0.0 < self.power < 1.0:
+            raise ValueError(
+                f"Tweedie: power must be 0 or >= 1 (no distribution exists in between), got {self.power}"
+            )
+
+    def per_row(self, outputs, y):
+        p, f = self.power, outputs
+        if p == 0:
+            row = 0.5 * jnp.square(jnp.exp(f) - y)
+        elif p == 1:
+            row = jnp.exp(f) - y * f
+        elif p == 2:
+            row = f + y * jnp.exp(-f)
+        else:
+            row = jnp.exp((2 - p) * f) / (2 - p) - y * jnp.exp((1 - p) * f) / (1 - p)
+        return jnp.sum(row, axis=1)
+
+    def encode(self, y):
+        y = super().encode(y)
+        if self.power >= 2:
+            _require(bool(np.all(y > 0)), f"Tweedie(power={self.power})", "strictly positive values", y)
+        elif self.power > 0:
+            _require(bool(np.all(y >= 0)), f"Tweedie(power={self.power})", "non-negative values", y)
+        return y
+
+
+@dataclasses.dataclass(frozen=True)
+class SquaredHinge(Objective):
+    """Linear-SVM loss ``max(0, 1 - y·f)²`` with y in {-1, +1} or {0, 1}; the link gives labels in {0, 1}."""
+
+    def per_row(self, outputs, y):
+        return jnp.square(jnp.maximum(0.0, 1.0 - y[:, 0] * outputs[:, 0]))
+
+    def link(self, outputs):
+        return (outputs[:, 0] > 0).astype(jnp.int32)
+
+    def n_outputs(self, y):
+        return 1
+
+    def encode(self, y):
+        y = np.asarray(y)
+        ok = y.ndim == 1 and (np.isin(y, (-1, 1)).all() or np.isin(y, (0, 1)).all())
+        _require(ok, "SquaredHinge", "a 1-D target with values in {-1, +1} or {0, 1}", y)
+        return np.where(y > 0, 1.0, -1.0)[:, None]

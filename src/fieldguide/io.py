@@ -1,0 +1,253 @@
+"""Save and load fitted estimators as safe, checksummed bundles: JSON + safetensors, never pickle.
+
+A bundle is a directory written atomically (it appears complete or not at all, and is never overwritten)::
+
+    manifest.json          {"format": "fieldguide.bundle", "format_version": 1, "files": {name: sha256}}
+    meta.json              JSON metadata (for an estimator: class name, get_params(), scalar attributes, version)
+    tensors.safetensors    the arrays, by name
+
+Loading verifies every checksum in the manifest before parsing anything, looks the estimator class up in an
+allow-list of fieldguide estimators (it never imports a name read from a file) and never unpickles. Adapters
+(``fieldguide.models.adapters``) give their learned state as plain data through ``__fieldguide_state__()`` and take
+it back through ``__fieldguide_restore__(state)``; an ensemble's members are nested ``{"estimator": ...}`` entries.
+Any problem raises :class:`~fieldguide.errors.ArtifactError` naming the file and what is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import safetensors.numpy
+
+from fieldguide import __version__
+from fieldguide._files import atomic_directory, sha256_bytes
+from fieldguide.errors import ArtifactError
+
+FORMAT = "fieldguide.bundle"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+META = "meta.json"
+TENSORS = "tensors.safetensors"
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def write_bundle(path: str | os.PathLike, meta: dict, tensors: dict[str, np.ndarray]) -> Path:
+    """Write ``meta`` (JSON-serialisable) and ``tensors`` (numeric/bool arrays) as a bundle directory at ``path``.
+
+    >>> import tempfile, numpy as np
+    >>> target = Path(tempfile.mkdtemp()) / "bundle"
+    >>> _ = write_bundle(target, {"note": "hi"}, {"w": np.zeros(3)})
+    >>> read_bundle(target)[0]["note"]
+    'hi'
+    """
+    target = Path(path)
+    if target.exists():
+        raise ArtifactError(f"{target}: already exists; bundles are never overwritten")
+    files = {
+        META: json.dumps(meta, indent=1, sort_keys=True).encode(),
+        TENSORS: safetensors.numpy.save({k: np.ascontiguousarray(v) for k, v in tensors.items()}),
+    }
+    manifest = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "files": {name: sha256_bytes(data) for name, data in files.items()},
+    }
+    with atomic_directory(target) as staging:
+        for name, data in files.items():
+            (staging / name).write_bytes(data)
+        (staging / MANIFEST).write_bytes(json.dumps(manifest, indent=1).encode())
+    return target
+
+
+def _read_json(file: Path, data: bytes) -> Any:
+    try:
+        return json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ArtifactError(f"{file}: not valid JSON ({err})") from None
+
+
+def _read_file(file: Path) -> bytes:
+    try:
+        return file.read_bytes()
+    except FileNotFoundError:
+        raise ArtifactError(f"{file}: missing from the bundle") from None
+    except OSError as err:
+        raise ArtifactError(f"{file}: cannot be read ({err})") from None
+
+
+def read_bundle(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]]:
+    """Read a bundle written by :func:`write_bundle`, verifying the manifest's checksums; returns (meta, tensors)."""
+    root = Path(path)
+    manifest_file = root / MANIFEST
+    manifest = _read_json(manifest_file, _read_file(manifest_file))
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ArtifactError(f"{manifest_file}: expected format {FORMAT!r}, found {manifest!r:.80}")
+    version = manifest.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ArtifactError(
+            f"{manifest_file}: format_version {version!r} is newer than this fieldguide ({__version__}) reads "
+            f"(<= {FORMAT_VERSION}); upgrade fieldguide"
+        )
+    checksums = manifest.get("files")
+    if not isinstance(checksums, dict) or set(checksums) != {META, TENSORS}:
+        raise ArtifactError(
+            f"{manifest_file}: expected checksums of {META} and {TENSORS}, found {checksums!r:.80}"
+        )
+    contents = {}
+    for name, expected in checksums.items():
+        if not _SAFE_NAME.match(name):  # pragma: no cover - guarded by the set comparison above
+            raise ArtifactError(f"{manifest_file}: unsafe file name {name!r}")
+        data = _read_file(root / name)
+        if sha256_bytes(data) != expected:
+            raise ArtifactError(f"{root / name}: SHA-256 does not match the manifest; the file was modified")
+        contents[name] = data
+    meta = _read_json(root / META, contents[META])
+    try:
+        tensors = safetensors.numpy.load(contents[TENSORS])
+    except Exception as err:  # safetensors raises its own error types
+        raise ArtifactError(f"{root / TENSORS}: not a valid safetensors file ({err})") from None
+    return meta, tensors
+
+
+# -- estimators ------------------------------------------------------------------------------------------------
+
+
+def _encode(value: Any, name: str, tensors: dict[str, np.ndarray]) -> Any:
+    """A JSON description of ``value``; arrays go to ``tensors`` under ``name``."""
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+        tensors[name] = value
+        return {"tensor": name}
+    if isinstance(value, np.ndarray) and all(isinstance(v, str) for v in value.ravel()):
+        return {"strings": value.tolist(), "dtype": value.dtype.str if value.dtype.kind == "U" else "object"}
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or isinstance(value, bool | int | float | str):
+        return {"value": value}
+    if isinstance(value, list | tuple):
+        kind = "list" if isinstance(value, list) else "tuple"
+        return {kind: [_encode(v, f"{name}.{i}", tensors) for i, v in enumerate(value)]}
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {"dict": {k: _encode(v, f"{name}.{k}", tensors) for k, v in value.items()}}
+    if _allowed_classes().get(type(value).__name__) is type(value):  # an ensemble's members
+        return {"estimator": _describe(value, f"{name}.", tensors)}
+    raise ArtifactError(
+        f"{name}: cannot store a {type(value).__name__} safely (arrays, numbers, strings only)"
+    )
+
+
+def _decode(node: Any, tensors: dict[str, np.ndarray], where: str) -> Any:
+    if not isinstance(node, dict) or len(node) not in (1, 2):
+        raise ArtifactError(f"{where}: malformed entry {node!r:.80}")
+    if "tensor" in node:
+        if node["tensor"] not in tensors:
+            raise ArtifactError(f"{where}: tensor {node['tensor']!r} missing from {TENSORS}")
+        return tensors[node["tensor"]]
+    if "strings" in node:
+        return np.asarray(node["strings"], dtype=object if node.get("dtype") == "object" else str)
+    if "value" in node:
+        return node["value"]
+    if "list" in node:
+        return [_decode(v, tensors, where) for v in node["list"]]
+    if "tuple" in node:
+        return tuple(_decode(v, tensors, where) for v in node["tuple"])
+    if "dict" in node:
+        return {k: _decode(v, tensors, where) for k, v in node["dict"].items()}
+    if "estimator" in node:
+        return _build(node["estimator"], tensors, where)
+    raise ArtifactError(f"{where}: unknown entry kind {sorted(node)}")
+
+
+def _allowed_classes() -> dict[str, type]:
+    from fieldguide.models import ZOO
+    from fieldguide.models.adapters import SAVABLE
+
+    return {cls.__name__: cls for cls in (*(entry.estimator for entry in ZOO), *SAVABLE)}
+
+
+def _learned_state(estimator: Any) -> dict[str, Any]:
+    """The learned attributes (``name_``) as plain data; adapters say how via ``__fieldguide_state__``."""
+    hook = getattr(estimator, "__fieldguide_state__", None)
+    if hook is None:
+        return {k: v for k, v in vars(estimator).items() if k.endswith("_") and not k.startswith("_")}
+    from sklearn.exceptions import NotFittedError
+
+    try:
+        return hook()
+    except NotFittedError:
+        return {}
+
+
+def _describe(estimator: Any, prefix: str, tensors: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Class name, parameters and learned state (empty when unfitted) of an allow-listed estimator."""
+    return {
+        "class": type(estimator).__name__,
+        "params": _encode(estimator.get_params(deep=False), f"{prefix}params", tensors),
+        "attributes": _encode(_learned_state(estimator), f"{prefix}attributes", tensors),
+    }
+
+
+def _build(node: Any, tensors: dict[str, np.ndarray], where: str) -> Any:
+    """The estimator a ``_describe`` node describes; only allow-listed classes, only plain data."""
+    allowed = _allowed_classes()
+    name = node.get("class") if isinstance(node, dict) else None
+    if name not in allowed:
+        raise ArtifactError(
+            f"{where}: class {name!r} is not a fieldguide estimator; allowed: {', '.join(sorted(allowed))}"
+        )
+    params = _decode(node.get("params"), tensors, where)
+    attributes = _decode(node.get("attributes"), tensors, where)
+    try:
+        estimator = allowed[name](**params)
+    except TypeError as err:
+        raise ArtifactError(f"{where}: parameters do not fit {name} ({err})") from None
+    bad = [k for k in attributes if not (k.endswith("_") and not k.startswith("_"))]
+    if bad:
+        raise ArtifactError(f"{where}: {bad} are not learned attributes (they must end with '_')")
+    restore = getattr(estimator, "__fieldguide_restore__", None)
+    try:
+        if restore is not None and attributes:
+            restore(attributes)
+        else:
+            for key, value in attributes.items():
+                setattr(estimator, key, value)
+    except (ImportError, KeyError, TypeError, ValueError) as err:
+        raise ArtifactError(
+            f"{where}: cannot restore the fitted {name} ({type(err).__name__}: {err})"
+        ) from None
+    return estimator
+
+
+def save(estimator: Any, path: str | os.PathLike) -> Path:
+    """Save a fitted fieldguide estimator as a bundle directory at ``path`` (which must not exist yet).
+
+    >>> import tempfile, numpy as np
+    >>> from fieldguide.models import Ridge
+    >>> model = Ridge(alpha=1.0).fit(np.eye(3), np.arange(3.0))
+    >>> target = save(model, Path(tempfile.mkdtemp()) / "ridge")
+    >>> np.allclose(load(target).predict(np.eye(3)), model.predict(np.eye(3)))
+    True
+    """
+    name = type(estimator).__name__
+    if _allowed_classes().get(name) is not type(estimator):
+        raise ArtifactError(f"{name}: only fieldguide estimators can be saved")
+    tensors: dict[str, np.ndarray] = {}
+    meta = {"kind": "estimator", "fieldguide_version": __version__, **_describe(estimator, "", tensors)}
+    if not meta["attributes"]["dict"]:
+        raise ArtifactError(f"{name}: the estimator is not fitted; fit it before saving")
+    return write_bundle(path, meta, tensors)
+
+
+def load(path: str | os.PathLike) -> Any:
+    """Load an estimator saved by :func:`save`; refuses tampered files, unknown classes and future formats."""
+    meta, tensors = read_bundle(path)
+    where = str(Path(path) / META)
+    if not isinstance(meta, dict) or meta.get("kind") != "estimator":
+        raise ArtifactError(
+            f"{where}: not an estimator bundle (kind {meta.get('kind') if isinstance(meta, dict) else meta!r})"
+        )
+    return _build(meta, tensors, where)

@@ -1,0 +1,192 @@
+"""The one estimator base: scikit-learn's contract over a core ``Learner``.
+
+An estimator says which model, objective (loss + penalties, rescaled to its scikit-learn convention) and optimizer
+it uses; the base validates input, encodes targets, runs the ``Learner``, stores the fitted parameters as NumPy
+arrays in ``params_`` (the single source of truth: ``coef_``/``intercept_`` are views of it) and predicts.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import ClassVar
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from fieldguide._inputs import tabular, target
+from fieldguide.core import Learner, bucket, models
+
+_DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _predict(model, objective, params, X):
+    raw = model.apply(params, X)
+    return raw if objective is None else objective.link(raw)
+
+
+class ZooEstimator(BaseEstimator):
+    """Base of every fieldguide estimator. Subclasses implement ``_loss`` (and ``_penalty`` when they have one)
+    and may override the other hooks; ``__init__`` only stores parameters, as scikit-learn requires."""
+
+    # "linear" models expose coef_/intercept_ in scikit-learn's layout
+    _linear: ClassVar[bool] = True
+
+    # -- hooks -------------------------------------------------------------------------------------------------
+    def _model(self):
+        return models.Linear(fit_intercept=self.fit_intercept)
+
+    def _loss(self, n_classes: int | None):
+        """The core objective without penalties (its link turns raw outputs into predictions)."""
+        raise NotImplementedError
+
+    def _penalty(self, weight_sum: float, n_rows: int):
+        """The core penalty for training rows whose sample weights sum to ``weight_sum``; None for none."""
+        return None
+
+    def _objective(self, weight_sum: float, n_classes: int | None, n_rows: int):
+        penalty = self._penalty(weight_sum, n_rows)
+        loss = self._loss(n_classes)
+        return loss if penalty is None else loss + penalty
+
+    def _optimizer(self):
+        return "lbfgs"
+
+    def _fit_options(self, n_rows: int) -> dict:
+        return {}
+
+    # -- scikit-learn contract ---------------------------------------------------------------------------------
+    def _check_dtype(self):
+        if self.dtype not in _DTYPES:
+            raise ValueError(
+                f"{type(self).__name__}: dtype must be 'float32' or 'float64', got {self.dtype!r}"
+            )
+        return _DTYPES[self.dtype]
+
+    def _validate_X(self, X):
+        check_is_fitted(self)
+        return validate_data(self, tabular(X), reset=False, dtype=self._check_dtype())
+
+    def _learner(self, weight_sum: float, n_classes: int | None, n_rows: int):
+        return Learner(
+            self._model(),
+            self._objective(weight_sum, n_classes, n_rows),
+            optimizer=self._optimizer(),
+            dtype=self.dtype,
+            tol=self.tol,
+            max_iter=self.max_iter,
+            verbose=self.verbose,
+        )
+
+    def _fit_encoded(self, X, y, sample_weight, n_classes: int | None):
+        dtype = self._check_dtype()
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=dtype)
+        learner = self._learner(float(sample_weight.sum()), n_classes, X.shape[0])
+        fitted = learner.fit(X, y, sample_weight=sample_weight, **self._fit_options(X.shape[0]))
+        self.params_ = jax.tree.map(np.asarray, fitted.params)
+        history = fitted.history
+        self.n_iter_ = int(history["n_iter"])
+        self.converged_ = bool(history.get("converged", True))
+        return fitted
+
+    def _outputs(self, X, objective=None) -> np.ndarray:
+        """Model outputs (n, k), through ``objective``'s link when one is given.
+
+        Rows are padded to the core's bucket so every batch size in a bucket runs one compiled program: a
+        server answering 1, 3 or 7 rows compiles once, not once per size.
+        """
+        X = self._validate_X(X)
+        n = X.shape[0]
+        padded = np.zeros((bucket(n), X.shape[1]), X.dtype)
+        padded[:n] = X
+        with jax.enable_x64(self.dtype == "float64"):
+            out = _predict(self._model(), objective, jax.tree.map(jnp.asarray, self.params_), padded)
+        return np.asarray(out)[:n]
+
+    def _raw(self, X) -> np.ndarray:
+        """Model outputs of shape (n, k) before the link."""
+        return self._outputs(X)
+
+    def _linked(self, X, n_classes: int | None) -> np.ndarray:
+        """Predictions through the objective's link (means, or probabilities)."""
+        return self._outputs(X, self._loss(n_classes))
+
+    # scikit-learn's layout of the linear weights: coef_ (k, d) for classifiers, (d,) for a regressor
+    @property
+    def coef_(self) -> np.ndarray:
+        check_is_fitted(self)
+        if not self._linear:
+            raise AttributeError(f"{type(self).__name__} has no coef_")
+        coef = self.params_["coef"].T
+        return coef if isinstance(self, ClassifierMixin) else coef[0]
+
+    @property
+    def intercept_(self) -> np.ndarray | float:
+        check_is_fitted(self)
+        if not self._linear:
+            raise AttributeError(f"{type(self).__name__} has no intercept_")
+        coef = self.params_["coef"]
+        intercept = self.params_.get("intercept", np.zeros(coef.shape[1], coef.dtype))
+        return intercept if isinstance(self, ClassifierMixin) else float(intercept[0])
+
+
+class ZooRegressor(RegressorMixin, ZooEstimator):
+    """A regressor: one output, the objective's link gives the prediction."""
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit on ``X`` (n, d) and ``y`` (n,), optionally weighting rows by ``sample_weight``."""
+        X, y = validate_data(self, tabular(X), target(y), dtype=self._check_dtype(), y_numeric=True)
+        self._fit_encoded(X, y.astype(X.dtype), sample_weight, None)
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted mean of y for each row of ``X``."""
+        return self._linked(X, None).reshape(-1)
+
+
+class ZooClassifier(ClassifierMixin, ZooEstimator):
+    """A classifier: classes encoded as ids 0..k-1; one output for two classes, k outputs for more."""
+
+    # whether the objective gives probabilities (LinearSVC's squared hinge does not)
+    _probabilistic: ClassVar[bool] = True
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit on ``X`` (n, d) and class labels ``y`` (n,), optionally weighting rows by ``sample_weight``."""
+        X, y = validate_data(self, tabular(X), target(y), dtype=self._check_dtype())
+        check_classification_targets(y)
+        self.classes_, ids = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs at least 2 classes in y; found 1 class: {self.classes_[0]!r}"
+            )
+        self._fit_encoded(X, ids.astype(np.int32), sample_weight, len(self.classes_))
+        return self
+
+    def decision_function(self, X) -> np.ndarray:
+        """Raw scores: shape (n,) for two classes (positive means ``classes_[1]``), (n, k) for more."""
+        raw = self._raw(X)
+        return raw[:, 0] if raw.shape[1] == 1 else raw
+
+    @available_if(lambda self: self._probabilistic)
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities, shape (n, k), columns in the order of ``classes_``."""
+        check_is_fitted(self)
+        proba = self._linked(X, len(self.classes_)).astype(np.float64)
+        return np.column_stack([1.0 - proba, proba]) if proba.ndim == 1 else proba
+
+    @available_if(lambda self: self._probabilistic)
+    def predict_log_proba(self, X) -> np.ndarray:
+        """Logarithm of :meth:`predict_proba`."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def predict(self, X) -> np.ndarray:
+        """The most likely class of each row of ``X``."""
+        raw = self._raw(X)
+        ids = (raw[:, 0] > 0).astype(int) if raw.shape[1] == 1 else raw.argmax(axis=1)
+        return self.classes_[ids]

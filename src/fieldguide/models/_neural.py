@@ -1,0 +1,204 @@
+"""Models trained by minibatch Adam (Optax): multilayer perceptrons and factorization machines.
+
+Both follow scikit-learn's ``MLPClassifier``/``MLPRegressor`` conventions: ``max_iter`` is the number of epochs,
+``batch_size="auto"`` is ``min(200, n)``, and scikit-learn adds ``alpha/(2·batch)·||W||²`` to each minibatch's mean
+loss, so the core sees ``L2(alpha/batch_size)``. ``early_stopping=True`` holds out ``validation_fraction`` of the
+rows and stops after ``n_iter_no_change`` epochs without improvement of the validation loss, restoring the best
+parameters. Unlike scikit-learn, training without early stopping runs all ``max_iter`` epochs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+from fieldguide.core import models, objectives, optax_optimizer, penalties
+from fieldguide.models._base import ZooClassifier, ZooEstimator, ZooRegressor
+
+
+class _Stochastic(ZooEstimator):
+    """Shared by the minibatch-trained estimators: Adam, epochs, batches, early stopping, seeds."""
+
+    _linear = False
+
+    def _batch_size(self, n_rows: int) -> int:
+        if self.batch_size == "auto":
+            return min(200, n_rows)
+        if not (isinstance(self.batch_size, int | np.integer) and self.batch_size >= 1):
+            raise ValueError(
+                f"{type(self).__name__}: batch_size must be 'auto' or an int >= 1, got {self.batch_size!r}"
+            )
+        return min(int(self.batch_size), n_rows)
+
+    def _penalty(self, weight_sum, n_rows):
+        return penalties.L2(self.alpha / self._batch_size(n_rows))
+
+    def _optimizer(self):
+        return optax_optimizer("adam", learning_rate=float(self.learning_rate_init))
+
+    def _fit_options(self, n_rows):
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        return {
+            "epochs": self.max_iter,
+            "batch_size": self._batch_size(n_rows),
+            "validation_fraction": self.validation_fraction if self.early_stopping else 0.0,
+            "patience": self.n_iter_no_change if self.early_stopping else None,
+            "seed": seed,
+        }
+
+    def _fit_encoded(self, X, y, sample_weight, n_classes):
+        fitted = super()._fit_encoded(X, y, sample_weight, n_classes)
+        self.loss_curve_ = [float(v) for v in fitted.history["loss"]]
+        if self.early_stopping:
+            self.validation_loss_curve_ = [float(v) for v in fitted.history["val_loss"]]
+        return fitted
+
+
+class _MLP(_Stochastic):
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        alpha=1e-4,
+        batch_size="auto",
+        learning_rate_init=1e-3,
+        max_iter=200,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        random_state=None,
+        tol=1e-4,
+        dtype="float32",
+        verbose=False,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.random_state = random_state
+        self.tol = tol
+        self.dtype = dtype
+        self.verbose = verbose
+
+    def _model(self):
+        sizes = self.hidden_layer_sizes
+        return models.MLP(
+            hidden=(sizes,) if isinstance(sizes, int | np.integer) else tuple(sizes),
+            activation=self.activation,
+        )
+
+    @property
+    def coefs_(self) -> list[np.ndarray]:
+        """Weight matrices per layer, as scikit-learn's ``coefs_``."""
+        return [layer["weight"] for layer in self.params_.values()]
+
+    @property
+    def intercepts_(self) -> list[np.ndarray]:
+        """Bias vectors per layer, as scikit-learn's ``intercepts_``."""
+        return [layer["bias"] for layer in self.params_.values()]
+
+
+class MLPRegressor(ZooRegressor, _MLP):
+    """A multilayer perceptron for regression (half squared error), scikit-learn's ``MLPRegressor`` parameters.
+
+    Example:
+        >>> import numpy as np
+        >>> from fieldguide.models import MLPRegressor
+        >>> X = np.random.default_rng(0).normal(size=(256, 2))
+        >>> model = MLPRegressor(hidden_layer_sizes=(16,), max_iter=5, random_state=0).fit(X, X[:, 0])
+        >>> len(model.loss_curve_)
+        5
+    """
+
+    def _loss(self, n_classes):
+        return objectives.SquaredError()
+
+
+class MLPClassifier(ZooClassifier, _MLP):
+    """A multilayer perceptron classifier (logistic output for two classes, softmax for more), with
+    scikit-learn's ``MLPClassifier`` parameters.
+
+    Example:
+        >>> from sklearn.datasets import load_iris
+        >>> from fieldguide.models import MLPClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> MLPClassifier(hidden_layer_sizes=(16,), max_iter=3, random_state=0).fit(X, y).predict_proba(X).shape
+        (150, 3)
+    """
+
+    def _loss(self, n_classes):
+        return objectives.LogLoss() if n_classes == 2 else objectives.SoftmaxCrossEntropy(n_classes)
+
+
+class _FM(_Stochastic):
+    """Factorization machine: ``b + Xβ + Σ_{i<j} <v_i, v_j> x_i x_j`` with ``rank``-dimensional factors ``v``.
+
+    The penalty is ``alpha/(2·batch)·(||β||² + ||V||²)`` per minibatch, as for the MLPs. ``coef_``/``intercept_``
+    are the linear part; ``factors_`` has shape ``(d, rank, k)``.
+    """
+
+    _linear = True
+
+    def __init__(
+        self,
+        rank=8,
+        *,
+        alpha=1e-4,
+        batch_size="auto",
+        learning_rate_init=1e-2,
+        max_iter=100,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        random_state=None,
+        tol=1e-4,
+        dtype="float32",
+        verbose=False,
+    ):
+        self.rank = rank
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.random_state = random_state
+        self.tol = tol
+        self.dtype = dtype
+        self.verbose = verbose
+
+    def _model(self):
+        return models.FactorizationMachine(rank=self.rank)
+
+    @property
+    def factors_(self) -> np.ndarray:
+        return self.params_["factors"]
+
+
+class FactorizationMachineRegressor(ZooRegressor, _FM):
+    """A factorization machine for regression (half squared error); see ``_FM`` for the model and penalty.
+
+    Example:
+        >>> import numpy as np
+        >>> from fieldguide.models import FactorizationMachineRegressor
+        >>> X = np.random.default_rng(0).normal(size=(256, 3))
+        >>> FactorizationMachineRegressor(rank=2, max_iter=3, random_state=0).fit(X, X[:, 0] * X[:, 1]).factors_.shape
+        (3, 2, 1)
+    """
+
+    def _loss(self, n_classes):
+        return objectives.SquaredError()
+
+
+class FactorizationMachineClassifier(ZooClassifier, _FM):
+    """A factorization machine classifier (logistic for two classes, softmax for more); see ``_FM``."""
+
+    def _loss(self, n_classes):
+        return objectives.LogLoss() if n_classes == 2 else objectives.SoftmaxCrossEntropy(n_classes)

@@ -1,0 +1,64 @@
+"""Fixtures shared by every test directory."""
+
+from __future__ import annotations
+
+import functools
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+# The suite runs without JAX's persistent compilation cache: its executable (de)serialization segfaulted a test
+# worker three times here (reading once, writing once, each in a different test), even with a directory per
+# worker. The cache's own behaviour is tested in a subprocess (tests/core/test_trainer.py).
+os.environ["FIELDGUIDE_JAX_CACHE"] = "0"
+
+POSTGRES_URL = os.environ.get("FIELDGUIDE_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@functools.cache
+def _postgres_unreachable() -> str | None:
+    """Why the test PostgreSQL cannot be used, or None when it can."""
+    try:
+        engine = sa.create_engine(POSTGRES_URL, poolclass=sa.NullPool, connect_args={"connect_timeout": 3})
+        with engine.connect():
+            pass
+    except Exception as err:
+        return f"PostgreSQL at {POSTGRES_URL} is unreachable: {str(err).splitlines()[0]}"
+    return None
+
+
+@pytest.fixture
+def postgres_schema_url() -> Iterator[str]:
+    """A URL whose connections use a fresh PostgreSQL schema, dropped afterwards; skips when none is reachable.
+
+    Tests share the one ``test`` database, so each gets its own schema (``search_path``) and leaves nothing.
+    """
+    reason = _postgres_unreachable()
+    if reason:
+        pytest.skip(reason)
+    schema = f"fieldguide_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(POSTGRES_URL, poolclass=sa.NullPool)
+    with admin.begin() as connection:
+        connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    try:
+        url = sa.make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as connection:
+            connection.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One local Ray instance for the whole session (tests using it share the ``ray`` xdist group, one worker)."""
+    ray = pytest.importorskip("ray", reason="the ray extra is not installed")
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    yield ray
+    if started:
+        ray.shutdown()

@@ -1,0 +1,280 @@
+"""The trainer's promises beyond convergence: compile once per bucket, early stopping, progress, bad input."""
+
+from __future__ import annotations
+
+import doctest
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from core_data import features, target
+from sklearn.model_selection import KFold
+
+import fieldguide.core
+from fieldguide.core import (
+    Learner,
+    _learner,
+    _solvers,
+    bucket,
+    models,
+    objectives,
+    optax_optimizer,
+    penalties,
+)
+from fieldguide.errors import DataError
+
+
+def _cv_traces(make_learner, solver: str, n: int = 203, **fit) -> int:
+    """Traces of ``solver``'s loop over a 5-fold CV (training folds of 162 and 163 rows) plus predictions."""
+    X = features(n=n)
+    y = target("binary", X)
+    before = _solvers.TRACES[solver]
+    for train, test in KFold(5, shuffle=True, random_state=0).split(X):
+        fitted = make_learner().fit(X[train], y[train], **fit)
+        assert fitted.predict(X[test]).shape == (len(test),)
+    return _solvers.TRACES[solver] - before
+
+
+def test_cross_validation_compiles_each_loop_once():
+    assert bucket(162) == bucket(163)
+    # fresh configurations (an MLP width no other test uses), so the first fold must trace and the others not
+    lbfgs = Learner(models.MLP(hidden=(3,)), objectives.LogLoss() + penalties.L2(1e-2), verbose=False)
+    assert _cv_traces(lambda: lbfgs, "lbfgs") == 1
+    # a new Learner per fold, as a cloned estimator builds it: equal configuration, shared optimizer object,
+    # and a penalty strength that changes per fold (penalties are dynamic)
+    alphas = iter(np.linspace(1e-3, 1e-2, 5))
+    adam = lambda: Learner(  # noqa: E731
+        models.MLP(hidden=(5,)),
+        objectives.LogLoss() + penalties.L2(next(alphas)),
+        optax_optimizer("adam", learning_rate=1e-2),
+        verbose=False,
+    )
+    assert _cv_traces(adam, "optax", epochs=3, batch_size=32) == 1
+
+
+def test_public_surface():
+    assert sorted(fieldguide.core.__all__) == [
+        "Fitted",
+        "Learner",
+        "bucket",
+        "models",
+        "objectives",
+        "optax_optimizer",
+        "penalties",
+    ]
+    assert {"Linear", "MLP", "FactorizationMachine", "Custom"} <= set(models.__all__)
+    assert {"L1", "L2", "ElasticNet"} <= set(penalties.__all__)
+
+
+def test_bucket_steps_are_at_most_a_quarter():
+    sizes = np.arange(1, 5000)
+    padded = np.array([bucket(n) for n in sizes])
+    assert (padded >= sizes).all() and (padded <= np.maximum(8, 1.25 * sizes)).all()
+    assert len(set(padded)) < 60  # few distinct shapes, so few compilations
+
+
+def test_padding_changes_nothing():
+    """Zero-weight padded rows: a fit on n rows equals the fit on the same rows plus explicit zero-weight rows."""
+    X, y = features(n=150), target("real", features(n=150))
+    learner = Learner(
+        models.Linear(), objectives.SquaredError() + penalties.L2(0.1), dtype="float64", verbose=False
+    )
+    plain = learner.fit(X, y)
+    padded = learner.fit(
+        np.r_[X, X[:10] + 5], np.r_[y, y[:10]], sample_weight=np.r_[np.ones(150), np.zeros(10)]
+    )
+    np.testing.assert_allclose(plain.params["coef"], padded.params["coef"], rtol=1e-8)
+
+
+def test_early_stopping_restores_the_best_parameters():
+    X = features(n=400)
+    y = target("binary", X, seed=5)
+    X_noisy = np.c_[X, np.random.default_rng(1).normal(size=(400, 30))]  # room to overfit
+    learner = Learner(
+        models.MLP(hidden=(64,)), objectives.LogLoss(), optax.adam(3e-2), dtype="float64", verbose=False
+    )
+    kw = {"batch_size": 32, "validation_fraction": 0.3, "seed": 2}
+    stopped = learner.fit(X_noisy, y, epochs=300, patience=5, **kw)
+    history = stopped.history
+    assert history["converged"] and history["n_iter"] < 300
+    assert history["best_epoch"] == int(np.argmin(history["val_loss"])) + 1
+    assert history["n_iter"] == history["best_epoch"] + 5
+    # the same run cut at the best epoch ends on the parameters early stopping restored
+    replay = learner.fit(X_noisy, y, epochs=history["best_epoch"], **kw)
+    for a, b in zip(jax.tree.leaves(stopped.params), jax.tree.leaves(replay.params), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10)
+
+
+def test_l2_penalises_weights_but_not_intercepts():
+    X = features()
+    y = target("real", X) + 10.0
+    fitted = Learner(models.Linear(), objectives.SquaredError() + penalties.L2(1e6), dtype="float64").fit(
+        X, y
+    )
+    assert np.abs(fitted.params["coef"]).max() < 1e-4
+    assert fitted.params["intercept"][0] == pytest.approx(y.mean(), rel=1e-6)
+    mask = models.MLP(hidden=(2,)).penalized(models.MLP(hidden=(2,)).init(jax.random.key(0), 3, 1))
+    assert mask == {"layer_0": {"weight": True, "bias": False}, "output": {"weight": True, "bias": False}}
+
+
+def test_penalties_combine_and_follow_scikit_learn_conventions():
+    w = {"coef": jnp.array([3.0, -4.0]), "intercept": jnp.array([100.0])}
+    mask = models.Linear().penalized(w)
+    assert float(penalties.L2(2.0)(w, mask)) == pytest.approx(2.0 / 2 * 25)
+    assert float(penalties.L1(2.0)(w, mask)) == pytest.approx(2.0 * 7)
+    enet = penalties.ElasticNet(2.0, l1_ratio=0.25)
+    assert float(enet(w, mask)) == pytest.approx(2.0 * 0.25 * 7 + 2.0 * 0.75 / 2 * 25)
+    both = objectives.SquaredError() + penalties.L2(1.0) + penalties.L1(0.5)
+    assert both.penalty.l2_strength == 1.0 and both.penalty.l1_strength == 0.5
+    assert penalties.L1(0.5) + (penalties.L2(1.0) + objectives.SquaredError()) == objectives.SquaredError(
+        penalty=penalties.Penalties((penalties.L2(1.0), penalties.L1(0.5)))
+    )
+    assert float((penalties.L2(1.0) + penalties.L1(0.5))(w, mask)) == pytest.approx(12.5 + 3.5)
+
+
+def test_factorization_machine_matches_the_explicit_pairwise_sum():
+    fm = models.FactorizationMachine(rank=3, init_scale=1.0)
+    params = fm.init(jax.random.key(1), 4, 2)
+    params["coef"] = jax.random.normal(jax.random.key(2), (4, 2))
+    X = np.random.default_rng(0).normal(size=(6, 4))
+    v = np.asarray(params["factors"])
+    pairs = sum(np.outer(X[:, i] * X[:, j], (v[i] * v[j]).sum(0)) for i in range(4) for j in range(i + 1, 4))
+    expected = X @ np.asarray(params["coef"]) + np.asarray(params["intercept"]) + pairs
+    np.testing.assert_allclose(fm.apply(params, jnp.asarray(X, jnp.float32)), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_mlp_initialisation_is_glorot_uniform_like_scikit_learn():
+    params = models.MLP(hidden=(50,), activation="logistic").init(jax.random.key(0), 30, 20)
+    weight = np.asarray(params["layer_0"]["weight"])
+    bound = np.sqrt(2.0 / (30 + 50))
+    assert weight.shape == (30, 50) and np.abs(weight).max() <= bound and np.abs(weight).max() > 0.9 * bound
+
+
+def test_core_docstrings_run():
+    for module in (fieldguide.core, models, objectives, penalties, _learner):
+        result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+        assert result.failed == 0, module.__name__
+
+
+def test_progress_bar_only_for_slow_fits(capsys, monkeypatch):
+    X, y = features(), target("binary", features())
+    parts = (
+        models.MLP(hidden=(8,), activation="tanh"),
+        objectives.LogLoss(),
+        optax_optimizer("adam", learning_rate=1e-2),
+    )
+    learner = Learner(*parts, verbose=True)
+    learner.fit(X, y, epochs=5)  # well under a second once compiled: silent
+    learner.fit(X, y, epochs=5)
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(_learner, "_QUIET_SECONDS", 0.0)
+    monkeypatch.setattr(_learner, "_CHUNK_SECONDS", 0.0)  # one epoch per chunk
+    learner.fit(X, y, epochs=5)
+    assert "training (epochs)" in capsys.readouterr().err
+    Learner(*parts, verbose=False).fit(X, y, epochs=5)
+    assert capsys.readouterr().err == ""
+
+
+def test_persistent_compilation_cache_respects_the_user(tmp_path):
+    script = f"""
+import os, jax
+from fieldguide.core import _learner
+enable = _learner._enable_compilation_cache.__wrapped__
+os.environ["FIELDGUIDE_JAX_CACHE"] = "0"; enable(); print(jax.config.jax_compilation_cache_dir)
+del os.environ["FIELDGUIDE_JAX_CACHE"]; enable(); print(jax.config.jax_compilation_cache_dir)
+jax.config.update("jax_compilation_cache_dir", {str(tmp_path / "mine")!r}); enable()
+print(jax.config.jax_compilation_cache_dir)
+"""
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    env.pop("FIELDGUIDE_JAX_CACHE", None)
+    env.pop("JAX_COMPILATION_CACHE_DIR", None)
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["None", str(tmp_path / "fieldguide" / "jax"), str(tmp_path / "mine")]
+
+
+LOGLOSS = Learner(models.Linear(), objectives.LogLoss(), verbose=False)
+BAD_INPUT = [
+    ("X not 2-D", LOGLOSS, {"X": np.zeros(10)}, "X: expected a 2-D array"),
+    ("NaN in X", LOGLOSS, {"X": np.r_[np.zeros((9, 2)), [[np.nan, 0]]]}, "X: expected finite values"),
+    (
+        "inf in y",
+        Learner(models.Linear(), objectives.SquaredError()),
+        {"y": np.r_[np.zeros(9), np.inf]},
+        "y: expected finite",
+    ),
+    ("3 classes for LogLoss", LOGLOSS, {"y": np.arange(10) % 3}, "y: LogLoss expects"),
+    (
+        "negative y for Poisson",
+        Learner(models.Linear(), objectives.Poisson()),
+        {"y": -np.ones(10)},
+        "y: Poisson expects non-negative",
+    ),
+    (
+        "zero y for Gamma",
+        Learner(models.Linear(), objectives.Gamma()),
+        {"y": np.zeros(10)},
+        "y: Gamma expects strictly positive",
+    ),
+    (
+        "fractional class ids",
+        Learner(models.Linear(), objectives.SoftmaxCrossEntropy()),
+        {"y": np.full(10, 0.5)},
+        "integer class ids",
+    ),
+    ("lengths differ", LOGLOSS, {"y": np.zeros(9)}, "y: expected 10 values"),
+    (
+        "negative weight",
+        LOGLOSS,
+        {"sample_weight": -np.ones(10)},
+        "sample_weight: expected finite values >= 0",
+    ),
+    ("weights misshaped", LOGLOSS, {"sample_weight": np.ones(3)}, "sample_weight: expected shape (10,)"),
+    (
+        "batch_size 0",
+        Learner(models.Linear(), objectives.LogLoss(), optax.sgd(0.1)),
+        {"batch_size": 0},
+        "batch_size must be",
+    ),
+    (
+        "epochs 0",
+        Learner(models.Linear(), objectives.LogLoss(), optax.sgd(0.1)),
+        {"epochs": 0},
+        "epochs must be",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("learner", "override", "message"), [c[1:] for c in BAD_INPUT], ids=[c[0] for c in BAD_INPUT]
+)
+def test_bad_input_names_the_parameter(learner, override, message):
+    args = {"X": np.zeros((10, 2)), "y": np.arange(10) % 2, **override}
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        learner.fit(args.pop("X"), args.pop("y"), **args)
+
+
+def test_data_errors_are_fieldguide_errors():
+    with pytest.raises(DataError):
+        LOGLOSS.fit(np.zeros((4, 2)), np.array([0, 1, 2, 1]))
+
+
+def test_bad_configuration_is_refused_at_construction():
+    with pytest.raises(ValueError, match="not smooth"):
+        Learner(models.Linear(), objectives.Pinball(0.5), "lbfgs")
+    with pytest.raises(ValueError, match="dtype"):
+        Learner(models.Linear(), objectives.LogLoss(), dtype="float16")
+    with pytest.raises(ValueError, match="activation"):
+        models.MLP(activation="swish")
+    with pytest.raises(ValueError, match="alpha"):
+        penalties.L2(-1.0)
+
+
+def test_predict_checks_the_feature_count():
+    fitted = LOGLOSS.fit(features(), np.arange(200) % 2)
+    with pytest.raises(DataError, match="expected 5 features"):
+        fitted.predict(np.zeros((3, 4)))

@@ -1,0 +1,95 @@
+"""MLPs reach scikit-learn's accuracy with the same architecture and budget; factorization machines learn
+pairwise interactions a linear model cannot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sklearn.neural_network as sknn
+from sklearn.datasets import load_breast_cancer, load_digits, make_friedman1
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+
+from fieldguide import models
+
+# the comparisons run fixed epoch budgets, which scikit-learn warns about
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+SHARED = Path("/work/shared/datasets")
+SAME = {"hidden_layer_sizes": (64, 64), "alpha": 1e-4, "batch_size": 64, "learning_rate_init": 1e-3}
+
+
+def _split(X, y):
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, random_state=0)
+    scaler = StandardScaler().fit(X_train)
+    return scaler.transform(X_train), scaler.transform(X_test), y_train, y_test
+
+
+@pytest.mark.parametrize("loader", [load_digits, load_breast_cancer], ids=["digits", "breast_cancer"])
+def test_mlp_classifier_matches_sklearn_accuracy(loader):
+    X_train, X_test, y_train, y_test = _split(*loader(return_X_y=True))
+    ours = models.MLPClassifier(**SAME, max_iter=30, random_state=0).fit(X_train, y_train)
+    ref = sknn.MLPClassifier(**SAME, max_iter=30, random_state=0, n_iter_no_change=30).fit(X_train, y_train)
+    assert ours.score(X_test, y_test) >= ref.score(X_test, y_test) - 0.01
+    assert len(ours.loss_curve_) == 30 and ours.loss_curve_[-1] < ours.loss_curve_[0]
+
+
+def test_mlp_regressor_matches_sklearn_r2():
+    X, y = make_friedman1(n_samples=1000, noise=0.5, random_state=0)
+    X_train, X_test, y_train, y_test = _split(X, y)
+    # 200 epochs: both converge (y is not scaled, so the first tens of epochs mostly fit its mean)
+    ours = models.MLPRegressor(**SAME, max_iter=200, random_state=0).fit(X_train, y_train)
+    ref = sknn.MLPRegressor(**SAME, max_iter=200, random_state=0, n_iter_no_change=200).fit(X_train, y_train)
+    assert ours.score(X_test, y_test) >= ref.score(X_test, y_test) - 0.01
+
+
+def test_early_stopping_stops_and_keeps_validation_curve():
+    X_train, _, y_train, _ = _split(*load_breast_cancer(return_X_y=True))
+    model = models.MLPClassifier(
+        hidden_layer_sizes=(32,),
+        learning_rate_init=3e-2,
+        max_iter=300,
+        early_stopping=True,
+        n_iter_no_change=3,
+        random_state=0,
+    ).fit(X_train, y_train)
+    assert model.n_iter_ < 300
+    assert len(model.validation_loss_curve_) == model.n_iter_
+
+
+def test_factorization_machine_learns_interactions():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2000, 4))
+    y = X[:, 0] * X[:, 1] - X[:, 2] * X[:, 3] + 0.5 * X[:, 0]
+    fm = models.FactorizationMachineRegressor(rank=4, max_iter=40, random_state=0).fit(X[:1500], y[:1500])
+    linear = models.Ridge().fit(X[:1500], y[:1500])
+    assert fm.score(X[1500:], y[1500:]) > 0.9 > linear.score(X[1500:], y[1500:]) + 0.5
+    labels = models.FactorizationMachineClassifier(rank=4, max_iter=40, random_state=0).fit(
+        X[:1500], y[:1500] > 0
+    )
+    assert labels.score(X[1500:], y[1500:] > 0) > 0.85
+
+
+def test_random_state_makes_fits_reproducible():
+    X, y = load_breast_cancer(return_X_y=True)
+    fits = [
+        models.MLPClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=7).fit(X, y) for _ in range(2)
+    ]
+    np.testing.assert_array_equal(fits[0].predict_proba(X), fits[1].predict_proba(X))
+
+
+LETTERS = SHARED / "letter_recognition.csv.gz"
+
+
+@pytest.mark.skipif(not LETTERS.exists(), reason=f"optional dataset {LETTERS} absent")
+def test_mlp_on_letter_recognition_if_present():
+    import polars as pl
+
+    table = pl.read_csv(LETTERS).head(6000)
+    X, y = table.drop("lettr").to_numpy().astype(float), table["lettr"].to_numpy()
+    X_train, X_test, y_train, y_test = _split(X, y)
+    ours = models.MLPClassifier(**SAME, max_iter=10, random_state=0).fit(X_train, y_train)
+    ref = sknn.MLPClassifier(**SAME, max_iter=10, random_state=0, n_iter_no_change=10).fit(X_train, y_train)
+    assert ours.score(X_test, y_test) >= ref.score(X_test, y_test) - 0.01

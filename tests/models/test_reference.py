@@ -1,0 +1,312 @@
+"""Every GLM against its scikit-learn counterpart, from one table of (estimator, reference, data, parameters).
+
+Both fits run in float64 on the same seeded data. Each case's objective is written out in NumPy, in
+scikit-learn's own convention, and evaluated at both solutions: that checks the parameter mapping of each
+estimator independently of the core. Smooth problems must agree to 1e-4 (coefficients, relative in norm) and
+1e-6 (objective, relative).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+import sklearn.linear_model as sk
+import sklearn.svm as sksvm
+
+from fieldguide import models
+
+_TIGHT = {"dtype": "float64", "tol": 1e-10, "max_iter": 5000}
+
+
+def _data(kind: str, n: int = 300, d: int = 5, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    beta = np.linspace(-1.0, 1.0, d)
+    eta = X @ beta * 0.5 + 0.3
+    if kind == "real":
+        y = eta + rng.standard_t(3, size=n)  # heavy tails, so Huber and quantile losses matter
+    elif kind == "counts":
+        y = rng.poisson(np.exp(eta)).astype(float)
+    elif kind == "positive":
+        y = rng.gamma(2.0, np.exp(eta) / 2.0)
+    elif kind == "tweedie":
+        y = rng.poisson(np.exp(eta)) * rng.gamma(2.0, 0.5, size=n)
+    elif kind == "binary":
+        y = (eta + rng.logistic(size=n) > 0).astype(int)
+    elif kind == "multiclass":
+        y = np.digitize(eta + rng.logistic(size=n), [-0.5, 0.8])
+    else:
+        raise ValueError(kind)
+    weights = rng.uniform(0.2, 3.0, size=n)
+    return X, y, weights
+
+
+# -- scikit-learn's objectives, in NumPy (sample weights w; coef as scikit-learn lays it out) ----------------------
+
+
+def _eta(X, coef, intercept):
+    return X @ np.atleast_2d(coef).T + intercept
+
+
+def _logistic_losses(X, y, coef, intercept):
+    eta = _eta(X, coef, intercept)
+    if eta.shape[1] == 1:
+        return np.logaddexp(0.0, eta[:, 0]) - y * eta[:, 0]
+    log_norm = np.logaddexp.reduce(eta, axis=1)
+    return log_norm - eta[np.arange(len(y)), y]
+
+
+def _half_tweedie(y, eta, power):
+    if power == 0:
+        return 0.5 * (y - eta) ** 2
+    mu = np.exp(eta)
+    if power == 1:
+        return mu - y * eta
+    if power == 2:
+        return eta + y / mu
+    return mu ** (2 - power) / (2 - power) - y * mu ** (1 - power) / (1 - power)
+
+
+def squared(X, y, w, coef, intercept, p):  # LinearRegression, Ridge: Σ w r² + alpha ||β||²
+    return np.sum(w * (y - _eta(X, coef, intercept)[:, 0]) ** 2) + p.get("alpha", 0.0) * np.sum(coef**2)
+
+
+def elastic(
+    X, y, w, coef, intercept, p
+):  # Lasso, ElasticNet: Σ w r²/(2W) + alpha ρ|β|₁ + alpha (1-ρ)/2 ||β||²
+    rho = p.get("l1_ratio", 1.0)
+    r = y - _eta(X, coef, intercept)[:, 0]
+    penalty = p["alpha"] * (rho * np.abs(coef).sum() + (1 - rho) / 2 * np.sum(coef**2))
+    return np.sum(w * r**2) / (2 * w.sum()) + penalty
+
+
+def huber(X, y, w, coef, intercept, p, scale):  # Σ w (σ + σ H(r/σ)) + alpha ||β||²
+    z = np.abs(y - _eta(X, coef, intercept)[:, 0]) / scale
+    eps = p["epsilon"]
+    h = np.where(z <= eps, z**2, 2 * eps * z - eps**2)
+    return np.sum(w * (scale + scale * h)) + p["alpha"] * np.sum(coef**2)
+
+
+def pinball(X, y, w, coef, intercept, p):  # Σ w pinball/W + alpha |β|₁
+    r = y - _eta(X, coef, intercept)[:, 0]
+    q = p["quantile"]
+    return np.sum(w * np.maximum(q * r, (q - 1) * r)) / w.sum() + p["alpha"] * np.abs(coef).sum()
+
+
+def logistic(X, y, w, coef, intercept, p):  # C Σ w logloss + ½||β||²
+    return p["C"] * np.sum(w * _logistic_losses(X, y, coef, intercept)) + 0.5 * np.sum(coef**2)
+
+
+def glm(X, y, w, coef, intercept, p):  # Σ w deviance/(2W) + alpha/2 ||β||², deviance up to a constant in β
+    loss = _half_tweedie(y, _eta(X, coef, intercept)[:, 0], p["power"])
+    return np.sum(w * loss) / w.sum() + p["alpha"] / 2 * np.sum(coef**2)
+
+
+def squared_hinge(X, y, w, coef, intercept, p):  # ½||β||² + C Σ w max(0, 1 - y f)², y in {-1, 1}
+    margin = np.where(y > 0, 1.0, -1.0) * _eta(X, coef, intercept)[:, 0]
+    return 0.5 * np.sum(coef**2) + p["C"] * np.sum(w * np.maximum(0.0, 1 - margin) ** 2)
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    name: str
+    ours: Callable[[dict], object]
+    reference: Callable[[dict], object]
+    data: str
+    params: dict
+    objective: Callable
+    weighted: bool = False
+    objective_rtol: float = 1e-6
+    compare_coef: bool = True
+
+
+CASES = [
+    Case(
+        "ols",
+        lambda p: models.LinearRegression(**_TIGHT),
+        lambda p: sk.LinearRegression(),
+        "real",
+        {},
+        squared,
+    ),
+    Case(
+        "ridge",
+        lambda p: models.Ridge(p["alpha"], **_TIGHT),
+        lambda p: sk.Ridge(p["alpha"], solver="cholesky"),
+        "real",
+        {"alpha": 3.0},
+        squared,
+    ),
+    Case(
+        "ridge weighted",
+        lambda p: models.Ridge(p["alpha"], **_TIGHT),
+        lambda p: sk.Ridge(p["alpha"], solver="cholesky"),
+        "real",
+        {"alpha": 3.0},
+        squared,
+        weighted=True,
+    ),
+    Case(
+        "lasso",
+        lambda p: models.Lasso(p["alpha"], **_TIGHT),
+        lambda p: sk.Lasso(p["alpha"], tol=1e-12, max_iter=100_000),
+        "real",
+        {"alpha": 0.05},
+        elastic,
+    ),
+    Case(
+        "elastic net weighted",
+        lambda p: models.ElasticNet(p["alpha"], l1_ratio=p["l1_ratio"], **_TIGHT),
+        lambda p: sk.ElasticNet(p["alpha"], l1_ratio=p["l1_ratio"], tol=1e-12, max_iter=100_000),
+        "real",
+        {"alpha": 0.05, "l1_ratio": 0.3},
+        elastic,
+        weighted=True,
+    ),
+    Case(
+        "huber",
+        lambda p: models.HuberRegressor(epsilon=p["epsilon"], alpha=p["alpha"], **_TIGHT),
+        lambda p: sk.HuberRegressor(epsilon=p["epsilon"], alpha=p["alpha"], tol=1e-12, max_iter=10_000),
+        "real",
+        {"epsilon": 1.35, "alpha": 1e-2},
+        huber,
+    ),
+    # The LP optimum is exact; Adam on the non-smooth pinball loss only gets near it (a subgradient method's
+    # objective error shrinks with the final step size, here 1e-3 of 0.05): 1e-3 relative is what it can promise.
+    Case(
+        "quantile",
+        lambda p: models.QuantileRegressor(quantile=p["quantile"], alpha=p["alpha"], dtype="float64"),
+        lambda p: sk.QuantileRegressor(quantile=p["quantile"], alpha=p["alpha"]),
+        "real",
+        {"quantile": 0.7, "alpha": 0.01},
+        pinball,
+        objective_rtol=1e-3,
+        compare_coef=False,
+    ),
+    Case(
+        "logistic",
+        lambda p: models.LogisticRegression(C=p["C"], **_TIGHT),
+        lambda p: sk.LogisticRegression(C=p["C"], tol=1e-12, max_iter=10_000),
+        "binary",
+        {"C": 0.5},
+        logistic,
+    ),
+    Case(
+        "logistic weighted",
+        lambda p: models.LogisticRegression(C=p["C"], **_TIGHT),
+        lambda p: sk.LogisticRegression(C=p["C"], tol=1e-12, max_iter=10_000),
+        "binary",
+        {"C": 0.5},
+        logistic,
+        weighted=True,
+    ),
+    Case(
+        "multinomial",
+        lambda p: models.LogisticRegression(C=p["C"], **_TIGHT),
+        lambda p: sk.LogisticRegression(C=p["C"], tol=1e-12, max_iter=10_000),
+        "multiclass",
+        {"C": 0.5},
+        logistic,
+    ),
+    Case(
+        "poisson",
+        lambda p: models.PoissonRegressor(alpha=p["alpha"], **_TIGHT),
+        lambda p: sk.PoissonRegressor(alpha=p["alpha"], solver="newton-cholesky", tol=1e-12, max_iter=1000),
+        "counts",
+        {"alpha": 0.1, "power": 1},
+        glm,
+        weighted=True,
+    ),
+    Case(
+        "gamma",
+        lambda p: models.GammaRegressor(alpha=p["alpha"], **_TIGHT),
+        lambda p: sk.GammaRegressor(alpha=p["alpha"], solver="newton-cholesky", tol=1e-12, max_iter=1000),
+        "positive",
+        {"alpha": 0.1, "power": 2},
+        glm,
+    ),
+    Case(
+        "tweedie 1.5",
+        lambda p: models.TweedieRegressor(power=p["power"], alpha=p["alpha"], **_TIGHT),
+        lambda p: sk.TweedieRegressor(
+            power=p["power"], alpha=p["alpha"], solver="newton-cholesky", tol=1e-12, max_iter=1000
+        ),
+        "tweedie",
+        {"alpha": 0.1, "power": 1.5},
+        glm,
+    ),
+    Case(
+        "tweedie 0 (normal, identity link)",
+        lambda p: models.TweedieRegressor(power=p["power"], alpha=p["alpha"], **_TIGHT),
+        lambda p: sk.TweedieRegressor(
+            power=p["power"], alpha=p["alpha"], solver="newton-cholesky", tol=1e-12, max_iter=1000
+        ),
+        "real",
+        {"alpha": 0.1, "power": 0},
+        glm,
+    ),
+    # liblinear penalises the intercept, we do not: without an intercept both solve the same strongly convex,
+    # once-differentiable problem, which liblinear's dual coordinate descent solves to tol.
+    Case(
+        "linear svc",
+        lambda p: models.LinearSVC(C=p["C"], fit_intercept=False, **_TIGHT),
+        lambda p: sksvm.LinearSVC(C=p["C"], fit_intercept=False, tol=1e-12, max_iter=1_000_000),
+        "binary",
+        {"C": 0.5},
+        squared_hinge,
+    ),
+]
+
+
+def _fit_both(case: Case):
+    X, y, weights = _data(case.data)
+    w = weights if case.weighted else np.ones(len(y))
+    kwargs = {"sample_weight": w} if case.weighted else {}
+    ours = case.ours(case.params).fit(X, y, **kwargs)
+    ref = case.reference(case.params).fit(X, y, **kwargs)
+    return X, y, w, ours, ref
+
+
+def _objective(case: Case, X, y, w, est) -> float:
+    extra = {"scale": est.scale_} if case.objective is huber else {}
+    return case.objective(X, y, w, np.asarray(est.coef_), est.intercept_, case.params, **extra)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_matches_reference(case: Case):
+    X, y, w, ours, ref = _fit_both(case)
+    ours_value, ref_value = _objective(case, X, y, w, ours), _objective(case, X, y, w, ref)
+    assert abs(ours_value - ref_value) <= case.objective_rtol * abs(ref_value), (ours_value, ref_value)
+    if case.compare_coef:
+        coef, ref_coef = np.asarray(ours.coef_), np.asarray(ref.coef_)
+        assert np.linalg.norm(coef - ref_coef) <= 1e-4 * np.linalg.norm(ref_coef), (coef, ref_coef)
+        np.testing.assert_allclose(
+            ours.intercept_, ref.intercept_, rtol=1e-4, atol=1e-4 * np.abs(ref_coef).max()
+        )
+        np.testing.assert_array_equal(coef == 0, ref_coef == 0)  # exact zeros in the same places (L1)
+    assert ours.coef_.dtype == np.float64
+
+
+def test_lasso_has_exact_zeros():
+    X, y, _ = _data("real")
+    coef = models.Lasso(alpha=0.3, **_TIGHT).fit(X, y).coef_
+    assert (coef == 0).sum() >= 1 and (coef != 0).sum() >= 1
+
+
+def test_linear_svc_with_intercept_agrees_with_liblinear_on_decisions():
+    """With an intercept the formulations differ (liblinear penalises it); the decisions must still agree."""
+    X, y, _ = _data("binary")
+    ours = models.LinearSVC(C=0.5, **_TIGHT).fit(X, y)
+    ref = sksvm.LinearSVC(C=0.5, tol=1e-10, max_iter=100_000).fit(X, y)
+    assert np.mean(ours.predict(X) == ref.predict(X)) >= 0.99
+
+
+def test_linear_svc_multiclass_is_one_vs_rest():
+    X, y, _ = _data("multiclass")
+    ours = models.LinearSVC(C=0.5, fit_intercept=False, **_TIGHT).fit(X, y)
+    ref = sksvm.LinearSVC(C=0.5, fit_intercept=False, tol=1e-12, max_iter=1_000_000).fit(X, y)
+    assert ours.coef_.shape == ref.coef_.shape == (3, X.shape[1])
+    assert np.linalg.norm(ours.coef_ - ref.coef_) <= 1e-4 * np.linalg.norm(ref.coef_)
