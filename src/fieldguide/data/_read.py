@@ -1,0 +1,300 @@
+"""Read a table from a file (CSV, Parquet, JSON lines, gzip-compressed) or a SQL source into a Polars DataFrame."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import glob
+import gzip
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from fieldguide.errors import DataError
+
+# The spellings of "missing" that readiness counts and that ``read(..., null_values=MISSING_TOKENS)`` turns into
+# nulls. Compared after stripping whitespace, case-insensitively.
+MISSING_TOKENS: tuple[str, ...] = ("", "na", "n/a", "nan", "null", "none", "nil", "-", "?", "#n/a", "missing")
+
+_CSV_SUFFIXES = {".csv": None, ".tsv": "\t", ".tab": "\t", ".txt": None}
+_JSONL_SUFFIXES = {".jsonl", ".ndjson"}
+_PARQUET_SUFFIXES = {".parquet", ".pq"}
+_SNIFF_DELIMITERS = ",;\t|"
+_SNIFF_BYTES = 64 * 1024
+
+
+class DataWarning(UserWarning):
+    """Something about a table was guessed (an encoding, a delimiter); the message says what."""
+
+
+def read(
+    source: str | Path,
+    *,
+    query: str | None = None,
+    delimiter: str | None = None,
+    encoding: str | None = None,
+    null_values: Sequence[str] | None = None,
+) -> pl.DataFrame:
+    """Read a table from a file or a SQL source into a Polars DataFrame.
+
+    source: a path (``.csv``, ``.tsv``, ``.txt``, ``.parquet``, ``.jsonl``, ``.ndjson``, ``.json`` (an array of
+        objects), any of the text formats with ``.gz``); a directory or glob of Parquet files (hive partitions
+        such as ``year=2024/`` become columns); or a URL: ``duckdb:///:memory:`` (or ``duckdb:///rel.db``,
+        ``duckdb:////abs.db``) for DuckDB SQL over files, any other SQLAlchemy URL (``sqlite:///f.db``,
+        ``postgresql://user@host/db``) for a database.
+    query: the SQL to run; required for URLs.
+    delimiter: CSV field separator; sniffed from the first 64 KiB among , ; tab | when not given (a file
+        with none of them is one column).
+    encoding: CSV text encoding; detected when not given (UTF-8, UTF-8 with BOM, UTF-16 by BOM, else cp1252 or
+        latin-1 with a ``DataWarning``).
+    null_values: CSV spellings to read as null. The default keeps every value as written and reads only empty
+        fields as null, so that readiness can count the distinct spellings of missing; pass
+        ``MISSING_TOKENS`` (or your own list) to turn them into nulls. A blank line in a CSV is a row of nulls.
+
+    Raises ``DataError`` naming the file for a missing file, an unreadable encoding, ragged rows, an empty or
+    header-only file, a file that is not a table, or an unsupported extension.
+
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
+    >>> _ = path.write_text("age;city\\n31;Oslo\\n45;NA\\n")
+    >>> read(path).shape
+    (2, 2)
+    >>> read(path, null_values=MISSING_TOKENS)["city"].null_count()
+    1
+    """
+    text = str(source)
+    if "://" in text and not Path(text).exists():
+        return _read_sql(text, query)
+    if query is not None:
+        raise DataError(
+            f"{text}: query= is for SQL URLs (sqlite:///…, postgresql://…, duckdb:///…), not files"
+        )
+    path = Path(source).expanduser()
+    if path.is_dir() or (not path.exists() and "*" in text):
+        return _read_parquet_dataset(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file")
+    suffixes = [s.lower() for s in path.suffixes]
+    compressed = bool(suffixes) and suffixes[-1] == ".gz"
+    suffix = suffixes[-2] if compressed and len(suffixes) > 1 else (suffixes[-1] if suffixes else "")
+    if suffix in _PARQUET_SUFFIXES and not compressed:
+        return _nonempty(_read_parquet(path), path)
+    if suffix in _JSONL_SUFFIXES or suffix in _CSV_SUFFIXES or suffix == ".json":
+        data = _read_bytes(path, compressed)
+        if not data.strip():
+            raise DataError(f"{path}: the file is empty, expected a header and rows")
+        if suffix in _JSONL_SUFFIXES or suffix == ".json":
+            return _nonempty(_read_json(data, path, lines=suffix != ".json"), path)
+        return _nonempty(
+            _read_csv(data, path, delimiter or _CSV_SUFFIXES[suffix], encoding, null_values), path
+        )
+    supported = sorted([*_CSV_SUFFIXES, *_JSONL_SUFFIXES, *_PARQUET_SUFFIXES, ".json"])
+    raise DataError(
+        f"{path}: unsupported extension {''.join(path.suffixes) or '(none)'!r}; "
+        f"expected one of {', '.join(supported)} (text formats may end in .gz) or a SQL URL"
+    )
+
+
+def _nonempty(df: pl.DataFrame, path: Path) -> pl.DataFrame:
+    if df.width == 0:
+        raise DataError(f"{path}: no columns found, expected a table")
+    if df.height == 0:
+        raise DataError(f"{path}: has a header ({df.width} columns) but no rows")
+    return df
+
+
+def _read_bytes(path: Path, compressed: bool) -> bytes:
+    try:
+        return gzip.decompress(path.read_bytes()) if compressed else path.read_bytes()
+    except (OSError, EOFError) as err:
+        raise DataError(f"{path}: could not read the file ({err})") from err
+
+
+def _read_parquet(path: Path) -> pl.DataFrame:
+    try:
+        return pl.read_parquet(path)
+    except Exception as err:  # Polars raises several types for a corrupt file; all mean the same to a user
+        raise DataError(f"{path}: not a readable Parquet file ({_first_line(err)})") from err
+
+
+def _read_json(data: bytes, path: Path, *, lines: bool) -> pl.DataFrame:
+    _refuse_binary(data, path)
+    try:
+        return (
+            pl.read_ndjson(data, infer_schema_length=None)
+            if lines
+            else pl.read_json(data, infer_schema_length=None)
+        )
+    except Exception as err:
+        expected = "JSON lines, one object per line" if lines else "JSON, an array of objects"
+        raise DataError(f"{path}: not valid {expected} ({_first_line(err)})") from err
+
+
+def _read_parquet_dataset(path: Path) -> pl.DataFrame:
+    """A directory of Parquet files (hive partitions such as ``year=2024/`` become columns) or a glob of them."""
+    is_dir = path.is_dir()
+    if not (any(path.rglob("*.parquet")) if is_dir else glob.glob(str(path))):
+        raise DataError(f"{path}: no Parquet files found (a directory or a glob reads *.parquet files)")
+    try:
+        df = pl.read_parquet(path if is_dir else str(path), hive_partitioning=is_dir)
+    except Exception as err:
+        raise DataError(f"{path}: could not read the Parquet dataset ({_first_line(err)})") from err
+    return _nonempty(df, path)
+
+
+def _read_csv(
+    data: bytes, path: Path, delimiter: str | None, encoding: str | None, null_values: Sequence[str] | None
+) -> pl.DataFrame:
+    text = _decode(data, path, encoding)
+    if delimiter is None:
+        delimiter = _sniff_delimiter(text)
+    if len(delimiter) != 1:
+        raise DataError(f"{path}: delimiter must be one character, got {delimiter!r}")
+    payload = text.encode("utf-8")
+    _check_field_counts(payload, path, delimiter)
+    options = {
+        "separator": delimiter,
+        "null_values": None if null_values is None else _spellings(null_values),
+    }
+    try:
+        try:  # types from a sample is fast; a later value that does not fit means inferring from every row
+            return pl.read_csv(payload, infer_schema_length=10_000, **options)
+        except pl.exceptions.ComputeError:
+            return pl.read_csv(payload, infer_schema_length=None, **options)
+    except Exception as err:
+        raise DataError(
+            f"{path}: could not parse as CSV with delimiter {delimiter!r} ({_first_line(err)})"
+        ) from err
+
+
+def _spellings(tokens: Sequence[str]) -> list[str]:
+    """Every case variant a user is likely to write of each token (CSV null matching is exact)."""
+    return sorted({v for t in tokens for v in (t, t.lower(), t.upper(), t.title(), f" {t}", f"{t} ")})
+
+
+def _decode(data: bytes, path: Path, encoding: str | None) -> str:
+    if encoding is not None:
+        try:
+            return data.decode(encoding)
+        except LookupError as err:
+            raise DataError(f"{path}: unknown encoding {encoding!r}") from err
+        except UnicodeDecodeError as err:
+            raise DataError(f"{path}: not valid {encoding} at byte {err.start} ({err.reason})") from err
+    if data.startswith(codecs.BOM_UTF8):
+        return _decode(data[len(codecs.BOM_UTF8) :], path, "utf-8")
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return _decode(data, path, "utf-16")
+    _refuse_binary(data, path)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    try:
+        text, fallback = data.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError:  # cp1252 leaves five bytes undefined; latin-1 decodes any byte
+        text, fallback = data.decode("latin-1"), "latin-1"
+    warnings.warn(f"{path}: not UTF-8; decoded as {fallback}", DataWarning, stacklevel=4)
+    return text
+
+
+def _refuse_binary(data: bytes, path: Path) -> None:
+    head = data[:_SNIFF_BYTES]
+    controls = sum(b < 9 or 13 < b < 32 for b in head)
+    if b"\x00" in head or controls > len(head) // 100:
+        raise DataError(f"{path}: looks like binary data, not a text table")
+
+
+def _sniff_delimiter(text: str) -> str:
+    sample = text[:_SNIFF_BYTES]
+    if "\n" in sample[:-1]:
+        sample = sample[: sample.rfind("\n")]  # a cut-off last line confuses the sniffer
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=_SNIFF_DELIMITERS).delimiter
+    except csv.Error:
+        header = sample.split("\n", 1)[0]
+        return (
+            max(_SNIFF_DELIMITERS, key=header.count) if any(d in header for d in _SNIFF_DELIMITERS) else ","
+        )
+
+
+def _check_field_counts(payload: bytes, path: Path, delimiter: str) -> None:
+    """Refuse ragged rows (Polars silently pads short ones), naming the first bad line.
+
+    Vectorized over the UTF-8 bytes: a delimiter or newline inside double quotes does not count (the parity of
+    the quotes seen so far says whether a byte is quoted; an escaped ``""`` flips it twice).
+    """
+    if len(delimiter.encode("utf-8")) != 1:
+        return  # a multi-byte delimiter: leave the check to Polars
+    buf = np.frombuffer(payload, dtype=np.uint8)
+    newlines, delimiters = buf == ord("\n"), buf == ord(delimiter)
+    if b'"' in payload:
+        unquoted = np.bitwise_xor.accumulate((buf == ord('"')).view(np.uint8)) == 0
+        newlines &= unquoted
+        delimiters &= unquoted
+    ends = np.flatnonzero(newlines)
+    if len(ends) == 0 or ends[-1] != len(buf) - 1:
+        ends = np.append(ends, len(buf))
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    positions = np.flatnonzero(delimiters)
+    fields = np.searchsorted(positions, ends) - np.searchsorted(positions, starts)
+    content = ends - starts - (buf[np.maximum(ends - 1, 0)] == ord("\r"))
+    fields = (fields + 1)[content > 0]  # blank lines are skipped
+    starts = starts[content > 0]
+    bad = np.flatnonzero(fields != fields[0])
+    if len(bad):
+        line = 1 + int(np.count_nonzero(buf[: starts[bad[0]]] == ord("\n")))
+        raise DataError(
+            f"{path}: line {line} has {int(fields[bad[0]])} fields, expected {int(fields[0])} (as in the header)"
+        )
+
+
+def _read_sql(url: str, query: str | None) -> pl.DataFrame:
+    shown = url if url.startswith("duckdb://") else _hide_password(url)
+    if not query:
+        raise DataError(f"{shown}: a SQL source needs query=, e.g. query='select * from t'")
+    if url.startswith("duckdb://"):
+        return _read_duckdb(url, query)
+    import sqlalchemy
+
+    try:
+        engine = sqlalchemy.create_engine(url)
+    except Exception as err:  # bad URL or missing driver: both are the user's to fix
+        raise DataError(f"{shown}: not a usable SQLAlchemy URL ({_first_line(err)})") from err
+    try:
+        with engine.connect() as connection:
+            return pl.read_database(query, connection, infer_schema_length=None)
+    except Exception as err:
+        raise DataError(f"{shown}: query failed ({_first_line(err)})") from err
+    finally:
+        engine.dispose()
+
+
+def _read_duckdb(url: str, query: str) -> pl.DataFrame:
+    try:
+        import duckdb
+    except ImportError as err:
+        raise DataError(
+            f"{url}: DuckDB sources need the duckdb package (pip install 'fieldguide[duckdb]')"
+        ) from err
+    database = url.removeprefix("duckdb://").removeprefix("/") or ":memory:"
+    try:
+        with duckdb.connect(database) as connection:
+            return connection.sql(query).pl()
+    except duckdb.Error as err:
+        raise DataError(f"{url}: query failed ({_first_line(err)})") from err
+
+
+def _hide_password(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy understands: show it as given
+        return url
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]

@@ -1,0 +1,587 @@
+"""The schema of a table: one ColumnSpec per column, inferred from data, editable as JSON, used to validate."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Literal
+
+import polars as pl
+
+from fieldguide.data._read import MISSING_TOKENS
+from fieldguide.errors import SchemaError
+
+Kind = Literal["numeric", "categorical", "boolean", "datetime", "text", "identifier"]
+Role = Literal["feature", "target", "identifier", "ignored"]
+Severity = Literal["error", "warning"]
+KINDS: tuple[str, ...] = ("numeric", "categorical", "boolean", "datetime", "text", "identifier")
+ROLES: tuple[str, ...] = ("feature", "target", "identifier", "ignored")
+
+# Inference thresholds (documented in ``infer_schema``).
+MAX_STORED_CATEGORIES = 1000
+MAX_TARGET_CLASSES = 10
+MIN_ROWS_FOR_UNNAMED_ID = 20
+TEXT_MIN_MEAN_LENGTH = 30
+TEXT_MIN_MEAN_WORDS = 4
+
+TRUE_TOKENS = ("true", "t", "yes", "y", "1")
+FALSE_TOKENS = ("false", "f", "no", "n", "0")
+DATETIME_FORMATS = (
+    "%Y-%m-%d",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%dT%H:%M:%SZ",
+    "%Y-%m-%dT%H:%M:%S%.fZ",
+    "%Y/%m/%d",
+)
+_ID_NAME = re.compile(
+    r"(^|[_\s.-])(id|uuid|guid|key)$|^(id|uuid|guid|key)([_\s.-]|$)|[a-z](Id|ID|Key|Uuid)$", re.I
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class ColumnSpec:
+    """One column of a schema.
+
+    kind: what the values are (numeric, categorical, boolean, datetime, text, identifier).
+    role: what the column is for (feature, target, identifier, ignored); only features are featurized.
+    nullable: whether nulls (or one of ``missing_values``) are allowed.
+    dtype: the Polars dtype the column was read with (``"String"`` for numbers stored as text).
+    categories: the known categories of a categorical column; others are reported as unknown (a warning).
+        ``None`` means not checked (too many to store, or left out on purpose).
+    min, max: the range seen when inferring (numbers; ISO strings for datetimes). Out of range is drift, not a
+        violation, so these are never enforced.
+    missing_values: raw strings that mean missing in this column (``"NA"``, ``"?"``), read as null.
+    format: the strptime format of a datetime stored as text; ``None`` tries the ISO formats in order.
+    """
+
+    name: str
+    kind: Kind
+    role: Role = "feature"
+    nullable: bool = True
+    dtype: str = "String"
+    categories: tuple[str, ...] | None = None
+    min: float | str | None = None
+    max: float | str | None = None
+    missing_values: tuple[str, ...] = ()
+    format: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise SchemaError(
+                f"column {self.name!r}: kind must be one of {', '.join(KINDS)}, got {self.kind!r}"
+            )
+        if self.role not in ROLES:
+            raise SchemaError(
+                f"column {self.name!r}: role must be one of {', '.join(ROLES)}, got {self.role!r}"
+            )
+        if self.categories is not None:
+            object.__setattr__(self, "categories", tuple(str(c) for c in self.categories))
+        object.__setattr__(self, "missing_values", tuple(self.missing_values))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict (tuples as lists)."""
+        out = dataclasses.asdict(self)
+        for key in ("categories", "missing_values"):
+            if out[key] is not None:
+                out[key] = list(out[key])
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ColumnSpec:
+        """Inverse of ``to_dict``; unknown fields are refused by name."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        name = data.get("name", "?")
+        if unknown:
+            raise SchemaError(
+                f"column {name!r}: unknown field(s) {unknown}; expected some of {sorted(known)}"
+            )
+        if "name" not in data or "kind" not in data:
+            raise SchemaError(f"column {name!r}: every column needs 'name' and 'kind', got {sorted(data)}")
+        return cls(**data)
+
+
+@dataclasses.dataclass(frozen=True)
+class Violation:
+    """One way a table or a record breaks a schema.
+
+    rule: ``missing_column``, ``extra_column``, ``wrong_type``, ``non_finite``, ``null`` or
+        ``unknown_category``.
+    row: 0-based row of the table (or index of the record); ``None`` for column-level violations.
+    severity: ``error`` (cannot be featurized as the schema says) or ``warning`` (an extra column, an unknown
+        category: the featurizer copes, a strict server may refuse).
+    """
+
+    column: str
+    rule: str
+    expected: str
+    found: str
+    row: int | None = None
+    severity: Severity = "error"
+
+    @property
+    def message(self) -> str:
+        where = "" if self.row is None else f" at row {self.row}"
+        return f"{self.column}: expected {self.expected}, found {self.found}{where}"
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclasses.dataclass(frozen=True)
+class Schema:
+    """The columns of a table, in order; at most one has role ``target``.
+
+    >>> import polars as pl
+    >>> schema = infer_schema(pl.DataFrame({"age": [31, 45, 28], "city": ["Oslo", "Rome", "Oslo"]}))
+    >>> schema["age"].kind, schema["city"].kind
+    ('numeric', 'categorical')
+    >>> Schema.from_json(schema.to_json()) == schema
+    True
+    >>> [str(v) for v in schema.validate(pl.DataFrame({"age": ["abc"], "city": ["Oslo"]}))]
+    ["age: expected numeric, found string 'abc' at row 0"]
+    """
+
+    columns: tuple[ColumnSpec, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "columns", tuple(self.columns))
+        names = [c.name for c in self.columns]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise SchemaError(f"schema: column names must be unique, found duplicates {duplicated}")
+        targets = [c.name for c in self.columns if c.role == "target"]
+        if len(targets) > 1:
+            raise SchemaError(f"schema: at most one column may have role 'target', found {targets}")
+
+    def __getitem__(self, name: str) -> ColumnSpec:
+        for spec in self.columns:
+            if spec.name == name:
+                return spec
+        raise KeyError(f"schema has no column {name!r}; columns are {self.names}")
+
+    def __contains__(self, name: object) -> bool:
+        return any(spec.name == name for spec in self.columns)
+
+    def __iter__(self) -> Iterator[ColumnSpec]:
+        return iter(self.columns)
+
+    def __len__(self) -> int:
+        return len(self.columns)
+
+    @property
+    def names(self) -> list[str]:
+        """Column names, in order."""
+        return [c.name for c in self.columns]
+
+    @property
+    def target(self) -> str | None:
+        """Name of the target column, or ``None``."""
+        return next((c.name for c in self.columns if c.role == "target"), None)
+
+    @property
+    def features(self) -> list[ColumnSpec]:
+        """The columns with role ``feature``, in order."""
+        return [c for c in self.columns if c.role == "feature"]
+
+    def replace(self, name: str, **changes: Any) -> Schema:
+        """A copy with one column's fields changed, e.g. ``schema.replace("zip", kind="categorical")``."""
+        self[name]  # raises a KeyError naming the columns when absent
+        return Schema(tuple(dataclasses.replace(c, **changes) if c.name == name else c for c in self.columns))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data: ``{"version": 1, "columns": [...]}``."""
+        return {"version": 1, "columns": [c.to_dict() for c in self.columns]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Schema:
+        """Inverse of ``to_dict``; anything malformed raises ``SchemaError`` naming the column and field."""
+        if not isinstance(data, Mapping) or not isinstance(data.get("columns"), list):
+            raise SchemaError("schema: expected an object with a 'columns' list")
+        if data.get("version", 1) != 1:
+            raise SchemaError(f"schema: unsupported version {data.get('version')!r}, expected 1")
+        return cls(tuple(ColumnSpec.from_dict(c) for c in data["columns"]))
+
+    def to_json(self) -> str:
+        """Indented JSON a person can edit (change a kind or a role) and load back with ``from_json``."""
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Schema:
+        """Inverse of ``to_json``."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise SchemaError(f"schema: not valid JSON ({err})") from err
+        return cls.from_dict(data)
+
+    def validate(self, df: Any, *, require_target: bool = True) -> list[Violation]:
+        """Every violation of this schema in a table (Polars, pandas, Arrow or a dict of columns).
+
+        Missing feature columns (and the target, unless ``require_target=False``) are errors; extra columns and
+        unknown categories are warnings; values out of the inferred range are not violations (that is drift);
+        values of ``ignored`` columns are not checked. A datetime column with a ``format`` accepts only that
+        format (set it to ``null`` in the JSON to accept any ISO 8601 form).
+        """
+        frame = as_frame(df)
+        required = {
+            c.name for c in self.columns if c.role == "feature" or (require_target and c.role == "target")
+        }
+        found = [
+            Violation(name, "missing_column", "a column", "no such column")
+            for name in self.names
+            if name in required and name not in frame.columns
+        ]
+        return found + _value_violations(self, frame)
+
+    def validate_records(self, records: Sequence[Mapping[str, Any]]) -> list[Violation]:
+        """The same rules as ``validate`` for JSON records at serving time (the target is not required).
+
+        A record without a feature's key is a ``missing_column`` error at that record's index.
+        """
+        frame = records_frame(records, self)
+        features = [c.name for c in self.features]
+        absent = {(name, i) for i, record in enumerate(records) for name in features if name not in record}
+        found = [
+            Violation(name, "missing_column", "a field", "no such field", row=i)
+            for name, i in sorted(absent, key=lambda a: a[1])
+        ]
+        return found + [v for v in _value_violations(self, frame) if (v.column, v.row) not in absent]
+
+
+def as_frame(data: Any) -> pl.DataFrame:
+    """A Polars DataFrame from Polars, pandas, Arrow or a dict of columns."""
+    if isinstance(data, pl.DataFrame):
+        return data
+    if type(data).__module__.startswith("pandas"):
+        return pl.from_pandas(data)
+    try:
+        return pl.DataFrame(data)
+    except Exception as err:
+        raise SchemaError(
+            f"expected a table (Polars, pandas, Arrow or dict of columns), got {type(data).__name__}"
+        ) from err
+
+
+def records_frame(records: Sequence[Mapping[str, Any]], schema: Schema) -> pl.DataFrame:
+    """JSON records as a DataFrame with the schema's dtypes, so records and tables share one code path.
+
+    A value that does not fit the column's dtype (``"abc"`` for an Int64 column) keeps the whole column as text;
+    ``typed_column`` then reports or nulls it exactly as it would in a table. Features are always present (null
+    where a record lacks the key); other schema columns only when some record has them; keys not in the schema
+    are kept (so validation can report them).
+    """
+    if isinstance(records, Mapping) or not all(isinstance(r, Mapping) for r in records):
+        raise SchemaError("records: expected a list of JSON objects (dicts)")
+    keys = {key for r in records for key in r}
+    features = {c.name for c in schema.features}
+    names = [name for name in schema.names if name in features or name in keys]
+    extra = sorted(keys - set(schema.names))
+    series = [
+        _record_series(name, [r.get(name) for r in records], _dtype(schema[name].dtype)) for name in names
+    ]
+    series += [_record_series(name, [r.get(name) for r in records], None) for name in extra]
+    return pl.DataFrame(series, height=len(records))
+
+
+def _record_series(name: str, values: list[Any], dtype: pl.DataType | None) -> pl.Series:
+    if dtype is not None:
+        try:
+            return pl.Series(name, values, dtype=dtype, strict=True)
+        except (TypeError, ValueError, OverflowError, pl.exceptions.PolarsError):
+            pass
+    return pl.Series(name, [_as_text(v) for v in values], dtype=pl.String)
+
+
+def _as_text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | dict):
+        return json.dumps(value)
+    return str(value)
+
+
+def _dtype(name: str) -> pl.DataType | None:
+    base = name.split("(", 1)[0]
+    if base == "Datetime":
+        return pl.Datetime("us")
+    dtype = getattr(pl, base, None)
+    return dtype() if isinstance(dtype, type) and issubclass(dtype, pl.DataType) else None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Typing: raw column (any dtype) -> the column's canonical type for its kind. Shared by validation, inference and
+# the featurizer, for tables and records alike.
+
+
+def typed_column(spec: ColumnSpec, dtype: pl.DataType) -> pl.Expr:
+    """Expression turning the raw column into its kind's type; values that do not fit become null.
+
+    numeric -> Float64; boolean -> Boolean; datetime -> Datetime("us") (naive UTC); others -> String.
+    """
+    col = pl.col(spec.name)
+    if dtype == pl.String and spec.missing_values:
+        col = pl.when(col.is_in(list(spec.missing_values))).then(None).otherwise(col)
+    if spec.kind == "numeric":
+        if dtype == pl.String:
+            return col.str.strip_chars().cast(pl.Float64, strict=False)
+        return (
+            col.cast(pl.Float64, strict=False)
+            if dtype.is_numeric() or dtype == pl.Boolean
+            else _nulls(pl.Float64)
+        )
+    if spec.kind == "boolean":
+        return _boolean(col, dtype)
+    if spec.kind == "datetime":
+        return _datetime(col, dtype, spec.format)
+    if dtype.is_nested():
+        return _nulls(pl.String)
+    return col.cast(pl.String, strict=False)
+
+
+def _nulls(dtype: pl.DataType) -> pl.Expr:
+    return pl.lit(None, dtype=dtype)
+
+
+def _boolean(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    if dtype == pl.Boolean:
+        return col
+    if dtype.is_numeric():
+        return pl.when(col == 1).then(True).when(col == 0).then(False).otherwise(None)
+    if dtype == pl.String:
+        mapping = {**dict.fromkeys(TRUE_TOKENS, True), **dict.fromkeys(FALSE_TOKENS, False)}
+        return (
+            col.str.strip_chars()
+            .str.to_lowercase()
+            .replace_strict(mapping, default=None, return_dtype=pl.Boolean)
+        )
+    return _nulls(pl.Boolean)
+
+
+def _datetime(col: pl.Expr, dtype: pl.DataType, fmt: str | None) -> pl.Expr:
+    if isinstance(dtype, pl.Datetime):
+        if dtype.time_zone is not None:
+            col = col.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+        return col.cast(pl.Datetime("us"))
+    if dtype == pl.Date:
+        return col.cast(pl.Datetime("us"))
+    if dtype == pl.String:
+        text = col.str.strip_chars()
+        formats = (fmt,) if fmt else DATETIME_FORMATS
+        return pl.coalesce([text.str.strptime(pl.Datetime("us"), f, strict=False) for f in formats])
+    return _nulls(pl.Datetime("us"))
+
+
+def typed_frame(schema: Schema, df: pl.DataFrame) -> pl.DataFrame:
+    """The schema's columns present in ``df``, each in its kind's type."""
+    dtypes = df.schema  # built anew on each access
+    return df.select(
+        [typed_column(c, dtypes[c.name]).alias(c.name) for c in schema.columns if c.name in dtypes]
+    )
+
+
+def _value_violations(schema: Schema, frame: pl.DataFrame) -> list[Violation]:
+    found = [
+        Violation(name, "extra_column", "no such column", "an extra column", severity="warning")
+        for name in frame.columns
+        if name not in schema
+    ]
+    dtypes = frame.schema
+    specs = [c for c in schema.columns if c.name in dtypes and c.role != "ignored"]
+    if not specs or frame.height == 0:
+        return found
+    checks = frame.select(
+        pl.int_range(pl.len(), dtype=pl.Int64).alias("__row__"),
+        *[pl.col(c.name).alias(f"raw:{c.name}") for c in specs],
+        *[typed_column(c, dtypes[c.name]).alias(f"typed:{c.name}") for c in specs],
+    )
+    for spec in specs:
+        found += _column_violations(spec, checks, dtypes[spec.name])
+    return found
+
+
+def _column_violations(spec: ColumnSpec, checks: pl.DataFrame, dtype: pl.DataType) -> list[Violation]:
+    raw, typed = pl.col(f"raw:{spec.name}"), pl.col(f"typed:{spec.name}")
+    missing = raw.is_null()
+    if dtype == pl.String and spec.missing_values:
+        missing = missing | raw.is_in(list(spec.missing_values))
+    rules: list[tuple[str, pl.Expr, str, Severity]] = [
+        ("wrong_type", ~missing & typed.is_null(), _expected(spec), "error")
+    ]
+    if spec.kind == "numeric":
+        rules.append(("non_finite", typed.is_not_null() & ~typed.is_finite(), "a finite number", "error"))
+    if not spec.nullable:
+        rules.append(("null", missing, "a value (column is not nullable)", "error"))
+    if spec.kind == "categorical" and spec.categories is not None:
+        rules.append(
+            (
+                "unknown_category",
+                typed.is_not_null() & ~typed.is_in(list(spec.categories)),
+                "a known category",
+                "warning",
+            )
+        )
+    out = []
+    for rule, mask, expected, severity in rules:
+        bad = checks.filter(mask).select("__row__", raw.alias("raw"), typed.alias("typed"))
+        for row, value, typed_value in bad.iter_rows():
+            found = "null" if rule == "null" else _describe(typed_value if rule == "non_finite" else value)
+            out.append(Violation(spec.name, rule, expected, found, row=row, severity=severity))
+    return out
+
+
+def _expected(spec: ColumnSpec) -> str:
+    if spec.kind == "boolean":
+        return f"boolean ({'/'.join(TRUE_TOKENS[:3])} or {'/'.join(FALSE_TOKENS[:3])})"
+    if spec.kind == "datetime":
+        return f"datetime ({spec.format or 'ISO 8601'})"
+    return spec.kind
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, str):
+        return f"string {value!r}"
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return f"{type(value).__name__} {value!r}"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Inference
+
+
+def infer_schema(df: Any, target: str | None = None) -> Schema:
+    """Infer a schema a person would agree with from a table.
+
+    Rules, in order, per column (strings are first stripped of the spellings of missing in ``MISSING_TOKENS``,
+    which are kept in ``missing_values``):
+
+    - Booleans; integers whose values are exactly {0, 1}; strings that are all true/false, yes/no, y/n, t/f
+      -> boolean (for the target: binary classification).
+    - Strings that all parse as numbers (and have no leading zeros such as ``"007"``) are treated as numbers.
+    - Integers that are unique with an id-like name (``id``, ``customer_id``, ``userId``, ``key``, ``uuid``)
+      -> identifier; repeated integers with an id-like name (``store_id``) are codes -> categorical. Other
+      integers stay numeric, however few their values (order carries information); only an
+      integer *target* with at most 10 distinct values is categorical (class labels).
+    - Dates, datetimes, and strings that all parse with one ISO 8601 format -> datetime.
+    - Strings that are unique and have an id-like name, or are unique and short in a table of at least 20 rows
+      -> identifier.
+    - Strings with a mean length of at least 30 characters or 4 words, mostly distinct -> text.
+    - Other strings -> categorical (categories stored when there are at most 1000).
+    - Nested types (lists, structs) -> text with role ``ignored``; columns that are entirely null -> ignored.
+
+    >>> import polars as pl
+    >>> df = pl.DataFrame({"customer_id": [1, 2, 3], "age": ["31", "NA", "28"], "churn": [0, 1, 0]})
+    >>> [(c.name, c.kind, c.role) for c in infer_schema(df, target="churn")]
+    [('customer_id', 'identifier', 'identifier'), ('age', 'numeric', 'feature'), ('churn', 'boolean', 'target')]
+    """
+    frame = as_frame(df)
+    if target is not None and target not in frame.columns:
+        raise SchemaError(f"target {target!r} is not a column; columns are {frame.columns}")
+    return Schema(tuple(_infer_column(frame.get_column(name), name == target) for name in frame.columns))
+
+
+def _infer_column(series: pl.Series, is_target: bool) -> ColumnSpec:
+    dtype = series.dtype
+    missing: tuple[str, ...] = ()
+    if dtype == pl.String:
+        stripped = series.str.strip_chars().str.to_lowercase()
+        missing = tuple(sorted(series.filter(stripped.is_in(list(MISSING_TOKENS))).unique().to_list()))
+    base = ColumnSpec(series.name, "text", dtype=str(dtype), missing_values=missing)
+    kind, fmt = _infer_kind(series, base, is_target)
+    spec = dataclasses.replace(base, kind=kind, format=fmt)
+    typed = _typed_series(spec, series)
+    role: Role = "target" if is_target else "identifier" if kind == "identifier" else "feature"
+    if (typed.null_count() == len(typed) and not is_target) or dtype.is_nested():
+        role = "ignored"
+    return dataclasses.replace(
+        spec, role=role, nullable=typed.null_count() > 0 or series.null_count() > 0, **_stats(kind, typed)
+    )
+
+
+def _infer_kind(series: pl.Series, base: ColumnSpec, is_target: bool) -> tuple[Kind, str | None]:
+    dtype = series.dtype
+    if dtype.is_nested():
+        return "text", None
+    if dtype == pl.Boolean:
+        return "boolean", None
+    if dtype in (pl.Date, pl.Datetime) or isinstance(dtype, pl.Datetime):
+        return "datetime", None
+    if dtype.is_numeric():
+        return _numeric_kind(series, is_target), None
+    values = _typed_series(base, series).drop_nulls()
+    if values.len() == 0:
+        return "categorical", None
+    lowered = values.str.strip_chars().str.to_lowercase()
+    if lowered.is_in(list(TRUE_TOKENS + FALSE_TOKENS)).all() and lowered.n_unique() == 2:
+        return "boolean", None
+    numbers = values.str.strip_chars().cast(pl.Float64, strict=False)
+    if numbers.null_count() == 0 and not values.str.strip_chars().str.contains(r"^-?0\d").any():
+        integral = numbers.is_finite().all() and (numbers == numbers.round(0)).all()
+        return _numeric_kind(numbers.cast(pl.Int64) if integral else numbers, is_target), None
+    stripped = values.str.strip_chars()
+    for fmt in DATETIME_FORMATS:  # a sample first: most string columns are not dates, and rejecting is cheap
+        if all(
+            part.str.strptime(pl.Datetime("us"), fmt, strict=False).null_count() == 0
+            for part in (stripped.head(100), stripped)
+        ):
+            return "datetime", fmt
+    if not is_target:
+        unique = values.n_unique() == values.len()
+        wordy = (
+            values.str.len_chars().mean() >= TEXT_MIN_MEAN_LENGTH
+            or _mean_words(values) >= TEXT_MIN_MEAN_WORDS
+        )
+        if unique and (
+            _ID_NAME.search(series.name) or (values.len() >= MIN_ROWS_FOR_UNNAMED_ID and not wordy)
+        ):
+            return "identifier", None
+        if wordy and values.n_unique() > values.len() // 2:
+            return "text", None
+    return "categorical", None
+
+
+def _typed_series(spec: ColumnSpec, series: pl.Series) -> pl.Series:
+    return series.to_frame().select(typed_column(spec, series.dtype)).to_series()
+
+
+def _numeric_kind(series: pl.Series, is_target: bool) -> Kind:
+    values = series.drop_nulls()
+    if series.dtype.is_integer():
+        distinct = values.unique()
+        if distinct.len() == 2 and set(distinct.to_list()) == {0, 1}:
+            return "boolean"
+        if not is_target and _ID_NAME.search(series.name):
+            return "identifier" if distinct.len() == values.len() else "categorical"
+        if is_target and distinct.len() <= MAX_TARGET_CLASSES:
+            return "categorical"
+    return "numeric"
+
+
+def _mean_words(values: pl.Series) -> float:
+    return float(values.str.count_matches(r"\S+").mean() or 0.0)
+
+
+def _stats(kind: str, typed: pl.Series) -> dict[str, Any]:
+    values = typed.drop_nulls()
+    if kind == "numeric":
+        values = values.filter(values.is_finite())
+        if values.len():
+            return {"min": float(values.min()), "max": float(values.max())}
+    if kind == "datetime" and values.len():
+        return {"min": values.min().isoformat(), "max": values.max().isoformat()}
+    if kind == "categorical":
+        distinct = values.unique()
+        if distinct.len() <= MAX_STORED_CATEGORIES:
+            return {"categories": tuple(sorted(distinct.to_list()))}
+    return {}

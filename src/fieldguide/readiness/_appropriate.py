@@ -1,0 +1,278 @@
+"""Band A: the target is sane, no single column leaks it, and a simple model learns it.
+
+Models run on a stratified sample of at most ``ROW_BUDGET`` rows, so their cost does not grow with the table.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import polars as pl
+from scipy.stats import rankdata
+from sklearn.dummy import DummyClassifier, DummyRegressor
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.metrics import mean_squared_error, r2_score
+from sklearn.model_selection import (
+    KFold,
+    RepeatedKFold,
+    RepeatedStratifiedKFold,
+    StratifiedKFold,
+)
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+from threadpoolctl import threadpool_limits
+
+from fieldguide._stats import corrected_resampled_ttest
+from fieldguide.readiness._findings import Finding
+from fieldguide.readiness._table import Table
+
+ROW_BUDGET = 5_000
+LEAKAGE_ROWS = 2_000  # a near-perfect single-feature predictor shows on a few thousand rows
+MIN_PER_CLASS = 10
+IMBALANCE_WARN = 0.1  # rarest / commonest class
+LEAK_SCORE = 0.95  # AUC (classification) or R² (regression) of one feature alone
+ID_SCORE = {"classification": 0.75, "regression": 0.5}  # an identifier should predict nothing
+ALPHA, MIN_GAIN = 0.05, 0.01
+FOLDS, REPEATS = 5, 2
+TOP_CATEGORIES = 10  # one-hot columns per categorical feature
+
+
+def target_checks(t: Table, seed: int) -> list[Finding]:
+    """A-1 to A-4 for ``t.target``; later checks are skipped when the target itself fails."""
+    name = t.target
+    y = t.df.select(t.typed(name)).to_series()
+    filled = y.len() - y.null_count()
+    task = t.task
+    problem = None
+    if filled == 0:
+        problem = f"target {name!r} is empty: every value is missing"
+    elif task == "classification" and y.n_unique() - (y.null_count() > 0) < 2:
+        problem = f"target {name!r} has a single class ({y.drop_nulls()[0]!r})"
+    elif task == "regression" and not y.drop_nulls().is_finite().all():
+        problem = f"target {name!r} has {(~y.drop_nulls().is_finite()).sum()} infinite or NaN value(s)"
+    elif task == "regression" and y.drop_nulls().n_unique() == 1:
+        problem = f"target {name!r} is constant ({y.drop_nulls()[0]})"
+    if problem:
+        return [Finding("A-1 target", "fail", problem, columns=(name,))]
+    rate = y.null_count() / y.len()
+    findings = [
+        Finding(
+            "A-1 target",
+            "warn" if rate else "pass",
+            f"target {name!r} ({task}) is missing in {100 * rate:.3g}% of rows; those rows are left out"
+            if rate
+            else f"target {name!r} ({task}) is present and sane",
+            value=round(rate, 6),
+            threshold="any missing target: warn",
+            columns=(name,),
+        )
+    ]
+    frame = _sample(t, task, seed)
+    if task == "classification":
+        findings += _balance(y.drop_nulls().cast(pl.String))
+        if any(f.lowers_level for f in findings):
+            return findings
+    findings += _leakage(t, frame.sample(min(frame.height, LEAKAGE_ROWS), seed=seed), task, seed)
+    findings.append(_learnability(t, frame, task, seed))
+    return findings
+
+
+def _sample(t: Table, task: str, seed: int) -> pl.DataFrame:
+    """Rows with a target, at most ``ROW_BUDGET``, stratified by class for classification.
+
+    The rows are chosen on (index, target) alone and gathered once, so the table is never copied whole.
+    """
+    label = pl.col(t.target)  # typed by the first select
+    labelled = t.df.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"), t.typed(t.target))
+    labelled = labelled.filter(label.is_not_null())
+    if labelled.height > ROW_BUDGET:
+        fraction = ROW_BUDGET / labelled.height
+        if task == "regression":
+            labelled = labelled.sample(ROW_BUDGET, seed=seed)
+        else:  # each class keeps its share, and at least one row
+            keep = pl.int_range(pl.len()).shuffle(seed).over(label) < (pl.len().over(label) * fraction).ceil()
+            labelled = labelled.filter(keep)
+    return t.df[labelled["row"].sort()]
+
+
+def _balance(y: pl.Series) -> list[Finding]:
+    name = y.name
+    counts = y.value_counts(sort=True)
+    smallest, largest = counts["count"][-1], counts["count"][0]
+    rarest = counts[name][-1]
+    if smallest < MIN_PER_CLASS:
+        return [
+            Finding(
+                "A-2 class-balance",
+                "fail",
+                f"class {rarest!r} of {name!r} has only {smallest} example(s)",
+                value=int(smallest),
+                threshold=f"fewer than {MIN_PER_CLASS} examples in a class: fail",
+                columns=(name,),
+            )
+        ]
+    ratio = smallest / largest
+    return [
+        Finding(
+            "A-2 class-balance",
+            "warn" if ratio < IMBALANCE_WARN else "pass",
+            f"{counts.height} classes; the rarest ({rarest!r}, {smallest:,}) is {ratio:.3g} of the commonest",
+            value=round(ratio, 6),
+            threshold=f"rarest/commonest < {IMBALANCE_WARN}: warn; < {MIN_PER_CLASS} examples: fail",
+            columns=(name,),
+        )
+    ]
+
+
+def _target_array(t: Table, frame: pl.DataFrame, task: str) -> np.ndarray:
+    y = frame.select(t.typed(t.target)).to_series()
+    return y.to_numpy().astype(np.float64) if task == "regression" else y.cast(pl.String).to_numpy()
+
+
+def _column_matrix(t: Table, frame: pl.DataFrame, name: str) -> np.ndarray:
+    """One column as numbers: numeric, boolean and datetime as floats (nulls as NaN), categories one-hot."""
+    kind = t.schema[name].kind
+    if kind == "categorical":
+        values = frame.get_column(name).cast(pl.String).fill_null("(missing)")
+        top = values.value_counts(sort=True)[name].head(TOP_CATEGORIES)
+        return np.column_stack([(values == v).to_numpy() for v in top]).astype(np.float64)
+    return frame.select(t.typed(name).cast(pl.Float64)).to_series().to_numpy().reshape(-1, 1)
+
+
+def _modelled(t: Table) -> list[str]:
+    return [
+        c.name
+        for c in t.schema
+        if c.role == "feature"
+        and c.kind in ("numeric", "boolean", "datetime", "categorical")
+        and c.name not in t.pii
+    ]
+
+
+def _single_feature_score(x: np.ndarray, y: np.ndarray, task: str, seed: int) -> float:
+    """Out-of-fold AUC (classification, one-vs-rest macro) or R² (regression) of a depth-3 tree on one column."""
+    if task == "regression":
+        predicted = np.zeros(len(y))
+        for train, test in KFold(3, shuffle=True, random_state=seed).split(x):
+            predicted[test] = (
+                DecisionTreeRegressor(max_depth=3, random_state=seed).fit(x[train], y[train]).predict(x[test])
+            )
+        return float(r2_score(y, predicted))
+    classes = np.unique(y)
+    proba = np.zeros((len(y), classes.size))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a class rarer than the folds in a small sample
+        for train, test in StratifiedKFold(3, shuffle=True, random_state=seed).split(x, y):
+            tree = DecisionTreeClassifier(max_depth=3, random_state=seed).fit(x[train], y[train])
+            proba[np.ix_(test, np.searchsorted(classes, tree.classes_))] = tree.predict_proba(x[test])
+    if classes.size == 2:
+        return auc(y == classes[1], proba[:, 1])
+    return float(np.mean([auc(y == c, proba[:, k]) for k, c in enumerate(classes)]))
+
+
+def auc(positive: np.ndarray, score: np.ndarray) -> float:
+    """ROC AUC from ranks (Mann–Whitney U), ties averaged: sklearn's ``roc_auc_score`` without its overhead,
+    which dominates one-vs-rest AUC over many classes."""
+    ranks = rankdata(score)
+    n_pos = int(positive.sum())
+    n_neg = positive.size - n_pos
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def _leakage(t: Table, frame: pl.DataFrame, task: str, seed: int) -> list[Finding]:
+    """A-3: each feature alone, and each identifier's order, against the target."""
+    y = _target_array(t, frame, task)
+    metric = "AUC" if task == "classification" else "R²"
+    findings = []
+    candidates = [(n, LEAK_SCORE, "predicts") for n in _modelled(t)]
+    candidates += [
+        (c.name, ID_SCORE[task], "identifier predicts") for c in t.schema if c.kind == "identifier"
+    ]
+    for name, limit, verb in candidates:
+        x = (
+            frame.get_column(name).rank("dense").cast(pl.Float64).to_numpy().reshape(-1, 1)
+            if t.schema[name].kind == "identifier"
+            else _column_matrix(t, frame, name)
+        )
+        score = _single_feature_score(x, y, task, seed)
+        if score >= limit:
+            findings.append(
+                Finding(
+                    "A-3 leakage",
+                    "fail",
+                    f"{name}: {verb} {t.target!r} alone with {metric} {score:.3f} (shallow tree, 3-fold CV)",
+                    value=round(score, 6),
+                    threshold=f"{metric} >= {limit}: fail",
+                    columns=(name, t.target),
+                    examples=t.examples(range(min(frame.height, 5)), [name]),
+                )
+            )
+    return findings or [
+        Finding(
+            "A-3 leakage",
+            "pass",
+            f"no single column reaches {metric} {LEAK_SCORE}",
+            threshold=f">= {LEAK_SCORE}",
+        )
+    ]
+
+
+def _learnability(t: Table, frame: pl.DataFrame, task: str, seed: int) -> Finding:
+    """A-4: logistic regression or ridge vs a dummy baseline on repeated k-fold, Nadeau–Bengio corrected."""
+    names = _modelled(t)
+    if not names:
+        return Finding("A-4 learnability", "fail", "no usable feature columns", columns=(t.target,))
+    x = np.column_stack([_column_matrix(t, frame, n) for n in names])
+    x = x[:, ~np.all(np.isnan(x), axis=0)]
+    y = _target_array(t, frame, task)
+    if task == "classification":
+        folds = int(min(FOLDS, np.unique(y, return_counts=True)[1].min()))
+        cv = RepeatedStratifiedKFold(n_splits=max(folds, 2), n_repeats=REPEATS, random_state=seed)
+        model = make_pipeline(SimpleImputer(), StandardScaler(), LogisticRegression(max_iter=500))
+        dummy, metric, name = DummyClassifier(strategy="prior"), _log_loss, "log loss"
+    else:
+        cv = RepeatedKFold(n_splits=FOLDS, n_repeats=REPEATS, random_state=seed)
+        model = make_pipeline(SimpleImputer(), StandardScaler(), Ridge(alpha=1.0))
+        dummy, metric, name = DummyRegressor(strategy="mean"), _mse, "mean squared error"
+    model_losses, dummy_losses, sizes = [], [], []
+    # Small models gain nothing from BLAS threads, and they contend with everything else on the machine.
+    with warnings.catch_warnings(), threadpool_limits(1):
+        warnings.simplefilter("ignore")  # convergence chatter on the sample; the test decides
+        for train, test in cv.split(x, y):
+            model_losses.append(metric(model.fit(x[train], y[train]), x[test], y[test]))
+            dummy_losses.append(metric(dummy.fit(x[train], y[train]), x[test], y[test]))
+            sizes.append((len(train), len(test)))
+    gains = np.array(dummy_losses) - np.array(model_losses)
+    n_train, n_test = np.mean(sizes, axis=0)
+    test = corrected_resampled_ttest(gains, int(n_train), int(n_test))
+    relative = test.mean / float(np.mean(dummy_losses)) if np.mean(dummy_losses) > 0 else 0.0
+    learnable = test.p < ALPHA and relative >= MIN_GAIN
+    model_name = "logistic regression" if task == "classification" else "ridge regression"
+    return Finding(
+        "A-4 learnability",
+        "pass" if learnable else "fail",
+        f"{model_name} vs dummy: {name} {np.mean(dummy_losses):.4g} -> {np.mean(model_losses):.4g} "
+        f"(gain {100 * relative:.3g}%, t={_fmt(test.t)}, df={test.df}, p={test.p:.3g}; "
+        f"{REPEATS}x{cv.get_n_splits() // REPEATS}-fold on {frame.height:,} rows)",
+        value=round(relative, 6),
+        threshold=f"p < {ALPHA} and gain >= {100 * MIN_GAIN:g}%: pass",
+        columns=(t.target,),
+    )
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.3g}" if math.isfinite(x) else str(x)
+
+
+def _log_loss(fitted, x: np.ndarray, y: np.ndarray) -> float:
+    """Mean negative log-likelihood of the true classes (every class is in each training fold)."""
+    proba = fitted.predict_proba(x)[np.arange(len(y)), np.searchsorted(fitted.classes_, y)]
+    return float(-np.mean(np.log(np.clip(proba, 1e-15, 1.0))))
+
+
+def _mse(fitted, x: np.ndarray, y: np.ndarray) -> float:
+    return float(mean_squared_error(y, fitted.predict(x)))

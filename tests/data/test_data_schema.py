@@ -1,0 +1,336 @@
+"""Schema inference (table-driven), the JSON round trip (Hypothesis), user edits, validation messages."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+
+import polars as pl
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fieldguide.data import ColumnSpec, Schema, Violation, infer_schema, synthetic
+from fieldguide.data._schema import DATETIME_FORMATS, KINDS, ROLES
+from fieldguide.errors import SchemaError
+
+N = 30
+WORDS = ["the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "while", "it", "rains"]
+
+# (description, column values, target?, expected kind, expected role, other expected fields)
+INFERENCE_CASES = [
+    ("floats", [0.5 * i for i in range(N)], False, "numeric", "feature", {"min": 0.0, "max": 14.5}),
+    ("integers stay numeric", [i % 4 for i in range(N)], False, "numeric", "feature", {"nullable": False}),
+    ("0/1 integers", [i % 2 for i in range(N)], False, "boolean", "feature", {}),
+    ("booleans", [i % 3 == 0 for i in range(N)], False, "boolean", "feature", {}),
+    ("yes/no strings", ["yes", "No ", "YES"] * 10, False, "boolean", "feature", {}),
+    (
+        "numbers as text",
+        [str(i / 2) for i in range(N - 2)] + ["NA", " 3"],
+        False,
+        "numeric",
+        "feature",
+        {"missing_values": ("NA",), "nullable": True, "dtype": "String"},
+    ),
+    (
+        "missing spellings",
+        ["1", "N/A", "?", "", "2"] * 6,
+        False,
+        "numeric",
+        "feature",
+        {"missing_values": ("", "?", "N/A")},
+    ),
+    (
+        "leading zeros are codes",
+        ["007", "012", "100"] * 10,
+        False,
+        "categorical",
+        "feature",
+        {"categories": ("007", "012", "100")},
+    ),
+    (
+        "ISO dates",
+        [f"2024-01-{d:02d}" for d in range(1, N + 1)],
+        False,
+        "datetime",
+        "feature",
+        {"format": "%Y-%m-%d", "min": "2024-01-01T00:00:00", "max": "2024-01-30T00:00:00"},
+    ),
+    (
+        "ISO datetimes",
+        [f"2024-01-01T{h % 24:02d}:30:00" for h in range(N)],
+        False,
+        "datetime",
+        "feature",
+        {"format": "%Y-%m-%dT%H:%M:%S"},
+    ),
+    (
+        "datetimes",
+        [dt.datetime(2024, 1, 1) + dt.timedelta(hours=h) for h in range(N)],
+        False,
+        "datetime",
+        "feature",
+        {"format": None},
+    ),
+    (
+        "dates",
+        [dt.date(2024, 1, 1) + dt.timedelta(days=d) for d in range(N)],
+        False,
+        "datetime",
+        "feature",
+        {},
+    ),
+    ("unique ints named id", list(range(100, 100 + N)), False, "identifier", "identifier", {}),
+    ("repeated ints named id", [i % 5 for i in range(N)], False, "categorical", "feature", {}),
+    (
+        "unique short strings",
+        [f"user{i}@example.com" for i in range(N)],
+        False,
+        "identifier",
+        "identifier",
+        {},
+    ),
+    (
+        "free text",
+        [" ".join(WORDS[i % 5 : i % 5 + 6]) + f" {i}" for i in range(N)],
+        False,
+        "text",
+        "feature",
+        {},
+    ),
+    (
+        "few strings",
+        ["red", "green", "blue"] * 10,
+        False,
+        "categorical",
+        "feature",
+        {"categories": ("blue", "green", "red")},
+    ),
+    ("integer class target", [i % 3 for i in range(N)], True, "categorical", "target", {}),
+    ("0/1 target", [i % 2 for i in range(N)], True, "boolean", "target", {}),
+    ("float target", [0.1 * i for i in range(N)], True, "numeric", "target", {}),
+    ("string target", [f"label{i}" for i in range(N)], True, "categorical", "target", {}),
+    ("all null", [None] * N, False, "categorical", "ignored", {"nullable": True}),
+]
+NAMES = {"unique ints named id": "customer_id", "repeated ints named id": "store_id"}
+
+
+@pytest.mark.parametrize(
+    ("description", "values", "is_target", "kind", "role", "fields"),
+    INFERENCE_CASES,
+    ids=[case[0] for case in INFERENCE_CASES],
+)
+def test_inference(description, values, is_target, kind, role, fields) -> None:
+    name = NAMES.get(description, "x")
+    spec = infer_schema(pl.DataFrame({name: values}), target=name if is_target else None)[name]
+    assert (spec.kind, spec.role) == (kind, role)
+    for field, expected in fields.items():
+        assert getattr(spec, field) == expected, field
+
+
+def test_nested_columns_are_ignored() -> None:
+    spec = infer_schema(pl.DataFrame({"tags": [["a"], ["b", "c"]]}))["tags"]
+    assert (spec.kind, spec.role) == ("text", "ignored")
+
+
+def test_customers_table_is_inferred_as_a_person_would() -> None:
+    schema = infer_schema(synthetic.customers(300), target="churn")
+    kinds = {c.name: c.kind for c in schema}
+    assert kinds == {
+        "customer_id": "identifier",
+        "signup_date": "datetime",
+        "age": "numeric",
+        "tenure_months": "numeric",
+        "monthly_charges": "numeric",
+        "contract": "categorical",
+        "payment_method": "categorical",
+        "region": "categorical",
+        "is_senior": "boolean",
+        "has_partner": "boolean",
+        "support_calls": "numeric",
+        "churn": "boolean",
+    }
+    assert schema.target == "churn"
+    assert schema["age"].nullable and not schema["tenure_months"].nullable
+
+
+def test_unknown_target_is_refused() -> None:
+    with pytest.raises(SchemaError, match=r"target 'churn' is not a column; columns are \['a'\]"):
+        infer_schema(pl.DataFrame({"a": [1]}), target="churn")
+
+
+# --- JSON round trip -----------------------------------------------------------------------------------------
+
+finite = st.floats(allow_nan=False, allow_infinity=False)
+text = st.text(max_size=12)
+specs = st.builds(
+    ColumnSpec,
+    name=text,
+    kind=st.sampled_from(KINDS),
+    role=st.sampled_from([r for r in ROLES if r != "target"]),
+    nullable=st.booleans(),
+    dtype=st.sampled_from(
+        ["Int64", "Float64", "String", "Boolean", "Datetime(time_unit='us', time_zone=None)"]
+    ),
+    categories=st.none() | st.lists(text, max_size=5).map(tuple),
+    min=st.none() | finite | text,
+    max=st.none() | finite | text,
+    missing_values=st.lists(text, max_size=3).map(tuple),
+    format=st.none() | st.sampled_from(DATETIME_FORMATS),
+)
+schemas = st.lists(specs, max_size=6, unique_by=lambda s: s.name).map(lambda cs: Schema(tuple(cs)))
+
+
+@given(schemas)
+def test_json_round_trip_is_exact(schema: Schema) -> None:
+    assert Schema.from_json(schema.to_json()) == schema
+    assert Schema.from_dict(json.loads(json.dumps(schema.to_dict()))) == schema
+
+
+def test_round_trip_of_an_inferred_schema() -> None:
+    schema = infer_schema(synthetic.customers(100), target="churn")
+    assert Schema.from_json(schema.to_json()) == schema
+
+
+def test_edited_json_is_obeyed() -> None:
+    df = pl.DataFrame({"zip": [1000, 2000, 1000, 3000], "amount": [1.0, 2.0, 3.0, 4.0]})
+    data = json.loads(infer_schema(df).to_json())
+    assert [c["kind"] for c in data["columns"]] == ["numeric", "numeric"]
+    data["columns"][0].update(kind="categorical", categories=["1000", "2000"])
+    data["columns"][1]["role"] = "ignored"
+    schema = Schema.from_json(json.dumps(data))
+    found = schema.validate(df)
+    assert [(v.rule, v.row, v.found, v.severity) for v in found] == [
+        ("unknown_category", 3, "int 3000", "warning")
+    ]
+    assert schema.replace("zip", kind="numeric")["zip"].kind == "numeric"
+    assert Schema.from_json(json.dumps(data)).validate(df.with_columns(amount=pl.lit("not checked"))) == found
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            {"columns": [{"name": "a", "kind": "number"}]},
+            r"column 'a': kind must be one of numeric, categorical",
+        ),
+        ({"columns": [{"name": "a", "kind": "numeric", "role": "label"}]}, r"role must be one of feature"),
+        (
+            {"columns": [{"name": "a", "kind": "numeric", "colour": 1}]},
+            r"column 'a': unknown field\(s\) \['colour'\]",
+        ),
+        ({"columns": [{"name": "a"}]}, r"every column needs 'name' and 'kind'"),
+        (
+            {"columns": [{"name": "a", "kind": "numeric"}] * 2},
+            r"column names must be unique, found duplicates \['a'\]",
+        ),
+        (
+            {"columns": [{"name": n, "kind": "numeric", "role": "target"} for n in "ab"]},
+            r"at most one column",
+        ),
+        ({"version": 2, "columns": []}, r"unsupported version 2"),
+        ({"cols": []}, r"expected an object with a 'columns' list"),
+    ],
+)
+def test_bad_schema_json_is_refused_by_name(data, message) -> None:
+    with pytest.raises(SchemaError, match=message):
+        Schema.from_dict(data)
+    with pytest.raises(SchemaError, match="not valid JSON"):
+        Schema.from_json("{")
+
+
+def test_unknown_column_lookup_names_the_columns() -> None:
+    with pytest.raises(KeyError, match=r"no column 'b'; columns are \['a'\]"):
+        Schema((ColumnSpec("a", "numeric"),))["b"]
+
+
+# --- validation ---------------------------------------------------------------------------------------------
+
+TRAIN = pl.DataFrame(
+    {
+        "id": list(range(20)),
+        "age": [20 + i for i in range(20)],
+        "plan": ["basic", "pro"] * 10,
+        "active": [True, False] * 10,
+        "joined": [f"2024-01-{d + 1:02d}" for d in range(20)],
+        "churn": [0, 1] * 10,
+    }
+)
+SCHEMA = infer_schema(TRAIN, target="churn")
+
+
+def with_row(column: str, row: int, value) -> pl.DataFrame:
+    values = TRAIN[column].to_list()
+    values[row] = value
+    return TRAIN.with_columns(pl.Series(column, values, strict=False))
+
+
+@pytest.mark.parametrize(
+    ("table", "expected"),
+    [
+        (with_row("age", 17, "abc"), ["age: expected numeric, found string 'abc' at row 17"]),
+        (with_row("age", 3, None), ["age: expected a value (column is not nullable), found null at row 3"]),
+        (with_row("age", 4, math.inf), ["age: expected a finite number, found inf at row 4"]),
+        (with_row("age", 4, math.nan), ["age: expected a finite number, found nan at row 4"]),
+        (with_row("plan", 5, "gold"), ["plan: expected a known category, found string 'gold' at row 5"]),
+        (
+            with_row("active", 6, "maybe"),
+            ["active: expected boolean (true/t/yes or false/f/no), found string 'maybe' at row 6"],
+        ),
+        (
+            with_row("joined", 7, "yesterday"),
+            ["joined: expected datetime (%Y-%m-%d), found string 'yesterday' at row 7"],
+        ),
+        (TRAIN.drop("plan"), ["plan: expected a column, found no such column"]),
+        (TRAIN.drop("churn"), ["churn: expected a column, found no such column"]),
+        (TRAIN.drop("id"), []),
+        (with_row("id", 2, None), ["id: expected a value (column is not nullable), found null at row 2"]),
+        (TRAIN.with_columns(extra=pl.lit(1)), ["extra: expected no such column, found an extra column"]),
+        (with_row("age", 0, 10_000), []),  # out of range is drift, not a violation
+        (TRAIN.with_columns(pl.col("age").cast(pl.String)), []),  # numbers as text are numbers
+    ],
+)
+def test_validation_messages(table: pl.DataFrame, expected: list[str]) -> None:
+    assert [str(v) for v in SCHEMA.validate(table)] == expected
+
+
+def test_validation_reports_every_violation_with_severity() -> None:
+    table = with_row("age", 1, "x").pipe(lambda t: t.with_columns(plan=pl.Series(["gold"] * 20)))
+    found = SCHEMA.validate(table)
+    assert sorted((v.rule, v.severity) for v in found) == [("unknown_category", "warning")] * 20 + [
+        ("wrong_type", "error")
+    ]
+    assert {v.row for v in found if v.rule == "unknown_category"} == set(range(20))
+
+
+def test_training_table_is_valid_and_target_is_optional_when_asked() -> None:
+    assert SCHEMA.validate(TRAIN) == []
+    assert SCHEMA.validate(TRAIN.drop("churn"), require_target=False) == []
+    assert SCHEMA.validate(TRAIN.to_pandas()) == []
+
+
+def test_validate_records_applies_the_same_rules() -> None:
+    good = {"age": 30, "plan": "pro", "active": True, "joined": "2024-02-01"}
+    records = [
+        good,
+        {**good, "age": "abc"},
+        {**good, "plan": "gold", "extra": 1},
+        {k: v for k, v in good.items() if k != "plan"},
+        {**good, "age": None, "active": "yes"},
+        {**good, "age": 31.5, "joined": "2024-02-01T10:00:00"},
+    ]
+    assert SCHEMA.validate_records(records) == [
+        Violation("plan", "missing_column", "a field", "no such field", row=3),
+        Violation("extra", "extra_column", "no such column", "an extra column", severity="warning"),
+        Violation("age", "wrong_type", "numeric", "string 'abc'", row=1),
+        Violation("age", "null", "a value (column is not nullable)", "null", row=4),
+        Violation("plan", "unknown_category", "a known category", "string 'gold'", row=2, severity="warning"),
+        Violation("joined", "wrong_type", "datetime (%Y-%m-%d)", "string '2024-02-01T10:00:00'", row=5),
+    ]
+    assert SCHEMA.validate_records([good]) == []
+
+
+def test_records_must_be_objects() -> None:
+    with pytest.raises(SchemaError, match="expected a list of JSON objects"):
+        SCHEMA.validate_records([1, 2])

@@ -1,0 +1,160 @@
+"""Single checks on small seeded tables, and the ladder of levels."""
+
+import datetime as dt
+
+import numpy as np
+import polars as pl
+import pytest
+
+from fieldguide.data import infer_schema, synthetic
+from fieldguide.readiness import LEVELS, Finding, check
+from fieldguide.readiness._findings import level_of
+
+RNG = np.random.default_rng(7)
+
+
+def alarms(report, check_id):
+    return [f for f in report.findings if f.id == check_id and f.severity != "pass"]
+
+
+def test_unit_change_over_time_is_found():
+    n = 4000
+    start = dt.datetime(2024, 1, 1)
+    when = [start + dt.timedelta(hours=int(h)) for h in np.sort(RNG.integers(0, 24 * 365, n))]
+    seconds = np.exp(RNG.normal(4, 0.5, n))
+    late = np.arange(n) >= 2600  # the logger switched to milliseconds
+    df = pl.DataFrame(
+        {"at": when, "latency": np.where(late, seconds * 1000, seconds), "other": RNG.normal(size=n)}
+    )
+    (finding,) = alarms(check(df), "B-4 units")
+    assert finding.columns == ("latency", "at") and "x1000" in finding.message
+
+
+def test_celsius_and_fahrenheit_by_site():
+    n = 3000
+    site = RNG.choice(["oslo", "boston"], n)
+    celsius = RNG.normal(12, 6, n)
+    df = pl.DataFrame({"site": site, "temperature": np.where(site == "boston", 1.8 * celsius + 32, celsius)})
+    (finding,) = alarms(check(df), "B-4 units")
+    assert "temperature" in finding.columns and "1.8x+32" in finding.message
+
+
+def test_segments_that_differ_without_a_factor_are_not_units():
+    n = 3000
+    region = RNG.choice(["a", "b", "c"], n)
+    shift = pl.Series(region).replace_strict({"a": 1.0, "b": 1.3, "c": 1.7}).to_numpy()
+    df = pl.DataFrame({"region": region, "price": np.exp(RNG.normal(3, 0.4, n)) * shift})
+    assert alarms(check(df), "B-4 units") == []
+
+
+def test_time_coverage_gap():
+    days = [dt.date(2024, 1, 1) + dt.timedelta(days=int(d)) for d in RNG.integers(0, 365, 20_000)]
+    days = [d for d in days if not dt.date(2024, 6, 1) <= d < dt.date(2024, 6, 15)]
+    (finding,) = alarms(
+        check(pl.DataFrame({"day": days, "x": RNG.normal(size=len(days))})), "B-11 time-coverage"
+    )
+    assert finding.value == 14  # 14 empty days: daily is the finest period with >= 20 rows each
+    assert "2024-06" in finding.message
+
+
+def test_outliers_beyond_the_fences_and_not_long_tails():
+    x = RNG.normal(50, 5, 2000)
+    x[[3, 99]] = [5000, -4000]
+    df = pl.DataFrame({"x": x, "income": np.exp(RNG.normal(10, 1.0, 2000))})  # a long but honest tail
+    findings = alarms(check(df), "B-10 outliers")
+    assert [f.columns for f in findings] == [("x",)]
+    assert findings[0].value == pytest.approx(2 / 2000)
+    assert [e["row"] for e in findings[0].examples] == [3, 99]
+
+
+def test_numeric_sentinel_and_nan_are_missing_spellings():
+    x = RNG.normal(size=500)
+    x[:20] = -999
+    x[20:30] = np.nan
+    (finding,) = alarms(check(pl.DataFrame({"x": x})), "B-1 missing-spellings")
+    assert finding.severity == "fail" and "'-999'" in finding.message and "'NaN'" in finding.message
+
+
+def test_identifier_used_as_feature_and_identifier_leak():
+    df = synthetic.customers(800, seed=5).sort("churn").with_columns(customer_id=pl.int_range(800))
+    report = check(df, target="churn")
+    (leak,) = [f for f in alarms(report, "A-3 leakage") if "customer_id" in f.columns]
+    assert "identifier predicts" in leak.message
+    schema = infer_schema(df, target="churn").replace("customer_id", kind="numeric", role="feature")
+    as_feature = check(df, schema=schema)
+    assert [f.columns for f in alarms(as_feature, "B-9 identifiers")] == [("customer_id",)]
+
+
+def test_stored_schema_mismatch_fails_c2():
+    df = synthetic.customers(200)
+    schema = infer_schema(df, target="churn")
+    report = check(df.drop("age"), schema=schema)
+    (finding,) = alarms(report, "C-2 schema")
+    assert finding.severity == "fail" and "age" in finding.message
+    assert report.level == "C3"
+
+
+def test_rare_class_fails_class_balance():
+    df = synthetic.customers(600, seed=6).with_columns(
+        churn=pl.when(pl.int_range(pl.len()) < 4)
+        .then(pl.lit("rare"))
+        .otherwise(pl.col("churn").cast(pl.String))
+    )
+    report = check(df, target="churn")
+    (finding,) = alarms(report, "A-2 class-balance")
+    assert finding.severity == "fail" and finding.value == 4
+    assert report.level == "A3"
+
+
+@pytest.mark.parametrize(
+    ("findings", "has_target", "level"),
+    [
+        ([], False, "B1"),
+        ([], True, "A1"),
+        ([Finding("C-1 load", "fail", "bad")], False, "C4"),
+        ([Finding("C-3 personal-data", "block", "email")], True, "C2"),
+        ([Finding("B-5 duplicates", "warn", "dups")], True, "A1"),  # warnings do not lower the level
+        ([Finding("B-5 duplicates", "fail", "dups")], True, "B3"),
+        (
+            [Finding("B-1 missing-spellings", "fail", "x"), Finding("A-4 learnability", "fail", "y")],
+            True,
+            "C1",
+        ),
+        ([Finding("A-4 learnability", "fail", "y")], True, "A2"),
+        ([Finding("A-3 leakage", "fail", "y")], True, "A3"),
+    ],
+)
+def test_level_is_highest_with_all_checks_below_passing(findings, has_target, level):
+    assert level_of(findings, has_target) == level
+    assert level in LEVELS
+
+
+def test_findings_refuse_unknown_ids_and_severities():
+    with pytest.raises(ValueError, match="finding id"):
+        Finding("B-99 nothing", "warn", "x")
+    with pytest.raises(ValueError, match="severity"):
+        Finding("B-5 duplicates", "bad", "x")
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_rank_auc_matches_sklearn(ties):
+    from sklearn.metrics import roc_auc_score
+
+    from fieldguide.readiness._appropriate import auc
+
+    rng = np.random.default_rng(11)
+    positive = rng.random(500) < 0.3
+    score = positive + rng.normal(0, 1.0, 500)
+    if ties:
+        score = np.round(score)
+    assert auc(positive, score) == pytest.approx(roc_auc_score(positive, score), rel=1e-12)
+
+
+def test_band_a_samples_big_tables_by_class(monkeypatch):
+    from fieldguide.readiness import _appropriate
+
+    monkeypatch.setattr(_appropriate, "ROW_BUDGET", 300)
+    df = synthetic.customers(1500, seed=8)
+    report = check(df, target="churn")
+    (learn,) = [f for f in report.findings if f.id == "A-4 learnability"]
+    assert "on 300 rows" in learn.message or "on 301 rows" in learn.message  # each class rounded up
