@@ -1,0 +1,437 @@
+"""Cross-validate the zoo on the same folds, summarize, and recommend the simplest model that is not worse."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import polars as pl
+
+from fieldguide._backend import Backend, get_backend
+from fieldguide._stats import corrected_resampled_ttest
+from fieldguide.compare._metrics import METRICS, Metric, can_output, metric_for, model_output
+from fieldguide.data import Schema, infer_schema, read, splits
+from fieldguide.data._schema import as_frame, typed_column
+from fieldguide.errors import DataError, FieldguideError
+from fieldguide.pipeline._pipeline import _encode_target as encode_target  # the pipeline's own task and ids
+
+ALPHA = 0.05
+
+
+class FoldResult(NamedTuple):
+    """One model on one fold: score, seconds to fit and to predict, or the error (score and times None)."""
+
+    model: str
+    repeat: int
+    fold: int
+    score: float | None
+    fit_time_s: float | None
+    predict_time_s: float | None
+    n_train: int
+    n_test: int
+    error: str | None
+
+
+_RESULT_SCHEMA = dict(
+    zip(
+        FoldResult._fields,
+        (pl.String, pl.Int64, pl.Int64, pl.Float64, pl.Float64, pl.Float64, pl.Int64, pl.Int64, pl.String),
+        strict=True,
+    )
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+    """A model of the comparison: its name, an unfitted estimator, how simple it is (0 = dummy) and what a
+    regression target must be (``"real"``, ``"non-negative"``, ``"positive"``)."""
+
+    name: str
+    estimator: Any
+    complexity: float
+    target: str = "real"
+
+
+@dataclasses.dataclass(frozen=True)
+class Recommendation:
+    """The simplest model whose score is not significantly worse than the best model's, with the evidence.
+
+    ``difference`` is how much worse this model scored than the best one, averaged over folds, in the metric's
+    units (positive: worse);
+    ``t``, ``df`` and ``p`` come from the one-sided Nadeau–Bengio corrected resampled t-test of "the best model
+    is better" (all None when the recommended model is the best one).
+    """
+
+    model: str
+    complexity: float
+    score: float
+    best: str
+    best_score: float
+    best_complexity: float
+    difference: float
+    t: float | None
+    df: int | None
+    p: float | None
+    n_train: int
+    n_test: int
+    alpha: float = ALPHA
+
+    def explain(self, metric: Metric) -> str:
+        """The recommendation and its evidence in one sentence."""
+        head = f"{self.model} (complexity {self.complexity:g}): {metric.title} {self.score:.4g}"
+        if self.t is None:
+            return f"{head}: the best model, and no simpler model is statistically as good."
+        return (
+            f"{head} vs the best, {self.best}, {self.best_score:.4g}: gap {self.difference:+.4g}, "
+            f"t={self.t:.3g}, df={self.df}, p={self.p:.3g} ≥ α={self.alpha:g} (one-sided Nadeau–Bengio "
+            f"corrected resampled t-test, n_train={self.n_train}, n_test={self.n_test}): not significantly "
+            f"worse, and {'simpler' if self.complexity < self.best_complexity else 'as simple and faster to fit'}."
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+    """What ``compare`` found: per-fold ``results``, the per-model ``summary`` and the ``recommendation``.
+
+    ``results`` has one row per model × fold (``score`` null and ``error`` set where the model failed);
+    ``summary`` one row per model, best first, with mean ± std score, mean fit/predict time, ``rank`` (null for
+    a model that failed on any fold) and the test against the best model: ``difference`` (how much worse, in
+    the metric's units), ``t`` and ``p``.
+    """
+
+    target: str
+    task: str
+    metric: Metric
+    folds: int
+    repeats: int
+    seed: int
+    n_rows: int
+    results: pl.DataFrame
+    summary: pl.DataFrame
+    recommendation: Recommendation
+
+    def to_dict(self) -> dict[str, Any]:
+        """Settings, per-fold results, summary and recommendation as JSON-ready data (NaN as null)."""
+        return _finite(
+            {
+                "format": "fieldguide.comparison",
+                "version": 1,
+                "target": self.target,
+                "task": self.task,
+                "metric": {"name": self.metric.name, "greater_is_better": self.metric.greater_is_better},
+                "folds": self.folds,
+                "repeats": self.repeats,
+                "seed": self.seed,
+                "n_rows": self.n_rows,
+                "results": self.results.to_dicts(),
+                "summary": self.summary.to_dicts(),
+                "recommendation": dataclasses.asdict(self.recommendation),
+            }
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1, ensure_ascii=False, allow_nan=False)
+
+    def plot_scores(self):
+        """A matplotlib figure: boxplots of the per-fold scores of each model, best first."""
+        from fieldguide.compare._render import boxplot
+
+        return boxplot(self, "score", self.metric.title)
+
+    def plot_times(self):
+        """A matplotlib figure: boxplots of the per-fold fit times of each model (log scale)."""
+        from fieldguide.compare._render import boxplot
+
+        return boxplot(self, "fit_time_s", "fit time (s)", log=True)
+
+    def to_html(self) -> str:
+        """A self-contained HTML report: the summary table, the recommendation and both plots."""
+        from fieldguide.compare._render import to_html
+
+        return to_html(self)
+
+
+def compare(
+    data: Any,
+    target: str,
+    *,
+    models: Sequence[str] | None = None,
+    metric: str | None = None,
+    folds: int = 5,
+    repeats: int = 2,
+    seed: int = 0,
+    backend: str | Backend = "local",
+    progress: bool = True,
+) -> Comparison:
+    """Cross-validate the zoo's models for ``target`` on the same repeated k folds and recommend one.
+
+    Every model (default hyperparameters, seeded) is fitted on the same folds (stratified for classification);
+    in each fold the featurizer is fitted on the training part only. The recommendation is the simplest model
+    whose score is not significantly worse than the best model's (one-sided Nadeau–Bengio corrected resampled
+    t-test, α = 0.05); ties in simplicity go to the faster fit.
+
+    Args:
+        data: a table (Polars, pandas, Arrow, dict of columns) or a path ``fieldguide.data.read`` reads.
+        models: names of the models to compare (default: every zoo member for the task); the dummy baseline
+            is always included.
+        metric: a name from ``METRICS``; default ROC AUC (binary), log loss (multiclass), RMSE (regression).
+        backend: ``"local"``, ``"ray"`` or a back end from ``fieldguide._backend.get_backend``.
+        progress: show a live Rich table while the folds run.
+
+    Example:
+        >>> from fieldguide.compare import compare
+        >>> from fieldguide.data.synthetic import regression_table
+        >>> result = compare(regression_table(120), "y", models=["Ridge"], folds=3, repeats=1, progress=False)
+        >>> result.recommendation.model
+        'Ridge'
+    """
+    frame = read(data) if isinstance(data, str | Path) else as_frame(data)
+    schema = infer_schema(frame, target).replace(target, role="target")
+    frame = _labelled(frame, schema, target)
+    task, classes, y = encode_target(frame, schema[target])
+    metric_ = metric_for(metric, task)
+    candidates = _candidates(task, y, metric_, models, seed)
+    _check_folds(y, classes, folds, repeats)
+    labels = y if classes else np.zeros(len(y))  # regression: one label, a plain shuffled k-fold
+    folds_ = list(splits.stratified_kfold(labels, k=folds, seed=seed, repeats=repeats))
+    shared = _Shared(frame, schema, target, y, folds_, folds, task, metric_.name, seed, candidates)
+    items = [(c.name, s) for c in candidates for s in range(len(folds_))]
+    names = [f"{name}, repeat {s // folds + 1} fold {s % folds + 1}" for name, s in items]
+    runner = get_backend(backend) if isinstance(backend, str) else backend
+    from fieldguide.compare._render import live_progress
+
+    with live_progress([c.name for c in candidates], len(folds_), metric_, progress) as on_result:
+        records = runner.map(
+            _fit_fold,
+            items,
+            shared=shared,
+            description="Cross-validating",
+            names=names,
+            on_result=lambda i, record: on_result(record),
+            show_progress=False,
+        )
+    results = pl.DataFrame(records, schema=_RESULT_SCHEMA, orient="row")
+    summary, recommendation = _summarize(results, metric_, {c.name: c.complexity for c in candidates})
+    return Comparison(
+        target, task, metric_, folds, repeats, seed, frame.height, results, summary, recommendation
+    )
+
+
+# -- setting up ------------------------------------------------------------------------------------------------
+def _labelled(frame: pl.DataFrame, schema: Schema, target: str) -> pl.DataFrame:
+    """The rows whose target is present (a comparison needs labels; the others are left out)."""
+    typed = frame.select(typed_column(schema[target], frame.schema[target])).to_series()
+    labelled = frame.filter(typed.is_not_null())
+    if labelled.height == 0:
+        raise DataError(f"target {target!r}: every value is missing")
+    return labelled
+
+
+def zoo(task: str, seed: int = 0) -> list[Candidate]:
+    """The zoo's models for ``task`` with default hyperparameters, seeded where they take a ``random_state``.
+
+    Example:
+        >>> [c.name for c in zoo("binary")][:3]
+        ['LogisticRegression', 'LinearSVC', 'MLPClassifier']
+    """
+    from fieldguide.models import ZOO
+
+    candidates = []
+    for entry in ZOO:
+        if task not in entry.tasks:
+            continue
+        estimator = entry.estimator()
+        if "random_state" in estimator.get_params():
+            estimator.set_params(random_state=seed)
+        candidates.append(Candidate(entry.name, estimator, entry.complexity, entry.target))
+    return candidates
+
+
+def _unfit(candidate: Candidate, y: np.ndarray, metric: Metric, task: str) -> str | None:
+    """Why ``candidate`` cannot take part (its target requirement, or the metric's needs), or None."""
+    if candidate.target == "non-negative" and (y < 0).any():
+        return f"{candidate.name} needs a non-negative target, found values below 0"
+    if candidate.target == "positive" and (y <= 0).any():
+        return f"{candidate.name} needs a positive target, found values of 0 or below"
+    if not can_output(candidate.estimator, metric, task):
+        return f"{candidate.name} cannot give the {metric.needs} output that metric {metric.name!r} needs"
+    return None
+
+
+def _candidates(
+    task: str, y: np.ndarray, metric: Metric, models: Sequence[str] | None, seed: int
+) -> list[Candidate]:
+    """The zoo members that fit the task, target and metric; those named in ``models`` and the dummy
+    baseline (complexity 0)."""
+    available = zoo(task, seed)
+    if models is None:
+        return [c for c in available if _unfit(c, y, metric, task) is None]
+    by_name = {c.name: c for c in available}
+    unknown = [m for m in models if m not in by_name]
+    if unknown:
+        raise FieldguideError(
+            f"models: unknown {', '.join(map(repr, unknown))} for a {task} target; "
+            f"expected names from {', '.join(by_name)}"
+        )
+    reasons = [reason for m in models if (reason := _unfit(by_name[m], y, metric, task))]
+    if reasons:
+        raise FieldguideError(f"models: {'; '.join(reasons)}")
+    return [c for c in available if c.complexity == 0 or c.name in models]
+
+
+def _check_folds(y: np.ndarray, classes: list | None, folds: int, repeats: int) -> None:
+    if folds < 2 or repeats < 1:
+        raise FieldguideError(f"folds must be at least 2 and repeats at least 1, found {folds} and {repeats}")
+    if classes is None:
+        if len(y) < 2 * folds:
+            raise DataError(f"{len(y)} rows are too few for {folds} folds; need at least {2 * folds}")
+        return
+    counts = np.bincount(y, minlength=len(classes))
+    if counts.min() < folds:
+        raise DataError(
+            f"class {classes[counts.argmin()]!r} has {counts.min()} row(s), too few for {folds} stratified "
+            f"folds; use --folds {max(2, int(counts.min()))} or more data"
+        )
+
+
+# -- one fold of one model (runs in the back end's workers) ------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class _Shared:
+    """What every fold task needs; sent once per worker. ``y``: class ids (classification) or values."""
+
+    frame: pl.DataFrame
+    schema: Schema
+    target: str
+    y: np.ndarray
+    folds: list[tuple[np.ndarray, np.ndarray]]
+    k: int
+    task: str
+    metric: str
+    seed: int
+    candidates: list[Candidate]
+
+
+_WARMED: set[tuple[str, int]] = set()  # (model, feature count) pairs this process has compiled
+
+
+def _fit_fold(item: tuple[str, int], shared: _Shared) -> FoldResult:
+    """Fit one model's pipeline on one fold's training part and score it on the test part; record a failure.
+
+    Fit time is ``Pipeline.fit`` (featurizer, model and its reference statistics); predict time the test part's
+    features and the model's output. When a process first meets a model with a feature count, it fits and
+    predicts twice and keeps the second timing, so that JAX compilation is not charged to one fold.
+    """
+    from fieldguide.pipeline import Pipeline
+
+    name, split = item
+    train, test = shared.folds[split]
+    estimator = next(c.estimator for c in shared.candidates if c.name == name)
+    metric = METRICS[shared.metric]
+    fit_time = predict_time = score = error = None
+    try:
+        for _ in range(2):
+            start = time.perf_counter()
+            pipe = Pipeline.fit(
+                shared.frame[train], shared.target, estimator, schema=shared.schema, seed=shared.seed
+            )
+            fit_time = time.perf_counter() - start
+            start = time.perf_counter()
+            features = pipe.featurizer.transform(shared.frame[test])
+            output = model_output(pipe.model, features, metric, shared.task)
+            predict_time = time.perf_counter() - start
+            if (name, features.shape[1]) in _WARMED:
+                break
+            _WARMED.add((name, features.shape[1]))
+        classes = np.arange(len(pipe.classes_)) if pipe.classes_ else None
+        score = float(metric.fn(shared.y[test], output, classes))
+    except Exception as failure:  # any model error is a result of the comparison, not a crash of it
+        error = f"{type(failure).__name__}: {failure}"
+    repeat, fold = divmod(split, shared.k)
+    return FoldResult(name, repeat + 1, fold + 1, score, fit_time, predict_time, len(train), len(test), error)
+
+
+# -- summary and recommendation --------------------------------------------------------------------------------
+def _summarize(
+    results: pl.DataFrame, metric: Metric, complexity: dict[str, float]
+) -> tuple[pl.DataFrame, Recommendation]:
+    """Per-model summary (best first) and the Occam recommendation."""
+    sign = 1.0 if metric.greater_is_better else -1.0
+    ordered = results.sort("model", "repeat", "fold")
+    scores = {name: ordered.filter(pl.col("model") == name)["score"].to_numpy() for name in complexity}
+    rows = []
+    for name, values in scores.items():
+        part = ordered.filter(pl.col("model") == name)
+        errors = part["error"].drop_nulls()
+        rows.append(
+            {
+                "model": name,
+                "complexity": float(complexity[name]),
+                "score_mean": float(np.nanmean(values)) if errors.len() < part.height else math.nan,
+                "score_std": float(np.nanstd(values, ddof=1)) if part.height - errors.len() > 1 else math.nan,
+                "fit_time_s": part["fit_time_s"].mean(),
+                "predict_time_s": part["predict_time_s"].mean(),
+                "failed_folds": errors.len(),
+                "error": errors[0] if errors.len() else None,
+            }
+        )
+    complete = [row for row in rows if row["failed_folds"] == 0]
+    if not complete:
+        raise FieldguideError(f"every model failed on at least one fold; first error: {rows[0]['error']}")
+    complete.sort(key=lambda row: (-sign * row["score_mean"], row["complexity"]))
+    best = complete[0]
+    n_train, n_test = (round(results[column].mean()) for column in ("n_train", "n_test"))
+    for rank, row in enumerate(complete, start=1):
+        gaps = sign * (scores[best["model"]] - scores[row["model"]])  # > 0: the best model did better
+        row.update(rank=rank, difference=float(gaps.mean()), t=None, p=None)
+        if row is not best:
+            test = corrected_resampled_ttest(gaps, n_train, n_test, alternative="greater")
+            row.update(t=test.t, p=test.p, df=test.df)
+    eligible = [row for row in complete if row is best or row["p"] >= ALPHA]
+    chosen = min(eligible, key=lambda row: (row["complexity"], row["fit_time_s"]))
+    recommendation = Recommendation(
+        model=chosen["model"],
+        complexity=chosen["complexity"],
+        score=chosen["score_mean"],
+        best=best["model"],
+        best_score=best["score_mean"],
+        best_complexity=best["complexity"],
+        difference=chosen["difference"],
+        t=chosen["t"],
+        df=chosen.get("df"),
+        p=chosen["p"],
+        n_train=n_train,
+        n_test=n_test,
+    )
+    columns = ["model", "complexity", "score_mean", "score_std", "fit_time_s", "predict_time_s", "rank"]
+    columns += ["difference", "t", "p", "failed_folds", "error"]
+    summary = pl.DataFrame(
+        [
+            {column: row.get(column) for column in columns}
+            for row in complete + [r for r in rows if r not in complete]
+        ],
+        schema={
+            **{c: pl.Float64 for c in columns},
+            "model": pl.String,
+            "rank": pl.Int64,
+            "failed_folds": pl.Int64,
+            "error": pl.String,
+        },
+    )
+    return summary, recommendation
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with NaN and ±inf floats replaced by None, for strict JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value

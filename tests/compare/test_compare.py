@@ -1,0 +1,215 @@
+"""compare: the same folds for every model, scores that match scikit-learn on those folds, the Occam rule."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import polars as pl
+import pytest
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.dummy import DummyRegressor
+from sklearn.linear_model import LinearRegression
+from sklearn.metrics import root_mean_squared_error
+
+from fieldguide._backend import get_backend
+from fieldguide._stats import corrected_resampled_ttest
+from fieldguide.compare import Candidate, compare
+from fieldguide.compare import _compare as compare_module
+from fieldguide.data import Featurizer, infer_schema, splits, synthetic
+from fieldguide.errors import DataError, FieldguideError
+
+FAST = {"folds": 3, "repeats": 1, "progress": False}
+
+
+def ring_table(n_rows: int = 300, seed: int = 3) -> pl.DataFrame:
+    """A nonlinear truth: the class is whether (x0, x1) lies outside a circle, which no linear model can draw."""
+    table = synthetic.regression_table(n_rows, n_features=2, seed=seed)
+    radius = table["x0"] ** 2 + table["x1"] ** 2
+    return table.select("x0", "x1", "segment", outside=(radius > 1.4).cast(pl.Int64))
+
+
+@pytest.fixture(scope="module")
+def regression() -> pl.DataFrame:
+    return synthetic.regression_table(150, n_features=3, seed=1)
+
+
+def test_planted_nonlinear_winner_is_found_and_recommended():
+    result = compare(ring_table(), "outside", models=["LogisticRegression", "MLPClassifier"], **FAST)
+    summary = {row["model"]: row for row in result.summary.iter_rows(named=True)}
+    assert result.metric.name == "roc_auc"
+    assert summary["MLPClassifier"]["rank"] == 1
+    assert summary["MLPClassifier"]["score_mean"] > 0.9 > summary["LogisticRegression"]["score_mean"] + 0.3
+    assert summary["LogisticRegression"]["p"] < 0.05  # significantly worse, so simplicity does not win
+    assert result.recommendation.model == "MLPClassifier"
+    assert result.recommendation.t is None  # the best model itself: no test needed
+
+
+def test_linear_truth_recommends_the_linear_model():
+    # customers' churn follows a logistic model: the MLP cannot be significantly better than logistic regression
+    result = compare(
+        synthetic.customers(300, seed=0), "churn", models=["LogisticRegression", "MLPClassifier"], **FAST
+    )
+    recommendation = result.recommendation
+    assert recommendation.model == "LogisticRegression"
+    if recommendation.best != "LogisticRegression":  # not significantly worse than the best, with evidence
+        assert recommendation.p >= 0.05 and recommendation.t is not None
+    dummy = result.summary.filter(pl.col("model") == "DummyClassifier").row(0, named=True)
+    assert dummy["p"] < 0.05  # the simplest model of all is significantly worse: it is not recommended
+
+
+def test_every_model_is_scored_on_the_same_folds_as_scikit_learn_would_be(regression):
+    result = compare(regression, "y", models=["LinearRegression"], folds=3, repeats=2, seed=7, progress=False)
+    y = regression["y"].to_numpy()
+    folds = list(splits.stratified_kfold(np.zeros(len(y)), k=3, seed=7, repeats=2))
+    schema = infer_schema(regression, "y")
+    # fieldguide's LinearRegression fits in float32 by default: agreement to 1e-3 (other folds differ by ~10 %)
+    references = ((DummyRegressor(), "DummyRegressor", 1e-12), (LinearRegression(), "LinearRegression", 1e-3))
+    for reference, name, rtol in references:
+        rows = result.results.filter(pl.col("model") == name).sort("repeat", "fold")
+        expected = []
+        for train, test in folds:
+            featurizer = Featurizer(schema).fit(regression[train])
+            model = reference.fit(featurizer.transform(regression[train]), y[train])
+            expected.append(
+                root_mean_squared_error(y[test], model.predict(featurizer.transform(regression[test])))
+            )
+        np.testing.assert_allclose(rows["score"].to_numpy(), expected, rtol=rtol)
+        assert rows["n_test"].to_list() == [len(test) for _, test in folds]
+
+
+def test_recommendation_follows_the_corrected_t_test(regression):
+    result = compare(
+        regression, "y", models=["LinearRegression", "Lasso"], folds=3, repeats=2, progress=False
+    )
+    scores = {
+        name: result.results.filter(pl.col("model") == name).sort("repeat", "fold")["score"].to_numpy()
+        for name in ("DummyRegressor", "LinearRegression", "Lasso")
+    }
+    best = result.recommendation.best
+    assert best == min(scores, key=lambda name: scores[name].mean())  # RMSE: lower is better
+    n_train, n_test = round(result.results["n_train"].mean()), round(result.results["n_test"].mean())
+    for row in result.summary.filter(pl.col("model") != best).iter_rows(named=True):
+        expected = corrected_resampled_ttest(scores[row["model"]] - scores[best], n_train, n_test)
+        assert row["p"] == pytest.approx(expected.p) and row["t"] == pytest.approx(expected.t)
+        assert row["difference"] == pytest.approx(expected.mean)
+    eligible = result.summary.filter((pl.col("p") >= 0.05) | (pl.col("rank") == 1))
+    assert result.recommendation.model == eligible.sort("complexity", "fit_time_s")["model"][0]
+
+
+def test_same_seed_same_results_and_another_seed_other_folds():
+    table = ring_table()  # the planted-winner table: the MLP's compiled code is reused
+    first, second, other = (
+        compare(table, "outside", models=["MLPClassifier"], seed=seed, **FAST) for seed in (0, 0, 1)
+    )
+    columns = ["model", "repeat", "fold", "score", "n_train", "n_test"]
+    assert first.results.select(columns).equals(second.results.select(columns))
+    assert not first.results["score"].equals(other.results["score"])
+
+
+class _FailsWithoutRowZero(RegressorMixin, BaseEstimator):
+    """Fails unless the training rows start with the table's first row: on the one fold that holds it out."""
+
+    def __init__(self, first_y: float = 0.0):
+        self.first_y = first_y
+
+    def fit(self, X, y):
+        if y[0] != self.first_y:
+            raise ValueError("planted failure")
+        self.mean_ = float(np.mean(y))
+        return self
+
+    def predict(self, X):
+        return np.full(len(X), self.mean_)
+
+
+def test_a_failing_model_is_recorded_and_the_comparison_goes_on(monkeypatch, regression):
+    planted = Candidate("Fragile", _FailsWithoutRowZero(regression["y"][0]), 0.5)
+    zoo = compare_module.zoo
+    monkeypatch.setattr(compare_module, "zoo", lambda task, seed=0: [*zoo(task, seed), planted])
+    result = compare(regression, "y", models=["Ridge", "Fragile"], **FAST)
+    failed = result.results.filter(pl.col("error").is_not_null())
+    assert failed.select("model", "error").rows() == [("Fragile", "ValueError: planted failure")]
+    assert result.results.filter(pl.col("model") == "Fragile")["score"].null_count() == 1
+    fragile = result.summary.filter(pl.col("model") == "Fragile").row(0, named=True)
+    assert fragile["rank"] is None and fragile["failed_folds"] == 1
+    assert result.recommendation.model == "Ridge"
+    written = [r for r in json.loads(result.to_json())["results"] if r["error"]]
+    assert [(r["model"], r["score"]) for r in written] == [("Fragile", None)]
+
+
+@pytest.mark.slow  # spawned workers and Ray workers each import JAX and compile: tens of seconds
+@pytest.mark.filterwarnings("ignore:os.fork:RuntimeWarning")  # Ray starts its daemons with fork + exec
+@pytest.mark.xdist_group("ray")
+def test_processes_and_ray_give_the_same_per_fold_scores(regression, ray_session):
+    options = {"models": ["Ridge"], "seed": 4, **FAST}
+    reference = compare(regression, "y", **options).results
+    for backend in (get_backend("local", n_jobs=2), get_backend("ray")):
+        results = compare(regression, "y", backend=backend, **options).results
+        np.testing.assert_allclose(results["score"].to_numpy(), reference["score"].to_numpy(), rtol=1e-6)
+        assert results.select("model", "repeat", "fold").equals(reference.select("model", "repeat", "fold"))
+
+
+def test_default_zoo_fits_the_task_target_and_metric():
+    from fieldguide.compare._metrics import metric_for
+
+    multiclass = compare_module._candidates(
+        "multiclass", np.array([0, 1, 2]), metric_for(None, "multiclass"), None, 0
+    )
+    names = [c.name for c in multiclass]
+    assert "DummyClassifier" in names and "LogisticRegression" in names
+    assert "LinearSVC" not in names  # log loss needs probabilities, which LinearSVC does not give
+    negative = np.array([-1.0, 2.0])
+    regression = compare_module._candidates("regression", negative, metric_for(None, "regression"), None, 0)
+    assert {"PoissonRegressor", "GammaRegressor"}.isdisjoint(c.name for c in regression)
+    assert all(c.estimator.get_params().get("random_state", 0) == 0 for c in regression)
+
+
+@pytest.mark.parametrize(
+    ("table", "kwargs", "error", "message"),
+    [
+        ("regression", {"target": "price"}, DataError, r"target 'price' is not a column; columns are \['x0'"),
+        (
+            "one_class",
+            {"target": "y"},
+            DataError,
+            r"target 'y': needs at least 2 classes, found only \['a'\]",
+        ),
+        ("regression", {"target": "y", "folds": 100}, DataError, "150 rows are too few for 100 folds"),
+        ("ring", {"target": "outside", "folds": 200}, DataError, "too few for 200 stratified folds"),
+        (
+            "regression",
+            {"target": "y", "models": ["Forest"]},
+            FieldguideError,
+            r"unknown 'Forest'.*LinearRegression, Ridge",
+        ),
+        ("regression", {"target": "y", "metric": "auc"}, FieldguideError, "metric: expected one of roc_auc"),
+        (
+            "regression",
+            {"target": "y", "metric": "roc_auc"},
+            FieldguideError,
+            "does not apply to a regression",
+        ),
+        (
+            "ring",
+            {"target": "outside", "metric": "log_loss", "models": ["LinearSVC"]},
+            FieldguideError,
+            "proba",
+        ),
+        (
+            "regression",
+            {"target": "y", "models": ["GammaRegressor"]},
+            FieldguideError,
+            "needs a positive target",
+        ),
+        ("regression", {"target": "y", "folds": 1}, FieldguideError, "folds must be at least 2"),
+    ],
+)
+def test_bad_arguments_give_clear_errors(regression, table, kwargs, error, message):
+    tables = {
+        "regression": regression,
+        "ring": ring_table(60),
+        "one_class": pl.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "y": ["a"] * 4}),
+    }
+    with pytest.raises(error, match=message):
+        compare(tables[table], progress=False, **kwargs)

@@ -1,0 +1,183 @@
+"""The search end to end: reproducible, budgeted, ensembles only when better, registered, exported, on Ray."""
+
+from __future__ import annotations
+
+import io
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from rich.console import Console
+
+from fieldguide.errors import FieldguideError, SchemaError
+from fieldguide.models.adapters import Ensemble
+from fieldguide.pipeline import Pipeline
+from fieldguide.search import print_summary, search
+from fieldguide.search._search import BATCH
+
+from .conftest import FAST, TRIALS
+
+
+def _fingerprint(result):
+    """What must not change between reruns: every trial's model, params, state and score, and the choice."""
+    trials = [(t.number, t.model, t.params, t.state, t.score) for t in result.trials]
+    return trials, [(r.number, w) for r, w in result.members], result.score
+
+
+def _summary(result) -> str:
+    out = io.StringIO()
+    print_summary(result, Console(file=out, width=200))
+    return out.getvalue()
+
+
+def test_search_with_a_seed_and_trials_is_reproducible(searched, churn_csv):
+    first, _ = searched
+    again = search(
+        churn_csv, "churn", budget=None, trials=TRIALS, seed=0, models=FAST, name=None, progress=False
+    )
+    assert len(first.trials) == TRIALS
+    assert _fingerprint(again) == _fingerprint(first)
+    assert {t.model for t in first.trials} <= set(FAST)
+
+
+def test_chosen_model_is_the_best_trial_or_a_better_ensemble(searched):
+    result, _ = searched
+    best = result.leaderboard[0]
+    assert result.best_single_score == best.score == max(t.score for t in result.leaderboard)
+    if result.is_ensemble:
+        assert result.score > result.best_single_score
+        assert isinstance(result.pipeline.model, Ensemble)
+        assert [w for _, w in result.members] == pytest.approx(
+            np.asarray(result.pipeline.model.weights_) * sum(w for _, w in result.members)
+        )
+    else:
+        assert result.members == [(best, 1)]
+        assert result.score == best.score
+        assert type(result.pipeline.model).__name__ == best.model
+
+
+def test_result_is_registered_and_loads_back(searched, churn_csv):
+    result, registry = searched
+    version = result.registered
+    assert (version.name, version.version) == ("churn", 1)
+    stored = registry.get("churn", 1)
+    assert stored.metrics["validation_score"] == pytest.approx(result.score)
+    assert stored.metrics["metric"] == "roc_auc" and stored.metrics["trials"] == TRIALS
+    assert stored.lineage["config"]["search"]["trials"] == TRIALS
+    loaded = Pipeline.load(registry.open("churn", 1))
+    from fieldguide.data import read
+
+    table = read(churn_csv).head(50)
+    np.testing.assert_allclose(loaded.predict_proba(table), result.pipeline.predict_proba(table), rtol=1e-9)
+
+
+def test_exported_script_rebuilds_the_pipeline_with_the_same_score(searched, tmp_path):
+    result, _ = searched
+    text = result.export.read_text()
+    assert "fieldguide._" not in text  # public API only
+    compile(text, str(result.export), "exec")
+    done = subprocess.run(
+        [sys.executable, str(result.export), str(tmp_path / "rebuilt")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    printed = float(re.search(r"roc_auc: ([0-9.]+)", done.stdout).group(1))
+    assert printed == pytest.approx(result.score, abs=1e-6)
+    rebuilt = Pipeline.load(tmp_path / "rebuilt")
+    assert type(rebuilt.model) is type(result.pipeline.model)
+
+
+def test_summary_shows_leaderboard_choice_registration_and_time(searched):
+    result, _ = searched
+    text = _summary(result)
+    assert "Leaderboard" in text and "5-fold cross-validation" in text
+    assert "Registered churn version 1" in text
+    assert f"{len(result.trials)} trials" in text
+    assert "no budget" in text
+
+
+def test_budget_overrun_is_measured_and_reported(churn_csv):
+    result = search(churn_csv, "churn", budget=6.0, seed=0, models=FAST, progress=False)
+    assert result.budget_s == 6.0
+    assert result.wall_s > 0 and result.overrun_s == pytest.approx(result.wall_s - 6.0)
+    assert len(result.trials) >= 1
+    line = _summary(result).splitlines()[-1]
+    assert line.startswith(f"Budget: {result.wall_s:.1f} s used of 6 s")
+    assert ("overrun" in line) == (result.overrun_s > 0)
+
+
+def test_budget_too_small_for_one_trial_says_the_minimum_observed(churn_csv):
+    with pytest.raises(
+        FieldguideError, match=r"too small to run one trial; the quickest trial needed about [0-9.]+ s"
+    ):
+        search(churn_csv, "churn", budget=0.01, seed=0, models=["LGBMClassifier"], progress=False)
+
+
+def test_regression_search_scores_rmse():
+    from fieldguide.data.synthetic import regression_table
+
+    result = search(
+        regression_table(300, seed=2),
+        "y",
+        budget=None,
+        trials=3,
+        models=["LGBMRegressor", "KNeighborsRegressor"],
+        progress=False,
+    )
+    assert result.task == "regression" and result.metric.name == "rmse"
+    assert result.registered is None  # an in-memory table without a name is not registered
+    assert all(t.score > 0 for t in result.leaderboard)
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("ray")
+def test_ray_backend_gives_the_same_trials_as_local(searched, churn_csv, ray_session):
+    from fieldguide._backend import get_backend
+
+    result, _ = searched
+    # One batch of trials, run in parallel as Ray tasks, must match the first batch of the local run.
+    on_ray = search(
+        churn_csv,
+        "churn",
+        budget=None,
+        trials=BATCH,
+        seed=0,
+        models=FAST,
+        backend=get_backend("ray"),
+        progress=False,
+    )
+    assert _fingerprint(on_ray)[0] == _fingerprint(result)[0][:BATCH]
+
+
+# -- errors -----------------------------------------------------------------------------------------------------
+def test_unknown_target_lists_the_columns(churn_csv):
+    with pytest.raises(
+        SchemaError, match=r"target 'chrun' is not a column; columns are customer_id, .*churn"
+    ):
+        search(churn_csv, "chrun", trials=1, progress=False)
+
+
+def test_one_class_target_is_refused():
+    from fieldguide.data.synthetic import customers
+
+    table = customers(50).with_columns(churn=0)
+    with pytest.raises(FieldguideError, match="at least 2 classes"):
+        search(table, "churn", trials=1, progress=False)
+
+
+def test_unknown_model_name_is_refused_with_the_choices(churn_csv):
+    with pytest.raises(
+        FieldguideError, match=r"models: unknown 'LGBM' for a binary target; expected .*LGBMClassifier"
+    ):
+        search(churn_csv, "churn", trials=1, models=["LGBM"], progress=False)
+
+
+def test_unwritable_export_path_is_refused_before_searching(churn_csv, tmp_path):
+    with pytest.raises(FieldguideError, match=r"export: cannot write .*missing"):
+        search(churn_csv, "churn", trials=1, export=tmp_path / "missing" / "x.py", progress=False)
+    with pytest.raises(FieldguideError, match="data as a path"):
+        search({"x": [1, 2], "y": [0, 1]}, "y", trials=1, export=tmp_path / "x.py", progress=False)

@@ -1,0 +1,78 @@
+"""Execution back ends: in-process, spawned processes and a real local Ray instance give the same ordered results."""
+
+from __future__ import annotations
+
+import math
+import operator
+import sys
+
+import pytest
+
+from fieldguide._backend import LocalBackend, TaskError, get_backend
+from fieldguide.errors import FieldguideError
+
+ITEMS = [3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0]
+# Ray starts its daemons with fork + exec, which JAX warns about when another test has imported it
+pytestmark = [pytest.mark.filterwarnings("ignore:os.fork:RuntimeWarning"), pytest.mark.xdist_group("ray")]
+
+
+@pytest.fixture(scope="module")
+def ray_backend(ray_session):
+    return get_backend("ray")
+
+
+def _backends(ray_backend):
+    return {
+        "in-process": get_backend("local"),
+        "processes": get_backend("local", n_jobs=2),
+        "ray": ray_backend,
+    }
+
+
+def test_every_backend_returns_results_in_item_order(ray_backend):
+    expected = [math.sqrt(x) for x in ITEMS]
+    for name, backend in _backends(ray_backend).items():
+        assert backend.map(math.sqrt, ITEMS, show_progress=False) == expected, name
+
+
+def test_shared_object_is_passed_to_every_task(ray_backend):
+    shared = ["a", "b"]
+    for name, backend in _backends(ray_backend).items():
+        assert backend.map(operator.mul, [2, 0, 1], shared=shared) == [shared * 2, [], shared], name
+
+
+def test_on_result_sees_every_task_once(ray_backend):
+    for name, backend in _backends(ray_backend).items():
+        seen: dict[int, float] = {}
+        backend.map(math.sqrt, ITEMS, on_result=seen.__setitem__, show_progress=False)
+        assert seen == {i: math.sqrt(x) for i, x in enumerate(ITEMS)}, name
+
+
+def test_a_failing_task_is_named_in_the_caller(ray_backend):
+    for name, backend in _backends(ray_backend).items():
+        names = [f"fold {i}" for i in range(4)]
+        with pytest.raises(
+            TaskError, match=r"Rooting: task 2 \(fold 2\) failed: ValueError: math domain"
+        ) as info:
+            backend.map(math.sqrt, [4.0, 1.0, -1.0, 9.0], description="Rooting", names=names)
+        assert info.value.task == 2, name
+        assert isinstance(info.value.__cause__, ValueError), name
+
+
+def test_default_is_in_process_and_bad_options_are_refused():
+    assert LocalBackend().n_jobs == 1
+    assert LocalBackend(n_jobs=-1).n_jobs >= 1
+    with pytest.raises(FieldguideError, match="n_jobs: expected a positive number"):
+        LocalBackend(n_jobs=0)
+    with pytest.raises(FieldguideError, match="backend: expected one of local, ray, found 'dask'"):
+        get_backend("dask")
+    with pytest.raises(ValueError, match="names: expected one per item"):
+        get_backend("local").map(abs, [1, 2], names=["only one"])
+
+
+def test_ray_missing_gives_a_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # makes ``import ray`` raise ImportError
+    with pytest.raises(
+        FieldguideError, match=r"Ray is not installed; install it with pip install 'fieldguide\[ray\]'"
+    ):
+        get_backend("ray")
