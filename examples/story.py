@@ -1,0 +1,133 @@
+"""The fieldguide user story end to end, on a seeded table, with the real CLI.
+
+check -> compare -> train (search + register + export) -> evaluate (gate) -> promote -> serve -> predict.
+Everything lands in ``--out`` (default ``./fieldguide-story``): reports, plots, the exported script and the
+registry (``FIELDGUIDE_HOME``). Run it with ``bash scripts/story`` on a fresh clone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from fieldguide.data.synthetic import customers
+
+FIELDGUIDE = [sys.executable, "-m", "fieldguide"]
+
+
+def step(title: str, *args: str, ok: tuple[int, ...] = (0,)) -> None:
+    print(f"\n\033[1m== {title}\033[0m\n$ fieldguide {' '.join(args)}", flush=True)
+    code = subprocess.call([*FIELDGUIDE, *args])
+    if code not in ok:
+        sys.exit(f"story: `fieldguide {args[0]}` exited with {code}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def serve_and_predict(holdout: Path, port: int) -> None:
+    server = subprocess.Popen([*FIELDGUIDE, "serve", "churn", "--port", str(port)])
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(240):
+            try:
+                if httpx.get(f"{base}/v2/health/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if server.poll() is not None:
+                sys.exit(f"story: the server exited with {server.returncode}")
+            time.sleep(0.5)
+        else:
+            sys.exit("story: the server did not become ready in 120 s")
+        import polars as pl
+
+        records = pl.read_csv(holdout).drop("churn").head(3).to_dicts()  # dates stay ISO strings, as in JSON
+        reply = httpx.post(f"{base}/predict", json={"records": records}, timeout=30)
+        print(f"$ POST {base}/predict (3 holdout rows) -> HTTP {reply.status_code}\n{reply.text}")
+        reply.raise_for_status()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("fieldguide-story"))
+    parser.add_argument("--rows", type=int, default=4000)
+    args = parser.parse_args()
+    out = args.out.resolve()
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    os.environ["FIELDGUIDE_HOME"] = str(out / "home")
+    os.environ.pop("FIELDGUIDE_REGISTRY", None)
+
+    table = customers(args.rows, seed=0)
+    cut = int(args.rows * 0.75)
+    train, holdout = out / "train.csv", out / "holdout.csv"
+    table[:cut].write_csv(train)
+    table[cut:].write_csv(holdout)
+    print(f"A seeded customer table: {cut} training rows, {args.rows - cut} holdout rows -> {out}")
+
+    step("Is the data ready?", "check", str(train), "--target", "churn", "--html", str(out / "check.html"))
+    step(
+        "Which model family? The simplest one that is not significantly worse than the best",
+        "compare",
+        str(train),
+        "--target",
+        "churn",
+        "--folds",
+        "3",
+        "--repeats",
+        "2",
+        "--models",
+        "LogisticRegression,GaussianNB,LGBMClassifier,MLPClassifier",
+        "--html",
+        str(out / "compare.html"),
+    )
+    step(
+        "Search, refit on all rows, register, export the pipeline as code",
+        "train",
+        str(train),
+        "--target",
+        "churn",
+        "--trials",
+        "12",
+        "--name",
+        "churn",
+        "--export",
+        str(out / "rebuild_churn.py"),
+    )
+    step(
+        "Gate the new version on the holdout (no champion yet: it is judged on its own)",
+        "evaluate",
+        "churn",
+        "--challenger",
+        "1",
+        "--data",
+        str(holdout),
+        "--slices",
+        "contract,region",
+        "--html",
+        str(out / "evaluate.html"),
+    )
+    step("Promote it to champion", "promote", "churn", "1")
+    step("The registry", "models", "show", "churn")
+    print("\n\033[1m== Serve the champion and ask it about three holdout customers\033[0m", flush=True)
+    serve_and_predict(holdout, free_port())
+    print(f"\nDone. Reports: {out}/check.html, compare.html, evaluate.html; script: {out}/rebuild_churn.py")
+
+
+if __name__ == "__main__":
+    main()

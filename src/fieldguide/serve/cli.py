@@ -1,0 +1,106 @@
+"""``fieldguide serve``: serve a registered model over HTTP.
+
+Only Typer and the standard library load here; Starlette, uvicorn and the registry load inside the command.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+
+ADMIN_TOKEN_ENV = "FIELDGUIDE_ADMIN_TOKEN"
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``serve`` verb to ``app``."""
+    app.command("serve")(serve)
+
+
+def serve(
+    name: str = typer.Argument(..., help="Registered model name."),
+    alias: str = typer.Option(
+        "champion", "--alias", help="Alias to serve and follow (hot reload when it moves)."
+    ),
+    version: int | None = typer.Option(
+        None, "--version", help="Serve this version instead of an alias (no reload)."
+    ),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; 0.0.0.0 exposes the server."),
+    port: int = typer.Option(8000, "--port", help="Port to bind."),
+    registry: str | None = typer.Option(
+        None,
+        "--registry",
+        help="SQLAlchemy URL of the registry database. Default: $FIELDGUIDE_REGISTRY, else SQLite under $FIELDGUIDE_HOME.",
+        show_default=False,
+    ),
+    artifacts: Path | None = typer.Option(
+        None,
+        "--artifacts",
+        help="Directory holding the artifacts. Default: $FIELDGUIDE_HOME/artifacts.",
+        show_default=False,
+    ),
+    log_database: str | None = typer.Option(
+        None,
+        "--log-database",
+        help="SQLAlchemy URL for the prediction_log table. Default: the registry's database.",
+        show_default=False,
+    ),
+    strict: bool = typer.Option(
+        False, "--strict", help="Refuse unknown categories and unknown fields (HTTP 400)."
+    ),
+    max_batch_rows: int = typer.Option(1024, "--max-batch-rows", help="Rows per micro-batch, at most."),
+    max_latency_ms: float = typer.Option(
+        5.0, "--max-latency-ms", help="How long a request may wait for a batch to fill."
+    ),
+    max_body_bytes: int = typer.Option(
+        8 << 20, "--max-body-bytes", help="Largest request body accepted (HTTP 413 above)."
+    ),
+    max_rows: int = typer.Option(10_000, "--max-rows", help="Most rows in one request (HTTP 413 above)."),
+    poll_seconds: float = typer.Option(
+        5.0, "--poll-seconds", help="How often to check whether the alias moved; 0 never."
+    ),
+) -> None:
+    """Serve model NAME: Open Inference Protocol v2, POST /predict, /metrics, /openapi.json.
+
+    Admin routes (POST /admin/reload, /admin/flush-log) need $FIELDGUIDE_ADMIN_TOKEN as a bearer token and are
+    off when it is unset.
+    """
+    from rich.console import Console
+
+    from fieldguide import _config
+    from fieldguide.errors import FieldguideError
+
+    console = Console(stderr=True)
+    try:
+        import uvicorn
+
+        from fieldguide.registry import Registry
+        from fieldguide.serve import ModelSource, ServeSettings, create_app
+
+        settings = ServeSettings(
+            max_batch_rows=max_batch_rows,
+            max_latency_ms=max_latency_ms,
+            max_body_bytes=max_body_bytes,
+            max_rows=max_rows,
+            strict=strict,
+            poll_s=poll_seconds,
+            admin_token=os.environ.get(ADMIN_TOKEN_ENV) or None,
+        )
+        url = registry or _config.registry_url()
+        source = ModelSource(
+            Registry(url, artifact_root=artifacts), name, alias if version is None else version
+        )
+        served = source.load(source.current_version())
+        app = create_app(source, settings, log_url=log_database or url, served=served)
+    except FieldguideError as err:
+        console.print(f"error: {err}", style="red", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(err.exit_code) from None
+    following = "pinned" if source.pinned else f"following alias {alias!r}"
+    admin = "on" if settings.admin_token else f"off (set {ADMIN_TOKEN_ENV} to enable)"
+    console.print(
+        f"serving {name} version {served.version} ({following}) on http://{host}:{port}; admin routes {admin}",
+        markup=False,
+        highlight=False,
+    )
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, timeout_graceful_shutdown=30)
