@@ -21,11 +21,19 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent
 
 
-def glm_data(kind: str, n: int = 200_000, d: int = 50, seed: int = 0, dtype=np.float32):
-    """A seeded dense problem: standard normal X and a target drawn from the GLM ``kind``."""
+def glm_data(kind: str, n: int = 200_000, d: int = 50, seed: int = 0, dtype=np.float32, scaled: bool = False):
+    """A seeded dense problem: standard normal X and a target drawn from the GLM ``kind``.
+
+    ``scaled``: the features are correlated (mixed by ``I + 0.8·N(0, 1/d)``) and scaled by factors from 0.03 to 30,
+    as raw columns are; the coefficients are scaled back so that ``X @ beta`` keeps the same spread.
+    """
     rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, d)).astype(dtype)
+    X = rng.normal(size=(n, d))
     beta = rng.normal(scale=1.0 / np.sqrt(d), size=d)
+    if scaled:
+        X = (X @ (np.eye(d) + 0.8 * rng.normal(size=(d, d)) / np.sqrt(d))) * 10 ** rng.uniform(-1.5, 1.5, d)
+        beta = beta / X.std(axis=0)
+    X = X.astype(dtype)
     eta = X.astype(np.float64) @ beta
     if kind == "logistic":
         y = (rng.uniform(size=n) < 1 / (1 + np.exp(-eta))).astype(np.int64)

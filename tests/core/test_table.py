@@ -209,6 +209,9 @@ TABLE = [
         fit={"epochs": 30, "batch_size": 256},
     ),
 ]
+# the same one-output linear problems through damped Newton (the estimators' default for few features)
+NEWTON = ("ols", "ridge", "logistic", "poisson", "gamma", "tweedie", "squared_hinge", "huber")
+TABLE += [dataclasses.replace(c, id=f"{c.id}_newton", optimizer="newton") for c in TABLE if c.id in NEWTON]
 REFERENCED = [case for case in TABLE if case.reference is not None]
 
 
@@ -248,13 +251,13 @@ def test_converges_to_reference(case: Case):
     if case.objective.penalty.l1_strength > 0:
         # exact zeros, in the same places as the reference (the lasso cases have two)
         np.testing.assert_array_equal(ours["coef"] == 0, np.abs(ref["coef"]) < 1e-10)
-    if case.optimizer in ("lbfgs", "proximal"):
+    if case.optimizer in ("lbfgs", "newton", "proximal"):
         assert fitted.history["converged"]
 
 
 # float64 reuses the compiled loops of the convergence test; float32 compiles every loop again (seconds each), so
 # it runs on one case per (solver, model) family: L-BFGS, FISTA, Optax on an MLP, Optax on a factorization machine
-FLOAT32 = {"logistic", "lasso", "mlp_adam", "fm_sgd"}
+FLOAT32 = {"logistic", "logistic_newton", "lasso", "mlp_adam", "fm_sgd"}
 DTYPE_CASES = [(c, "float64") for c in TABLE] + [(c, "float32") for c in TABLE if c.id in FLOAT32]
 
 

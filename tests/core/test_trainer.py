@@ -45,6 +45,11 @@ def test_cross_validation_compiles_each_loop_once():
     # fresh configurations (an MLP width no other test uses), so the first fold must trace and the others not
     lbfgs = Learner(models.MLP(hidden=(3,)), objectives.LogLoss() + penalties.L2(1e-2), verbose=False)
     assert _cv_traces(lambda: lbfgs, "lbfgs") == 1
+    # a Tweedie power no other test uses, so this Newton configuration is new to the process
+    newton = Learner(
+        models.Linear(), objectives.Tweedie(power=1.7) + penalties.L2(1e-2), "newton", verbose=False
+    )
+    assert _cv_traces(lambda: newton, "newton") == 1
     # a new Learner per fold, as a cloned estimator builds it: equal configuration, shared optimizer object,
     # and a penalty strength that changes per fold (penalties are dynamic)
     alphas = iter(np.linspace(1e-3, 1e-2, 5))
@@ -55,6 +60,33 @@ def test_cross_validation_compiles_each_loop_once():
         verbose=False,
     )
     assert _cv_traces(adam, "optax", epochs=3, batch_size=32) == 1
+
+
+def test_newton_is_for_one_output_linear_models():
+    X = features(n=60)
+    with pytest.raises(ValueError, match=r"'newton' needs a models\.Linear model"):
+        Learner(models.MLP(hidden=(3,)), objectives.LogLoss(), "newton")
+    multiclass = Learner(models.Linear(), objectives.SoftmaxCrossEntropy(), "newton", verbose=False)
+    with pytest.raises(ValueError, match="'newton' handles one output; SoftmaxCrossEntropy needs 3"):
+        multiclass.fit(X, target("multiclass", X))
+    # an L1 part needs exact zeros: Newton hands the fit to FISTA, as L-BFGS does
+    before = _solvers.TRACES["newton"]
+    lasso = Learner(models.Linear(), objectives.SquaredError() + penalties.L1(0.5), "newton", verbose=False)
+    assert (lasso.fit(X, target("real", X)).params["coef"] == 0).any()
+    assert _solvers.TRACES["newton"] == before
+
+
+def test_newton_converges_where_lbfgs_crawls():
+    """Badly scaled, correlated features (scales 0.03 to 30): Newton's steps do not care, L-BFGS's do."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2000, 8)) @ (np.eye(8) + 0.5 * rng.normal(size=(8, 8))) * np.logspace(-1.5, 1.5, 8)
+    y = (rng.random(2000) < 1 / (1 + np.exp(-X @ (rng.normal(size=8) / X.std(0))))).astype(float)
+    objective = objectives.LogLoss() + penalties.L2(1e-4)
+    newton = Learner(models.Linear(), objective, "newton", dtype="float64", tol=1e-8, verbose=False).fit(X, y)
+    lbfgs = Learner(models.Linear(), objective, "lbfgs", dtype="float64", tol=1e-8, verbose=False).fit(X, y)
+    assert newton.history["converged"] and newton.history["n_iter"] <= 15
+    assert newton.history["n_iter"] < lbfgs.history["n_iter"]
+    assert newton.objective_value(X, y) <= lbfgs.objective_value(X, y) + 1e-12
 
 
 def test_public_surface():
@@ -186,15 +218,21 @@ import os, jax
 from fieldguide.core import _learner
 enable = _learner._enable_compilation_cache.__wrapped__
 os.environ["FIELDGUIDE_JAX_CACHE"] = "0"; enable(); print(jax.config.jax_compilation_cache_dir)
-del os.environ["FIELDGUIDE_JAX_CACHE"]; enable(); print(jax.config.jax_compilation_cache_dir)
+del os.environ["FIELDGUIDE_JAX_CACHE"]; enable(); print(jax.config.jax_compilation_cache_dir)  # off on the CPU
+os.environ["FIELDGUIDE_JAX_CACHE"] = "1"; enable(); print(jax.config.jax_compilation_cache_dir)
 jax.config.update("jax_compilation_cache_dir", {str(tmp_path / "mine")!r}); enable()
 print(jax.config.jax_compilation_cache_dir)
 """
-    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path), "JAX_PLATFORMS": "cpu"}
     env.pop("FIELDGUIDE_JAX_CACHE", None)
     env.pop("JAX_COMPILATION_CACHE_DIR", None)
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["None", str(tmp_path / "fieldguide" / "jax"), str(tmp_path / "mine")]
+    assert out.stdout.split() == [
+        "None",
+        "None",
+        str(tmp_path / "fieldguide" / "jax"),
+        str(tmp_path / "mine"),
+    ]
 
 
 LOGLOSS = Learner(models.Linear(), objectives.LogLoss(), verbose=False)

@@ -16,13 +16,13 @@ import numpy as np
 import optax
 
 from fieldguide.core import _solvers
-from fieldguide.core.models import Model
+from fieldguide.core.models import Linear, Model
 from fieldguide.core.objectives import Objective
 from fieldguide.core.penalties import Penalties
 from fieldguide.errors import DataError
 
 _DTYPES = ("float32", "float64")
-_FULL_BATCH = ("lbfgs", "proximal")
+_FULL_BATCH = ("lbfgs", "newton", "proximal")
 _CHUNK_SECONDS = 0.25  # target wall time of one compiled chunk between progress updates
 _QUIET_SECONDS = 1.0  # fits shorter than this never show a progress bar
 
@@ -51,16 +51,21 @@ def bucket(n: int) -> int:
 
 @functools.cache
 def _enable_compilation_cache() -> None:
-    """Turn on JAX's persistent compilation cache under ``cache_dir()/jax`` unless the user chose otherwise.
+    """Turn on JAX's persistent compilation cache under ``cache_dir()/jax`` where it is safe.
 
-    ``FIELDGUIDE_JAX_CACHE=0`` disables it; a cache directory already configured (``jax.config`` or
-    ``JAX_COMPILATION_CACHE_DIR``) is left alone.
+    ``FIELDGUIDE_JAX_CACHE``: ``1`` turns it on, ``0`` off; unset, it is on for accelerators (GPU, TPU) and off
+    on the CPU, where jaxlib 0.10's deserialized CPU executables can crash the process (jax-ml/jax#28908 and
+    #24982; we saw it segfault in reading and in writing entries). A cache directory the user configured
+    (``jax.config`` or ``JAX_COMPILATION_CACHE_DIR``) is left alone.
     """
     from fieldguide._config import cache_dir
 
-    if os.environ.get("FIELDGUIDE_JAX_CACHE", "1").lower() in ("0", "false", "no", "off"):
+    setting = os.environ.get("FIELDGUIDE_JAX_CACHE", "").strip().lower()
+    if setting in ("0", "false", "no", "off"):
         return
     if jax.config.jax_compilation_cache_dir or os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        return
+    if setting not in ("1", "true", "yes", "on") and jax.default_backend() == "cpu":
         return
     jax.config.update("jax_compilation_cache_dir", str(cache_dir() / "jax"))
     # our loops compile in a fraction of a second: JAX's default (1 s) would never cache them
@@ -119,8 +124,10 @@ class Learner:
     Args:
         optimizer: an ``optax.GradientTransformation`` (minibatch epochs; an L1 part is handled by a proximal
             orthant step that yields exact zeros), ``"lbfgs"`` (full-batch ``optax.lbfgs`` with zoom linesearch
-            for smooth objectives; objectives with an L1 part switch to FISTA) or ``"proximal"`` (full-batch
-            FISTA with backtracking). Compiled code is keyed by the optimizer object: reuse the object, or build
+            for smooth objectives; objectives with an L1 part switch to FISTA), ``"newton"`` (full-batch damped
+            Newton with a Cholesky solve, for one-output ``models.Linear``: each step is one pass of a matrix
+            product over X, and GLMs converge in a handful of steps; an L1 part switches to FISTA) or
+            ``"proximal"`` (full-batch FISTA with backtracking). Compiled code is keyed by the optimizer object: reuse the object, or build
             it with :func:`optax_optimizer`, to avoid recompiling.
         dtype: ``"float32"`` (default) or ``"float64"``. Float64 runs inside ``jax.enable_x64`` scopes, so it
             does not change JAX's global setting for float32 users.
@@ -169,9 +176,15 @@ class Learner:
                     f"Learner: {type(self.objective).__name__} is not smooth; full-batch {self.optimizer!r} "
                     "needs a smooth loss, use an Optax optimizer (e.g. optax.adam(1e-2))"
                 )
+            if self.optimizer == "newton" and type(self.model) is not Linear:
+                raise ValueError(
+                    f"Learner: optimizer 'newton' needs a models.Linear model, got {self.model!r}; "
+                    "use 'lbfgs' for other models"
+                )
         elif not hasattr(self.optimizer, "update"):
             raise TypeError(
-                f"Learner: optimizer must be 'lbfgs', 'proximal' or an Optax transformation, got {self.optimizer!r}"
+                "Learner: optimizer must be 'lbfgs', 'newton', 'proximal' or an Optax transformation, "
+                f"got {self.optimizer!r}"
             )
         if not self.max_iter >= 1:
             raise ValueError(f"Learner: max_iter must be >= 1, got {self.max_iter!r}")
@@ -247,12 +260,14 @@ class Learner:
         n_pad = bucket(X.shape[0])
         data = tuple(jnp.asarray(_pad_rows(a, n_pad)) for a in (X, y, w))
         use_fista = self.optimizer == "proximal" or self.objective.penalty.l1_strength > 0
-        problem = self._problem("fista" if use_fista else "lbfgs", history_len=_history_len(self.max_iter))
-        init, run = (
-            (_solvers.fista_init, _solvers.fista_run)
-            if use_fista
-            else (_solvers.lbfgs_init, _solvers.lbfgs_run)
-        )
+        solver = "fista" if use_fista else self.optimizer
+        if solver == "newton" and params["coef"].shape[1] != 1:
+            raise ValueError(
+                f"Learner: optimizer 'newton' handles one output; {type(self.objective).__name__} needs "
+                f"{params['coef'].shape[1]} here, use 'lbfgs'"
+            )
+        problem = self._problem(solver, history_len=_history_len(self.max_iter))
+        init, run = _SOLVERS[solver]
         hyper = self._hyper()
         carry = init(problem, params, data, hyper)
         step = functools.partial(run, problem, data=data, hyper=hyper)
@@ -282,6 +297,13 @@ class Learner:
         carry = _solvers.optax_init(problem, params, data, hyper, seed)
         step = functools.partial(_solvers.optax_run, problem, data=data, hyper=hyper)
         return _drive(step, carry, epochs, "epochs", self.verbose)
+
+
+_SOLVERS = {
+    "fista": (_solvers.fista_init, _solvers.fista_run),
+    "lbfgs": (_solvers.lbfgs_init, _solvers.lbfgs_run),
+    "newton": (_solvers.newton_init, _solvers.newton_run),
+}
 
 
 def _history_len(n: int) -> int:

@@ -1,4 +1,4 @@
-"""The compiled loops: full-batch L-BFGS, full-batch FISTA (for L1) and Optax minibatch epochs.
+"""The compiled loops: full-batch Newton (linear models), L-BFGS, FISTA (for L1) and Optax minibatch epochs.
 
 Every loop is a module-level ``jax.jit`` function whose static argument is a frozen ``Problem`` (model, objective,
 optimizer and the few shape-like settings), so equal configurations share compiled code. Each loop runs until a
@@ -33,7 +33,7 @@ class Problem:
 
     model: Model
     objective: Objective  # without its penalties
-    optimizer: Any  # "lbfgs", "fista" or an optax.GradientTransformation
+    optimizer: Any  # "newton", "lbfgs", "fista" or an optax.GradientTransformation
     has_l1: bool = False
     batch_size: int = 0
     has_validation: bool = False
@@ -71,6 +71,126 @@ def _ftol(dtype) -> float:
 
 def _converged_by_decrease(before, after, dtype):
     return (before - after) <= _ftol(dtype) * jnp.maximum(jnp.maximum(jnp.abs(before), jnp.abs(after)), 1.0)
+
+
+# ---------------------------------------------------------------------------------------------------- Newton
+
+
+def _linear_parts(problem: Problem, params, X, y, w, l2):
+    """Value, gradient and Hessian of the penalised objective of a one-output ``Linear`` model.
+
+    The loss is a weighted mean of per-row losses of ``eta = X @ coef + intercept``, so the Hessian is
+    ``Xa^T diag(w·l'') Xa / W`` (``Xa`` = X with a column of ones): one matrix product over X per Newton step.
+    Per-row second derivatives are clipped at zero (a Gauss-Newton fallback where a loss is not convex, e.g.
+    Tweedie with power > 2); that changes the step, never the solution.
+    """
+    mask = problem.model.penalized(params)
+    eta = problem.outputs(params, X)
+    total = jnp.sum(w)
+
+    def summed(e):
+        return jnp.sum(w * problem.objective.per_row(e, y)) / total
+
+    value, grad_fn = summed(eta), jax.grad(summed)
+    g = grad_fn(eta)[:, 0]  # rows are independent: the gradient of the sum is each row's derivative
+    h = jnp.maximum(jax.jvp(grad_fn, (eta,), (jnp.ones_like(eta),))[1][:, 0], 0.0)
+    pen_coef = jnp.where(mask["coef"], l2, 0.0)
+    coef = params["coef"][:, 0]
+    value = value + 0.5 * pen_coef * (coef @ coef)
+    grad = X.T @ g + pen_coef * coef
+    hess = X.T @ (X * h[:, None]) + pen_coef * jnp.eye(X.shape[1], dtype=X.dtype)
+    if "intercept" in params:
+        pen_b = jnp.where(mask["intercept"], l2, 0.0)
+        b = params["intercept"][0]
+        value = value + 0.5 * pen_b * b * b
+        cross = X.T @ h
+        grad = jnp.append(grad, jnp.sum(g) + pen_b * b)
+        hess = jnp.block([[hess, cross[:, None]], [cross[None, :], (jnp.sum(h) + pen_b)[None, None]]])
+    return value, grad, hess
+
+
+def _unflat(params, theta):
+    d = params["coef"].shape[0]
+    out = {"coef": theta[:d, None]}
+    if "intercept" in params:
+        out["intercept"] = theta[d:]
+    return out
+
+
+@functools.partial(jax.jit, static_argnames=("problem",))
+def newton_init(problem: Problem, params, data, hyper) -> dict:
+    dtype = params["coef"].dtype
+    return _strong(
+        {
+            "params": params,
+            "k": jnp.asarray(0, jnp.int32),
+            "done": jnp.asarray(False),
+            "converged": jnp.asarray(False),
+            "hist": jnp.full((problem.history_len,), jnp.nan, dtype),
+        }
+    )
+
+
+@functools.partial(jax.jit, static_argnames=("problem",))
+def newton_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) -> dict:
+    """Damped Newton: Cholesky solve of the (jittered) Hessian, Armijo backtracking along the step.
+
+    Trial points cost no pass over X: ``eta + t·(X @ step)`` is linear in ``t``. A step that is not a descent
+    direction (an indefinite or singular Hessian) falls back to the negative gradient.
+    """
+    TRACES["newton"] += 1
+    X, y, w = data
+    total = jnp.sum(w)
+    dtype = X.dtype
+    eps = jnp.finfo(dtype).eps
+
+    def body(c):
+        params = c["params"]
+        mask = problem.model.penalized(params)
+        value, grad, hess = _linear_parts(problem, params, X, y, w, hyper["l2"])
+        theta = ravel_pytree(params)[0]
+        jitter = 10 * eps * jnp.maximum(jnp.max(jnp.diag(hess)), 1.0)
+        factor = jax.scipy.linalg.cho_factor(hess + jitter * jnp.eye(hess.shape[0], dtype=dtype))
+        step = -jax.scipy.linalg.cho_solve(factor, grad)
+        slope = grad @ step
+        bad = ~jnp.all(jnp.isfinite(step)) | (slope >= 0)
+        step = jnp.where(bad, -grad, step)
+        slope = jnp.where(bad, -(grad @ grad), slope)
+        d = params["coef"].shape[0]
+        eta = problem.outputs(params, X)
+        move = X @ step[:d] + (step[d] if "intercept" in params else 0.0)
+        pen = {name: jnp.where(mask[name], hyper["l2"], 0.0) for name in params}
+
+        def value_at(t):
+            new = _unflat(params, theta + t * step)
+            e = eta + t * move[:, None]
+            loss = jnp.sum(w * problem.objective.per_row(e, y)) / total
+            return loss + 0.5 * sum(pen[n] * jnp.sum(jnp.square(new[n])) for n in new)
+
+        def shrink(s):
+            t, _ = s
+            return t / 2, value_at(t / 2)
+
+        def too_high(s):
+            t, v = s
+            return ~(v <= value + 1e-4 * t * slope) & (t > 1e-10)
+
+        t, new_value = jax.lax.while_loop(too_high, shrink, (jnp.asarray(1.0, dtype), value_at(1.0)))
+        accepted = new_value <= value + 1e-4 * t * slope
+        small_grad = jnp.max(jnp.abs(grad)) <= hyper["tol"]
+        moved = accepted & ~small_grad
+        converged = small_grad | (moved & _converged_by_decrease(value, new_value, dtype)) | ~accepted
+        params = _unflat(params, jnp.where(moved, theta + t * step, theta))
+        new_value = jnp.where(moved, new_value, value)
+        return {
+            "params": params,
+            "k": c["k"] + 1,
+            "done": converged | ~jnp.isfinite(new_value),
+            "converged": converged,
+            "hist": c["hist"].at[c["k"]].set(new_value),
+        }
+
+    return jax.lax.while_loop(lambda c: ~c["done"] & (c["k"] < stop), body, carry)
 
 
 # ---------------------------------------------------------------------------------------------------- L-BFGS

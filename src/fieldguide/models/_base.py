@@ -23,6 +23,10 @@ from fieldguide.core import Learner, bucket, models
 
 _DTYPES = {"float32": np.float32, "float64": np.float64}
 
+# Newton's step costs one n·d² matrix product; L-BFGS's steps cost n·d each but may be hundreds (badly scaled
+# features). Up to this many features Newton is the default for one-output linear models.
+NEWTON_MAX_FEATURES = 200
+
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
 def _predict(model, objective, params, X):
@@ -57,6 +61,16 @@ class ZooEstimator(BaseEstimator):
     def _optimizer(self):
         return "lbfgs"
 
+    def _solver(self, n_features: int, n_classes: int | None) -> str:
+        """``_optimizer()``, with L-BFGS upgraded to Newton for a one-output linear model of few features:
+        a handful of steps whatever the scaling of the features, where L-BFGS may need hundreds."""
+        optimizer = self._optimizer()
+        one_output = n_classes is None or n_classes == 2
+        linear = type(self._model()) is models.Linear
+        if optimizer == "lbfgs" and linear and one_output and n_features <= NEWTON_MAX_FEATURES:
+            return "newton"
+        return optimizer
+
     def _fit_options(self, n_rows: int) -> dict:
         return {}
 
@@ -72,11 +86,11 @@ class ZooEstimator(BaseEstimator):
         check_is_fitted(self)
         return validate_data(self, tabular(X), reset=False, dtype=self._check_dtype())
 
-    def _learner(self, weight_sum: float, n_classes: int | None, n_rows: int):
+    def _learner(self, weight_sum: float, n_classes: int | None, n_rows: int, n_features: int):
         return Learner(
             self._model(),
             self._objective(weight_sum, n_classes, n_rows),
-            optimizer=self._optimizer(),
+            optimizer=self._solver(n_features, n_classes),
             dtype=self.dtype,
             tol=self.tol,
             max_iter=self.max_iter,
@@ -86,7 +100,7 @@ class ZooEstimator(BaseEstimator):
     def _fit_encoded(self, X, y, sample_weight, n_classes: int | None):
         dtype = self._check_dtype()
         sample_weight = _check_sample_weight(sample_weight, X, dtype=dtype)
-        learner = self._learner(float(sample_weight.sum()), n_classes, X.shape[0])
+        learner = self._learner(float(sample_weight.sum()), n_classes, X.shape[0], X.shape[1])
         fitted = learner.fit(X, y, sample_weight=sample_weight, **self._fit_options(X.shape[0]))
         self.params_ = jax.tree.map(np.asarray, fitted.params)
         history = fitted.history
