@@ -27,6 +27,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from fieldguide.serve import wait_until_ready
+
 ROOT = Path(__file__).resolve().parent
 MODEL = "churn"
 MLFLOW_MODEL_CODE = """
@@ -118,20 +120,6 @@ def mlflow_server(workdir: Path, port: int) -> tuple[list[str], str, str] | None
     return command, f"{base}/ping", f"{base}/invocations"
 
 
-def _wait_ready(url: str, process: subprocess.Popen, timeout_s: float = 300) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with code {process.returncode}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.25)
-    raise RuntimeError(f"{url} not ready after {timeout_s} s")
-
-
 async def _load(url: str, bodies: list[bytes], concurrency: int) -> dict:
     """Send every body with at most ``concurrency`` in flight; throughput, latency percentiles and errors."""
     gate = asyncio.Semaphore(concurrency)
@@ -171,7 +159,7 @@ def measure(
         command, stdout=log, stderr=subprocess.STDOUT, env=env
     )  # MLflow runs `uvicorn`
     try:
-        _wait_ready(ready, process)
+        wait_until_ready(ready, process, timeout_s=300)
         check(
             httpx.post(endpoint, content=encode(records[:20]), headers={"content-type": "application/json"})
         )

@@ -13,12 +13,12 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
 from fieldguide.data.synthetic import customers
+from fieldguide.serve import wait_until_ready
 
 FIELDGUIDE = [sys.executable, "-m", "fieldguide"]
 
@@ -40,17 +40,10 @@ def serve_and_predict(holdout: Path, port: int) -> None:
     server = subprocess.Popen([*FIELDGUIDE, "serve", "churn", "--port", str(port)])
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(240):
-            try:
-                if httpx.get(f"{base}/v2/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if server.poll() is not None:
-                sys.exit(f"story: the server exited with {server.returncode}")
-            time.sleep(0.5)
-        else:
-            sys.exit("story: the server did not become ready in 120 s")
+        try:
+            wait_until_ready(f"{base}/v2/health/ready", server, timeout_s=120)
+        except (RuntimeError, TimeoutError) as err:
+            sys.exit(f"story: {err}")
         import polars as pl
 
         records = pl.read_csv(holdout).drop("churn").head(3).to_dicts()  # dates stay ISO strings, as in JSON

@@ -96,6 +96,8 @@ def test_multiclass_keeps_string_labels_sorted(churn):
     assert record["prediction"] == predicted[0]
     assert list(record["probabilities"]) == pipe.classes_
     assert sum(record["probabilities"].values()) == pytest.approx(1.0)
+    records = churn.drop("contract").head(4).to_dicts()
+    assert pipe.predict_records(records, validate=False) == pipe.predict_records(records)
 
 
 def test_encode_target_is_what_fit_uses(churn):

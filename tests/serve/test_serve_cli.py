@@ -7,7 +7,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
@@ -15,6 +14,7 @@ from serve_support import MODEL, TOKEN, log_rows
 from typer.testing import CliRunner
 
 from fieldguide.cli import app
+from fieldguide.serve import wait_until_ready
 
 
 def test_an_unknown_model_is_one_red_line_and_exit_code_2(registry, tmp_path):
@@ -60,7 +60,7 @@ def test_the_command_serves_and_writes_every_log_row_on_interrupt(registry, fitt
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         url = f"http://127.0.0.1:{port}"
-        _wait_until_ready(url, process)
+        wait_until_ready(f"{url}/v2/health/ready", process)
         for i in range(5):
             body = {"records": fitted.records(2), "id": f"cli-{i}"}
             assert httpx.post(f"{url}/predict", json=body).status_code == 200
@@ -72,17 +72,3 @@ def test_the_command_serves_and_writes_every_log_row_on_interrupt(registry, fitt
     assert process.returncode == 0, output
     assert f"serving {MODEL} version 1" in output and TOKEN not in output
     assert [r["request_id"] for r in log_rows(log_url)] == [f"cli-{i}" for i in range(5)]
-
-
-def _wait_until_ready(url: str, process: subprocess.Popen, timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"fieldguide serve exited: {process.stdout.read()}")
-        try:
-            if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("fieldguide serve did not become ready")

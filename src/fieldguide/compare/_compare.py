@@ -19,7 +19,7 @@ from fieldguide.compare._metrics import METRICS, Metric, can_output, metric_for,
 from fieldguide.data import Schema, infer_schema, read, splits
 from fieldguide.data._schema import as_frame, typed_column
 from fieldguide.errors import DataError, FieldguideError
-from fieldguide.pipeline._pipeline import _encode_target as encode_target  # the pipeline's own task and ids
+from fieldguide.pipeline import encode_target  # the pipeline's own task and ids
 
 ALPHA = 0.05
 
@@ -194,7 +194,7 @@ def compare(
     frame = read(data) if isinstance(data, str | Path) else as_frame(data)
     schema = infer_schema(frame, target).replace(target, role="target")
     frame = _labelled(frame, schema, target)
-    task, classes, y = encode_target(frame, schema[target])
+    _, task, classes, y = encode_target(frame, target, schema)
     metric_ = metric_for(metric, task)
     candidates = _candidates(task, y, metric_, models, seed)
     _check_folds(y, classes, folds, repeats)
@@ -234,7 +234,9 @@ def _labelled(frame: pl.DataFrame, schema: Schema, target: str) -> pl.DataFrame:
 
 
 def zoo(task: str, seed: int = 0) -> list[Candidate]:
-    """The zoo's models for ``task`` with default hyperparameters, seeded where they take a ``random_state``.
+    """The zoo's models for ``task`` with default hyperparameters, seeded where they take a ``random_state``
+    and on one thread where they take ``n_jobs`` (folds run in parallel; boosters whose threads fight over a
+    shared machine's cores ran ten times slower).
 
     Example:
         >>> [c.name for c in zoo("binary")][:3]
@@ -247,8 +249,8 @@ def zoo(task: str, seed: int = 0) -> list[Candidate]:
         if task not in entry.tasks:
             continue
         estimator = entry.estimator()
-        if "random_state" in estimator.get_params():
-            estimator.set_params(random_state=seed)
+        accepted = estimator.get_params()
+        estimator.set_params(**{k: v for k, v in (("random_state", seed), ("n_jobs", 1)) if k in accepted})
         candidates.append(Candidate(entry.name, estimator, entry.complexity, entry.target))
     return candidates
 

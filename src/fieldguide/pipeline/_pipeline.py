@@ -190,13 +190,18 @@ class Pipeline:
             raise DataError(f"predict_proba: {type(self.model).__name__} does not give probabilities")
         return self._outputs(self._table_features(df))[1]
 
-    def predict_records(self, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    def predict_records(
+        self, records: Sequence[Mapping[str, Any]], *, validate: bool = True
+    ) -> list[dict[str, Any]]:
         """Predictions for JSON records: ``[{"prediction": label_or_value, "probabilities": {label: p}}]``.
 
         ``probabilities`` is present for classifiers that give them. Records are validated against the training
         schema first; any error raises ``SchemaError`` listing every violation (``.violations`` holds them).
+        ``validate=False`` skips that check for records the caller has already validated against this schema
+        (the server does, once per micro-batch); unvalidated bad records then fail inside the featurizer.
         """
-        _refuse(self.schema.validate_records(records), "records")
+        if validate:
+            _refuse(self.schema.validate_records(records), "records")
         predictions, probabilities = self._outputs(self.featurizer.transform_records(records))
         out = []
         for i, prediction in enumerate(predictions.tolist()):

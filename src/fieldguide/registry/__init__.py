@@ -17,7 +17,13 @@ from __future__ import annotations
 from fieldguide._lazy import exports
 
 __getattr__, __dir__ = exports(
-    __name__, {"Event": "_registry", "ModelVersion": "_registry", "Registry": "_registry"}
+    __name__,
+    {
+        "Event": "_registry",
+        "ModelVersion": "_registry",
+        "Registry": "_registry",
+        "check_model_name": "_registry",
+    },
 )
 
-__all__ = ["Event", "ModelVersion", "Registry"]
+__all__ = ["Event", "ModelVersion", "Registry", "check_model_name"]

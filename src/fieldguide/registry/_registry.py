@@ -463,6 +463,11 @@ class Registry:
         return removed
 
 
+def check_model_name(name: object) -> None:
+    """Raise ``RegistryError`` unless ``name`` is a valid model name (what :meth:`Registry.register` accepts)."""
+    _check(name, "model name", _NAME)
+
+
 def _check(value: object, what: str, pattern: re.Pattern[str]) -> None:
     if not isinstance(value, str) or not pattern.fullmatch(value):
         first = "a letter" if pattern is _ALIAS else "a letter or digit"

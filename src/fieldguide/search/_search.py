@@ -16,7 +16,7 @@ import numpy as np
 
 from fieldguide._backend import Backend, LocalBackend, get_backend
 from fieldguide.compare._metrics import Metric, metric_for
-from fieldguide.data import infer_schema, read
+from fieldguide.data import read
 from fieldguide.data._schema import as_frame
 from fieldguide.errors import FieldguideError, SchemaError
 from fieldguide.search import _ensemble, _evaluate, _space
@@ -159,10 +159,9 @@ def search(
     if target not in frame.columns:
         raise SchemaError(f"target {target!r} is not a column; columns are {', '.join(frame.columns)}")
 
-    from fieldguide.pipeline._pipeline import _encode_target, _with_target
+    from fieldguide.pipeline import encode_target
 
-    schema = _with_target(infer_schema(frame, target=target), target)
-    task, _, y = _encode_target(frame, schema[target])
+    schema, task, _, y = encode_target(frame, target)
     metric_ = metric_for(metric, task)
     pool = _space.candidates(task, y, None if models is None else list(models))
     y_raw = frame.get_column(target).to_numpy()
@@ -457,13 +456,9 @@ def _register(pipe, name: str, registry: Any, settings: dict) -> Any:
 
 
 def _check_name(name: str) -> None:
-    from fieldguide.registry._registry import _NAME
+    from fieldguide.registry import check_model_name
 
-    if not _NAME.fullmatch(name):
-        raise FieldguideError(
-            f"name: {name!r} is not a valid model name; use letters, digits, '.', '_' and '-', starting with a "
-            "letter or digit (--name)"
-        )
+    check_model_name(name)  # before the search, not after an hour of it
 
 
 def _check_export(path: Path, source: Path | None) -> Path:

@@ -26,7 +26,16 @@ __getattr__, __dir__ = exports(
         "ModelSource": "_model",
         "Served": "_model",
         "ServeSettings": "_settings",
+        "wait_until_ready": "_client",
     },
 )
 
-__all__ = ["ModelSource", "PredictionLog", "ServeSettings", "Served", "create_app", "prediction_log"]
+__all__ = [
+    "ModelSource",
+    "PredictionLog",
+    "ServeSettings",
+    "Served",
+    "create_app",
+    "prediction_log",
+    "wait_until_ready",
+]
