@@ -51,11 +51,11 @@ class Problem:
         """The full objective ``loss + Σ penalties`` that the trainer minimises."""
         return self.smooth(params, X, y, w, l2) + l1 * abs_norm(params, self.model.penalized(params))
 
-    def l1_vector(self, params, l1):
-        """Per-coordinate L1 strength over the raveled params (zero on unpenalized leaves)."""
+    def penalty_vector(self, params, strength):
+        """Per-coordinate penalty strength over the raveled params (zero on unpenalized leaves)."""
         mask = self.model.penalized(params)
         scaled = jax.tree.map(lambda keep, p: jnp.full(p.shape, keep, p.dtype), mask, params)
-        return l1 * ravel_pytree(scaled)[0]
+        return strength * ravel_pytree(scaled)[0]
 
 
 def _strong(carry: dict) -> dict:
@@ -76,50 +76,34 @@ def _converged_by_decrease(before, after, dtype):
 # ---------------------------------------------------------------------------------------------------- Newton
 
 
-def _linear_parts(problem: Problem, params, X, y, w, l2):
-    """Value, gradient and Hessian of the penalised objective of a one-output ``Linear`` model.
+def _newton_system(problem: Problem, eta, X, y, w):
+    """Mean loss of a one-output ``Linear`` model at outputs ``eta``, with its gradient and Hessian in the
+    raveled parameters ``[coef..., intercept]``, before penalties.
 
     The loss is a weighted mean of per-row losses of ``eta = X @ coef + intercept``, so the Hessian is
-    ``Xa^T diag(w·l'') Xa / W`` (``Xa`` = X with a column of ones): one matrix product over X per Newton step.
-    Per-row second derivatives are clipped at zero (a Gauss-Newton fallback where a loss is not convex, e.g.
-    Tweedie with power > 2); that changes the step, never the solution.
+    ``Xa^T diag(w·l''/W) Xa`` (``Xa`` = X with a column of ones): one matrix product over X per Newton step.
+    Per-row second derivatives are clipped at zero (a Gauss-Newton step where a loss is not convex, e.g. Tweedie
+    with power > 2): that changes the path, never the solution.
     """
-    mask = problem.model.penalized(params)
-    eta = problem.outputs(params, X)
     total = jnp.sum(w)
 
     def summed(e):
         return jnp.sum(w * problem.objective.per_row(e, y)) / total
 
-    value, grad_fn = summed(eta), jax.grad(summed)
-    g = grad_fn(eta)[:, 0]  # rows are independent: the gradient of the sum is each row's derivative
+    grad_fn = jax.grad(summed)
+    g = grad_fn(eta)[:, 0]  # rows are independent: the gradient of the sum holds each row's derivative
     h = jnp.maximum(jax.jvp(grad_fn, (eta,), (jnp.ones_like(eta),))[1][:, 0], 0.0)
-    pen_coef = jnp.where(mask["coef"], l2, 0.0)
-    coef = params["coef"][:, 0]
-    value = value + 0.5 * pen_coef * (coef @ coef)
-    grad = X.T @ g + pen_coef * coef
-    hess = X.T @ (X * h[:, None]) + pen_coef * jnp.eye(X.shape[1], dtype=X.dtype)
-    if "intercept" in params:
-        pen_b = jnp.where(mask["intercept"], l2, 0.0)
-        b = params["intercept"][0]
-        value = value + 0.5 * pen_b * b * b
+    grad, hess = X.T @ g, X.T @ (X * h[:, None])
+    if problem.model.fit_intercept:
         cross = X.T @ h
-        grad = jnp.append(grad, jnp.sum(g) + pen_b * b)
-        hess = jnp.block([[hess, cross[:, None]], [cross[None, :], (jnp.sum(h) + pen_b)[None, None]]])
-    return value, grad, hess
-
-
-def _unflat(params, theta):
-    d = params["coef"].shape[0]
-    out = {"coef": theta[:d, None]}
-    if "intercept" in params:
-        out["intercept"] = theta[d:]
-    return out
+        grad = jnp.append(grad, jnp.sum(g))
+        hess = jnp.block([[hess, cross[:, None]], [cross[None, :], jnp.sum(h)[None, None]]])
+    return summed(eta), grad, hess
 
 
 @functools.partial(jax.jit, static_argnames=("problem",))
 def newton_init(problem: Problem, params, data, hyper) -> dict:
-    dtype = params["coef"].dtype
+    dtype = ravel_pytree(params)[0].dtype
     return _strong(
         {
             "params": params,
@@ -135,55 +119,53 @@ def newton_init(problem: Problem, params, data, hyper) -> dict:
 def newton_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) -> dict:
     """Damped Newton: Cholesky solve of the (jittered) Hessian, Armijo backtracking along the step.
 
-    Trial points cost no pass over X: ``eta + t·(X @ step)`` is linear in ``t``. A step that is not a descent
-    direction (an indefinite or singular Hessian) falls back to the negative gradient.
+    Trial points cost no pass over X: the outputs ``eta + t·(Xa @ step)`` are linear in ``t``. A step that is not
+    a descent direction (a singular or indefinite Hessian) falls back to the negative gradient.
     """
     TRACES["newton"] += 1
     X, y, w = data
+    theta0, unravel = ravel_pytree(carry["params"])
+    pen = problem.penalty_vector(carry["params"], hyper["l2"])  # L2 strength per raveled coordinate
     total = jnp.sum(w)
-    dtype = X.dtype
-    eps = jnp.finfo(dtype).eps
+    eps = jnp.finfo(theta0.dtype).eps
+    d = X.shape[1]
+
+    def outputs(theta):
+        return X @ theta[:d, None] + (theta[d] if problem.model.fit_intercept else 0.0)
+
+    def value_at(theta, eta):
+        return jnp.sum(w * problem.objective.per_row(eta, y)) / total + 0.5 * pen @ jnp.square(theta)
 
     def body(c):
-        params = c["params"]
-        mask = problem.model.penalized(params)
-        value, grad, hess = _linear_parts(problem, params, X, y, w, hyper["l2"])
-        theta = ravel_pytree(params)[0]
+        theta = ravel_pytree(c["params"])[0]
+        eta = outputs(theta)
+        loss, grad, hess = _newton_system(problem, eta, X, y, w)
+        value, grad, hess = loss + 0.5 * pen @ jnp.square(theta), grad + pen * theta, hess + jnp.diag(pen)
         jitter = 10 * eps * jnp.maximum(jnp.max(jnp.diag(hess)), 1.0)
-        factor = jax.scipy.linalg.cho_factor(hess + jitter * jnp.eye(hess.shape[0], dtype=dtype))
+        factor = jax.scipy.linalg.cho_factor(hess + jitter * jnp.eye(hess.shape[0], dtype=hess.dtype))
         step = -jax.scipy.linalg.cho_solve(factor, grad)
-        slope = grad @ step
-        bad = ~jnp.all(jnp.isfinite(step)) | (slope >= 0)
+        bad = ~jnp.all(jnp.isfinite(step)) | (grad @ step >= 0)
         step = jnp.where(bad, -grad, step)
-        slope = jnp.where(bad, -(grad @ grad), slope)
-        d = params["coef"].shape[0]
-        eta = problem.outputs(params, X)
-        move = X @ step[:d] + (step[d] if "intercept" in params else 0.0)
-        pen = {name: jnp.where(mask[name], hyper["l2"], 0.0) for name in params}
-
-        def value_at(t):
-            new = _unflat(params, theta + t * step)
-            e = eta + t * move[:, None]
-            loss = jnp.sum(w * problem.objective.per_row(e, y)) / total
-            return loss + 0.5 * sum(pen[n] * jnp.sum(jnp.square(new[n])) for n in new)
-
-        def shrink(s):
-            t, _ = s
-            return t / 2, value_at(t / 2)
+        slope, move = grad @ step, outputs(step)  # outputs are linear in theta
 
         def too_high(s):
             t, v = s
             return ~(v <= value + 1e-4 * t * slope) & (t > 1e-10)
 
-        t, new_value = jax.lax.while_loop(too_high, shrink, (jnp.asarray(1.0, dtype), value_at(1.0)))
+        def halve(s):
+            t = s[0] / 2
+            return t, value_at(theta + t * step, eta + t * move)
+
+        one = jnp.asarray(1.0, theta.dtype)
+        t, new_value = jax.lax.while_loop(too_high, halve, (one, value_at(theta + step, eta + move)))
         accepted = new_value <= value + 1e-4 * t * slope
         small_grad = jnp.max(jnp.abs(grad)) <= hyper["tol"]
         moved = accepted & ~small_grad
-        converged = small_grad | (moved & _converged_by_decrease(value, new_value, dtype)) | ~accepted
-        params = _unflat(params, jnp.where(moved, theta + t * step, theta))
+        # converged: a small gradient, a relative decrease at rounding level, or no decrease left to find
+        converged = small_grad | ~accepted | _converged_by_decrease(value, new_value, theta.dtype)
         new_value = jnp.where(moved, new_value, value)
         return {
-            "params": params,
+            "params": unravel(jnp.where(moved, theta + t * step, theta)),
             "k": c["k"] + 1,
             "done": converged | ~jnp.isfinite(new_value),
             "converged": converged,
@@ -267,7 +249,7 @@ def fista_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) -> 
     TRACES["fista"] += 1
     X, y, w = data
     x0, unravel = ravel_pytree(carry["params"])
-    lam = problem.l1_vector(carry["params"], hyper["l1"])
+    lam = problem.penalty_vector(carry["params"], hyper["l1"])
     eps = jnp.finfo(x0.dtype).eps
 
     def f(v):
@@ -368,7 +350,7 @@ def optax_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) -> 
     n_batches = n_pad // bs
     x0, unravel = ravel_pytree(carry["params"])
     n_rows, patience, tol, l2 = hyper["n_rows"], hyper["patience"], hyper["tol"], hyper["l2"]
-    lam = problem.l1_vector(carry["params"], hyper["l1"])
+    lam = problem.penalty_vector(carry["params"], hyper["l1"])
 
     def batch_step(state, batch):
         i, idx = batch
