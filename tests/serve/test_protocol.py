@@ -49,7 +49,9 @@ def test_tritonclient_and_predict_match_the_pipeline(registry, fitted, tmp_path)
         assert result.get_response()["id"] == "req-1"
         assert result.get_response()["model_version"] == "1"
         np.testing.assert_array_equal(result.as_numpy("predict").reshape(-1), expected)
-        np.testing.assert_allclose(result.as_numpy("probabilities"), expected_proba, rtol=1e-9)
+        # the model computes in float32 and the server pads its batch to another shape than this call's: XLA may
+        # sum in another order, so probabilities agree to float32 rounding, not bit for bit
+        np.testing.assert_allclose(result.as_numpy("probabilities"), expected_proba, rtol=1e-6)
         versioned = client.infer(MODEL, _triton_inputs(fitted, n), model_version="1")
         np.testing.assert_array_equal(versioned.as_numpy("predict").reshape(-1), expected)
 

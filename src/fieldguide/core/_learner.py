@@ -125,10 +125,11 @@ class Learner:
         optimizer: an ``optax.GradientTransformation`` (minibatch epochs; an L1 part is handled by a proximal
             orthant step that yields exact zeros), ``"lbfgs"`` (full-batch ``optax.lbfgs`` with zoom linesearch
             for smooth objectives; objectives with an L1 part switch to FISTA), ``"newton"`` (full-batch damped
-            Newton with a Cholesky solve, for one-output ``models.Linear``: each step is one pass of a matrix
-            product over X, and GLMs converge in a handful of steps; an L1 part switches to FISTA) or
-            ``"proximal"`` (full-batch FISTA with backtracking). Compiled code is keyed by the optimizer object: reuse the object, or build
-            it with :func:`optax_optimizer`, to avoid recompiling.
+            Newton for one-output ``models.Linear``: each step is one matrix product over X and an
+            eigendecomposition of the d×d Hessian, and GLMs converge in a handful of steps however badly scaled the
+            features; an L1 part switches to FISTA) or ``"proximal"`` (full-batch FISTA with backtracking).
+            Compiled code is keyed by the optimizer object: reuse the object, or build it with
+            :func:`optax_optimizer`, to avoid recompiling.
         dtype: ``"float32"`` (default) or ``"float64"``. Float64 runs inside ``jax.enable_x64`` scopes, so it
             does not change JAX's global setting for float32 users.
         tol: full batch: stop when the largest absolute gradient (gradient mapping for FISTA) is ``<= tol`` or

@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import functools
+import math
 from typing import Any
 
 import jax
@@ -93,12 +94,31 @@ def _newton_system(problem: Problem, eta, X, y, w):
     grad_fn = jax.grad(summed)
     g = grad_fn(eta)[:, 0]  # rows are independent: the gradient of the sum holds each row's derivative
     h = jnp.maximum(jax.jvp(grad_fn, (eta,), (jnp.ones_like(eta),))[1][:, 0], 0.0)
-    grad, hess = X.T @ g, X.T @ (X * h[:, None])
+    grad, hess = X.T @ g, _weighted_gram(X, h)
     if problem.model.fit_intercept:
         cross = X.T @ h
         grad = jnp.append(grad, jnp.sum(g))
         hess = jnp.block([[hess, cross[:, None]], [cross[None, :], jnp.sum(h)[None, None]]])
     return summed(eta), grad, hess
+
+
+def _weighted_gram(X, h, block: int = 8192):
+    """``X^T diag(h) X`` over blocks of rows, so the scaled copy of X never exceeds one block.
+
+    Row counts are the trainer's buckets, whose power-of-two factor grows with n (a quarter of n's leading power
+    of two): blocks are that factor, at most ``block`` rows.
+    """
+    n, d = X.shape
+    rows = math.gcd(n, block)
+    if n <= block:  # small enough to scale at once
+        return X.T @ (X * h[:, None])
+
+    def add(total, part):
+        Xb, hb = part
+        return total + Xb.T @ (Xb * hb[:, None]), None
+
+    parts = (X.reshape(n // rows, rows, d), h.reshape(n // rows, rows))
+    return jax.lax.scan(add, jnp.zeros((d, d), X.dtype), parts)[0]
 
 
 @functools.partial(jax.jit, static_argnames=("problem",))
@@ -117,7 +137,7 @@ def newton_init(problem: Problem, params, data, hyper) -> dict:
 
 @functools.partial(jax.jit, static_argnames=("problem",))
 def newton_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) -> dict:
-    """Damped Newton: Cholesky solve of the (jittered) Hessian, Armijo backtracking along the step.
+    """Damped Newton: the Hessian's pseudo-inverse applied to the gradient, Armijo backtracking along the step.
 
     Trial points cost no pass over X: the outputs ``eta + t·(Xa @ step)`` are linear in ``t``. A step that is not
     a descent direction (a singular or indefinite Hessian) falls back to the negative gradient.
@@ -141,9 +161,12 @@ def newton_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) ->
         eta = outputs(theta)
         loss, grad, hess = _newton_system(problem, eta, X, y, w)
         value, grad, hess = loss + 0.5 * pen @ jnp.square(theta), grad + pen * theta, hess + jnp.diag(pen)
-        jitter = 10 * eps * jnp.maximum(jnp.max(jnp.diag(hess)), 1.0)
-        factor = jax.scipy.linalg.cho_factor(hess + jitter * jnp.eye(hess.shape[0], dtype=hess.dtype))
-        step = -jax.scipy.linalg.cho_solve(factor, grad)
+        # pseudo-inverse of the Hessian: directions of (numerically) zero or negative curvature are dropped, so
+        # from a zero start an unpenalised rank-deficient fit stays in X's row space and ends at the minimum-norm
+        # solution, as lstsq's and L-BFGS's do
+        evals, evecs = jnp.linalg.eigh(hess)
+        keep = evals > hess.shape[0] * eps * jnp.max(jnp.abs(evals))
+        step = -evecs @ (jnp.where(keep, 1.0 / jnp.where(keep, evals, 1.0), 0.0) * (evecs.T @ grad))
         bad = ~jnp.all(jnp.isfinite(step)) | (grad @ step >= 0)
         step = jnp.where(bad, -grad, step)
         slope, move = grad @ step, outputs(step)  # outputs are linear in theta
