@@ -310,3 +310,35 @@ def test_linear_svc_multiclass_is_one_vs_rest():
     ref = sksvm.LinearSVC(C=0.5, fit_intercept=False, tol=1e-12, max_iter=1_000_000).fit(X, y)
     assert ours.coef_.shape == ref.coef_.shape == (3, X.shape[1])
     assert np.linalg.norm(ours.coef_ - ref.coef_) <= 1e-4 * np.linalg.norm(ref.coef_)
+
+
+SCALED = [
+    (
+        lambda: models.LogisticRegression(C=0.5, **_TIGHT),
+        lambda: sk.LogisticRegression(C=0.5, solver="newton-cholesky", tol=1e-12, max_iter=1000),
+        "binary",
+    ),
+    (
+        lambda: models.PoissonRegressor(alpha=0.01, **_TIGHT),
+        lambda: sk.PoissonRegressor(alpha=0.01, solver="newton-cholesky", tol=1e-12, max_iter=1000),
+        "counts",
+    ),
+    (lambda: models.Ridge(alpha=2.0, **_TIGHT), lambda: sk.Ridge(alpha=2.0, solver="cholesky"), "real"),
+]
+
+
+@pytest.mark.parametrize(("ours", "reference", "kind"), SCALED, ids=["logistic", "poisson", "ridge"])
+def test_badly_scaled_features_take_newton_and_match(ours, reference, kind):
+    """Columns on scales from 0.03 to 30 (raw units): the estimators switch to Newton and still land on the
+    reference's solution, in a handful of steps."""
+    from fieldguide.models._base import NEWTON_SCALE_SPREAD, scale_spread
+
+    X, y, _ = _data(kind)
+    X = X * np.logspace(-1.5, 1.5, X.shape[1])
+    assert scale_spread(X) > NEWTON_SCALE_SPREAD
+    est, ref = ours().fit(X, y), reference().fit(X, y)
+    assert est._solver(X, 2 if kind == "binary" else None) == "newton"
+    assert est.converged_ and est.n_iter_ <= 20
+    coef, ref_coef = np.ravel(est.coef_), np.ravel(ref.coef_)
+    assert np.linalg.norm(coef - ref_coef) <= 1e-4 * np.linalg.norm(ref_coef), (coef, ref_coef)
+    np.testing.assert_allclose(est.intercept_, ref.intercept_, rtol=1e-4, atol=1e-6)

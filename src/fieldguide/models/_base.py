@@ -23,9 +23,19 @@ from fieldguide.core import Learner, bucket, models
 
 _DTYPES = {"float32": np.float32, "float64": np.float64}
 
-# Newton's step costs one n·d² matrix product; L-BFGS's steps cost n·d each but may be hundreds (badly scaled
-# features). Up to this many features Newton is the default for one-output linear models.
+# Newton's step costs one n·d² matrix product, three times an L-BFGS step (n·d), but L-BFGS needs hundreds of steps
+# when feature scales differ widely, Newton a handful whatever they are. One-output linear models use Newton up to
+# NEWTON_MAX_FEATURES features when the columns' standard deviations span more than NEWTON_SCALE_SPREAD.
 NEWTON_MAX_FEATURES = 200
+NEWTON_SCALE_SPREAD = 10.0
+
+
+def scale_spread(X: np.ndarray, rows: int = 4096) -> float:
+    """Largest over smallest standard deviation of the non-constant columns of ``X`` (on evenly spaced rows)."""
+    sample = X[:: max(1, X.shape[0] // rows)]
+    std = sample.std(axis=0)
+    std = std[std > 0]
+    return float(std.max() / std.min()) if std.size else 1.0
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
@@ -61,14 +71,14 @@ class ZooEstimator(BaseEstimator):
     def _optimizer(self):
         return "lbfgs"
 
-    def _solver(self, n_features: int, n_classes: int | None) -> str:
-        """``_optimizer()``, with L-BFGS upgraded to Newton for a one-output linear model of few features:
-        a handful of steps whatever the scaling of the features, where L-BFGS may need hundreds."""
+    def _solver(self, X: np.ndarray, n_classes: int | None) -> str:
+        """``_optimizer()``, with L-BFGS upgraded to Newton for a one-output linear model of few features whose
+        scales differ widely (see ``NEWTON_SCALE_SPREAD``)."""
         optimizer = self._optimizer()
         one_output = n_classes is None or n_classes == 2
         linear = type(self._model()) is models.Linear
-        if optimizer == "lbfgs" and linear and one_output and n_features <= NEWTON_MAX_FEATURES:
-            return "newton"
+        if optimizer == "lbfgs" and linear and one_output and X.shape[1] <= NEWTON_MAX_FEATURES:
+            return "newton" if scale_spread(X) > NEWTON_SCALE_SPREAD else optimizer
         return optimizer
 
     def _fit_options(self, n_rows: int) -> dict:
@@ -86,11 +96,11 @@ class ZooEstimator(BaseEstimator):
         check_is_fitted(self)
         return validate_data(self, tabular(X), reset=False, dtype=self._check_dtype())
 
-    def _learner(self, weight_sum: float, n_classes: int | None, n_rows: int, n_features: int):
+    def _learner(self, X: np.ndarray, weight_sum: float, n_classes: int | None):
         return Learner(
             self._model(),
-            self._objective(weight_sum, n_classes, n_rows),
-            optimizer=self._solver(n_features, n_classes),
+            self._objective(weight_sum, n_classes, X.shape[0]),
+            optimizer=self._solver(X, n_classes),
             dtype=self.dtype,
             tol=self.tol,
             max_iter=self.max_iter,
@@ -100,7 +110,7 @@ class ZooEstimator(BaseEstimator):
     def _fit_encoded(self, X, y, sample_weight, n_classes: int | None):
         dtype = self._check_dtype()
         sample_weight = _check_sample_weight(sample_weight, X, dtype=dtype)
-        learner = self._learner(float(sample_weight.sum()), n_classes, X.shape[0], X.shape[1])
+        learner = self._learner(X, float(sample_weight.sum()), n_classes)
         fitted = learner.fit(X, y, sample_weight=sample_weight, **self._fit_options(X.shape[0]))
         self.params_ = jax.tree.map(np.asarray, fitted.params)
         history = fitted.history
