@@ -130,6 +130,7 @@ def main() -> None:
                 "first s": first["seconds"],
                 "test accuracy": est.score(X_test, y_test),
                 "peak/X": first["peak_over_x"],
+                "warm peak/X": first["warm_peak_over_x"],
             }
         )
         print(f"done: {library}", file=sys.stderr)
@@ -149,6 +150,7 @@ def main() -> None:
                 "fieldguide × (first)",
                 "test accuracy",
                 "peak/X",
+                "warm peak/X",
             ],
         )
     )

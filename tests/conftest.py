@@ -52,6 +52,16 @@ def postgres_schema_url() -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture(autouse=True)
+def _stay_under_the_memory_map_limit():
+    """A test worker compiles thousands of programs; each XLA:CPU executable holds memory maps, and past Linux's
+    vm.max_map_count the next compilation aborts the worker. The trainer guards its own fits every few fits; this
+    looks before every test, for programs compiled outside it."""
+    from fieldguide.core._learner import release_compiled_code_if_crowded
+
+    release_compiled_code_if_crowded(force_check=True)
+
+
 def pytest_collection_modifyitems(items):
     """Tests that start Ray get the ``ray`` marker: ``scripts/test`` runs them in a pytest process of their own,
     so no worker that compiles JAX programs for the rest of the suite also hosts a Ray driver (a worker that did

@@ -89,6 +89,23 @@ def test_newton_converges_where_lbfgs_crawls():
     assert newton.objective_value(X, y) <= lbfgs.objective_value(X, y) + 1e-12
 
 
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="needs Linux's /proc")
+def test_compiled_code_is_released_near_the_memory_map_limit(monkeypatch):
+    X = features(n=40)
+    Learner(models.Linear(), objectives.SquaredError(), verbose=False).fit(X, target("real", X))
+    assert _solvers.lbfgs_run._cache_size() > 0
+    with open("/proc/self/maps") as maps:
+        in_use = sum(1 for _ in maps)
+    monkeypatch.setattr(_learner, "_max_map_count", lambda: 4 * in_use)  # far from the limit: keep everything
+    assert not _learner.release_compiled_code_if_crowded(force_check=True)
+    assert _solvers.lbfgs_run._cache_size() > 0
+    monkeypatch.setattr(_learner, "_max_map_count", lambda: in_use)  # past half of it: clear
+    assert _learner.release_compiled_code_if_crowded(force_check=True)
+    assert _solvers.lbfgs_run._cache_size() == 0
+    fitted = Learner(models.Linear(), objectives.SquaredError(), verbose=False).fit(X, target("real", X))
+    assert fitted.history["converged"]  # compiles again
+
+
 def test_public_surface():
     assert sorted(fieldguide.core.__all__) == [
         "Fitted",

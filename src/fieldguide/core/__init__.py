@@ -2,7 +2,7 @@
 
 A *model* (``models``: ``init``/``apply`` pure functions over a PyTree of params), an *objective* (``objectives``:
 a weighted-mean loss on the outputs, plus ``penalties`` on the weights, plus a link) and an *optimizer* (any Optax
-``GradientTransformation``, or ``"lbfgs"``/``"proximal"`` for full-batch solvers). ``Learner.fit`` minimises
+``GradientTransformation``, or ``"lbfgs"``/``"newton"``/``"proximal"`` for full-batch solvers). ``Learner.fit`` minimises
 ``loss + Σ penalties`` and returns a ``Fitted`` with ``params``, ``history`` and ``predict``.
 
 Design notes (the non-obvious parts):
@@ -10,7 +10,9 @@ Design notes (the non-obvious parts):
 - **What is minimised**: ``Σ w·l(row) / Σ w + Σ penalties``, with scikit-learn's per-row losses (half squared
   error, half deviances) and penalty conventions (``L2(a) = a/2·||w||²``, ``L1(a) = a·||w||₁``). Estimators
   rescale their alpha/C onto this.
-- **Solvers**: ``"lbfgs"`` is ``optax.lbfgs`` (zoom linesearch) in a ``lax.while_loop``; an objective with an L1
+- **Solvers**: ``"lbfgs"`` is ``optax.lbfgs`` (zoom linesearch) in a ``lax.while_loop``; ``"newton"`` (one-output
+  ``Linear`` models) forms ``X^T diag(l'') X`` over row blocks, steps with its pseudo-inverse and backtracks along
+  ``eta + t·X@step`` (no pass over X per trial), so badly scaled features cost it nothing; an objective with an L1
   part (or ``"proximal"``) uses FISTA with backtracking and restarts, so zeros are exact. Optax optimizers run
   minibatch epochs, each one ``lax.scan`` over shuffled row indices inside a ``while_loop`` over epochs that
   carries the early-stopping state; with L1 they take the OWL-QN pseudo-gradient and an orthant projection after

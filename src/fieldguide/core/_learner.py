@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import itertools
+import logging
 import math
 import os
 import time
@@ -20,6 +22,8 @@ from fieldguide.core.models import Linear, Model
 from fieldguide.core.objectives import Objective
 from fieldguide.core.penalties import Penalties
 from fieldguide.errors import DataError
+
+logger = logging.getLogger(__name__)
 
 _DTYPES = ("float32", "float64")
 _FULL_BATCH = ("lbfgs", "newton", "proximal")
@@ -71,6 +75,44 @@ def _enable_compilation_cache() -> None:
     jax.config.update("jax_compilation_cache_dir", str(cache_dir() / "jax"))
     # our loops compile in a fraction of a second: JAX's default (1 s) would never cache them
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
+
+
+_FITS = itertools.count()
+_MAPS_CHECK_EVERY = (
+    16  # fits between two looks at the process's memory maps (a look costs about a millisecond)
+)
+
+
+def release_compiled_code_if_crowded(force_check: bool = False) -> bool:
+    """Drop JAX's compiled programs when this process nears the kernel's limit on memory maps.
+
+    Every XLA:CPU executable keeps ~100-200 memory mappings for its code, and JAX keeps executables for reuse: a
+    process that compiles thousands of shapes (a long search, a test suite) reaches Linux's ``vm.max_map_count``
+    (65530 by default), and the next compilation aborts the process. Past half the limit this clears JAX's caches
+    (``jax.clear_caches()``): later fits compile again, nothing crashes. Checked every ``_MAPS_CHECK_EVERY`` fits;
+    returns whether it cleared. A no-op where ``/proc`` is absent.
+    """
+    if not force_check and next(_FITS) % _MAPS_CHECK_EVERY:
+        return False
+    limit = _max_map_count()
+    if limit is None:
+        return False
+    with open("/proc/self/maps", "rb") as maps:
+        count = sum(1 for _ in maps)
+    if count <= limit // 2:
+        return False
+    logger.info("%d of %d memory maps in use: clearing JAX's compiled programs", count, limit)
+    jax.clear_caches()
+    return True
+
+
+@functools.cache
+def _max_map_count() -> int | None:
+    try:
+        with open("/proc/sys/vm/max_map_count") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return None
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -218,6 +260,7 @@ class Learner:
         if patience is not None:
             _check_positive_int("patience", patience)
         _enable_compilation_cache()
+        release_compiled_code_if_crowded()
         with jax.enable_x64(self.dtype == "float64"):
             X, y, w = _check_data(self.objective, X, y, sample_weight, self.dtype)
             n_outputs = self.objective.n_outputs(np.asarray(y if y.shape[1] > 1 else y[:, 0]))
