@@ -10,9 +10,8 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-# The suite runs without JAX's persistent compilation cache, whatever the machine (it is off by default on the
-# CPU: its executable (de)serialization segfaulted test workers here). The cache's own switch is tested in a
-# subprocess (tests/core/test_trainer.py).
+# The suite compiles from scratch, so that no result depends on what an earlier run left in JAX's persistent
+# compilation cache; the cache's own switch is tested in a subprocess (tests/core/test_trainer.py).
 os.environ["FIELDGUIDE_JAX_CACHE"] = "0"
 
 POSTGRES_URL = os.environ.get("FIELDGUIDE_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -62,18 +61,9 @@ def _stay_under_the_memory_map_limit():
     release_compiled_code_if_crowded(force_check=True)
 
 
-def pytest_collection_modifyitems(items):
-    """Tests that start Ray get the ``ray`` marker: ``scripts/test`` runs them in a pytest process of their own,
-    so no worker that compiles JAX programs for the rest of the suite also hosts a Ray driver (a worker that did
-    segfaulted inside XLA's compiler)."""
-    for item in items:
-        if "ray_session" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.ray)
-
-
 @pytest.fixture(scope="session")
 def ray_session():
-    """One local Ray instance for the whole session (the ``ray``-marked tests, run in their own process)."""
+    """One local Ray instance for the whole session (tests using it share the ``ray`` xdist group, one worker)."""
     ray = pytest.importorskip("ray", reason="the ray extra is not installed")
     started = not ray.is_initialized()
     if started:

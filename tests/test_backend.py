@@ -13,7 +13,7 @@ from fieldguide.errors import FieldguideError
 
 ITEMS = [3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0]
 # Ray starts its daemons with fork + exec, which JAX warns about when another test has imported it
-pytestmark = [pytest.mark.filterwarnings("ignore:os.fork:RuntimeWarning")]
+pytestmark = [pytest.mark.filterwarnings("ignore:os.fork:RuntimeWarning"), pytest.mark.xdist_group("ray")]
 
 
 @pytest.fixture(scope="module")

@@ -140,6 +140,7 @@ def test_a_failing_model_is_recorded_and_the_comparison_goes_on(monkeypatch, reg
 
 @pytest.mark.slow  # spawned workers and Ray workers each import JAX and compile: tens of seconds
 @pytest.mark.filterwarnings("ignore:os.fork:RuntimeWarning")  # Ray starts its daemons with fork + exec
+@pytest.mark.xdist_group("ray")
 def test_processes_and_ray_give_the_same_per_fold_scores(regression, ray_session):
     options = {"models": ["Ridge"], "seed": 4, **FAST}
     reference = compare(regression, "y", **options).results

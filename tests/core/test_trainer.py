@@ -235,12 +235,11 @@ import os, jax
 from fieldguide.core import _learner
 enable = _learner._enable_compilation_cache.__wrapped__
 os.environ["FIELDGUIDE_JAX_CACHE"] = "0"; enable(); print(jax.config.jax_compilation_cache_dir)
-del os.environ["FIELDGUIDE_JAX_CACHE"]; enable(); print(jax.config.jax_compilation_cache_dir)  # off on the CPU
-os.environ["FIELDGUIDE_JAX_CACHE"] = "1"; enable(); print(jax.config.jax_compilation_cache_dir)
+del os.environ["FIELDGUIDE_JAX_CACHE"]; enable(); print(jax.config.jax_compilation_cache_dir)
 jax.config.update("jax_compilation_cache_dir", {str(tmp_path / "mine")!r}); enable()
 print(jax.config.jax_compilation_cache_dir)
 """
-    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path), "JAX_PLATFORMS": "cpu"}
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
     env.pop("FIELDGUIDE_JAX_CACHE", None)
     env.pop("JAX_COMPILATION_CACHE_DIR", None)
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)

@@ -24,10 +24,10 @@ Design notes (the non-obvious parts):
   one shared object per configuration.
 - **float64** runs inside ``jax.enable_x64`` scopes (JAX 0.10 has the scoped context), so float32 users are
   never affected and nothing is switched on globally.
-- **Persistent compilation cache**: on an accelerator, the first fit points JAX's cache at
-  ``fieldguide._config.cache_dir() / "jax"`` unless one is already configured. On the CPU it stays off by default
-  (jaxlib's deserialized CPU executables can crash the process); ``FIELDGUIDE_JAX_CACHE=1`` turns it on anyway,
-  ``0`` turns it off everywhere.
+- **Persistent compilation cache**: on first fit, JAX's cache goes to ``fieldguide._config.cache_dir() / "jax"``
+  unless one is already configured; ``FIELDGUIDE_JAX_CACHE=0`` turns this off.
+- **Memory maps**: every XLA:CPU executable holds memory mappings; a process that compiles thousands of shapes
+  would reach Linux's ``vm.max_map_count`` and abort, so the trainer clears JAX's caches past half of it.
 
 Example:
     >>> import numpy as np

@@ -56,21 +56,16 @@ def bucket(n: int) -> int:
 
 @functools.cache
 def _enable_compilation_cache() -> None:
-    """Turn on JAX's persistent compilation cache under ``cache_dir()/jax`` where it is safe.
+    """Turn on JAX's persistent compilation cache under ``cache_dir()/jax`` unless the user chose otherwise.
 
-    ``FIELDGUIDE_JAX_CACHE``: ``1`` turns it on, ``0`` off; unset, it is on for accelerators (GPU, TPU) and off
-    on the CPU, where jaxlib 0.10's deserialized CPU executables can crash the process (jax-ml/jax#28908 and
-    #24982; we saw it segfault in reading and in writing entries). A cache directory the user configured
-    (``jax.config`` or ``JAX_COMPILATION_CACHE_DIR``) is left alone.
+    ``FIELDGUIDE_JAX_CACHE=0`` disables it; a cache directory already configured (``jax.config`` or
+    ``JAX_COMPILATION_CACHE_DIR``) is left alone.
     """
     from fieldguide._config import cache_dir
 
-    setting = os.environ.get("FIELDGUIDE_JAX_CACHE", "").strip().lower()
-    if setting in ("0", "false", "no", "off"):
+    if os.environ.get("FIELDGUIDE_JAX_CACHE", "1").strip().lower() in ("0", "false", "no", "off"):
         return
     if jax.config.jax_compilation_cache_dir or os.environ.get("JAX_COMPILATION_CACHE_DIR"):
-        return
-    if setting not in ("1", "true", "yes", "on") and jax.default_backend() == "cpu":
         return
     jax.config.update("jax_compilation_cache_dir", str(cache_dir() / "jax"))
     # our loops compile in a fraction of a second: JAX's default (1 s) would never cache them
