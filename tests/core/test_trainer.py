@@ -243,12 +243,7 @@ print(jax.config.jax_compilation_cache_dir)
     env.pop("FIELDGUIDE_JAX_CACHE", None)
     env.pop("JAX_COMPILATION_CACHE_DIR", None)
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.split() == [
-        "None",
-        "None",
-        str(tmp_path / "fieldguide" / "jax"),
-        str(tmp_path / "mine"),
-    ]
+    assert out.stdout.split() == ["None", str(tmp_path / "fieldguide" / "jax"), str(tmp_path / "mine")]
 
 
 LOGLOSS = Learner(models.Linear(), objectives.LogLoss(), verbose=False)
