@@ -162,12 +162,16 @@ def newton_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) ->
         eta = outputs(theta)
         loss, grad, hess = _newton_system(problem, eta, X, y, w)
         value, grad, hess = loss + 0.5 * pen @ jnp.square(theta), grad + pen * theta, hess + jnp.diag(pen)
-        # pseudo-inverse of the Hessian: directions of (numerically) zero or negative curvature are dropped, so
-        # from a zero start an unpenalised rank-deficient fit stays in X's row space and ends at the minimum-norm
-        # solution, as lstsq's and L-BFGS's do
-        evals, evecs = jnp.linalg.eigh(hess)
+        # pseudo-inverse of the Jacobi-scaled Hessian: scaling by 1/sqrt(diag) first makes the columns' units
+        # irrelevant (float32 would otherwise drop the curvature of small-scale columns as rounding noise);
+        # directions of (numerically) zero or negative curvature are dropped, so from a zero start an unpenalised
+        # rank-deficient fit stays in X's row space and ends at the minimum-norm solution, as lstsq's does
+        diag = jnp.diag(hess)
+        scale = jnp.where(diag > 0, jax.lax.rsqrt(jnp.where(diag > 0, diag, 1.0)), 0.0)
+        evals, evecs = jnp.linalg.eigh(hess * scale[:, None] * scale[None, :])
         keep = evals > hess.shape[0] * eps * jnp.max(jnp.abs(evals))
-        step = -evecs @ (jnp.where(keep, 1.0 / jnp.where(keep, evals, 1.0), 0.0) * (evecs.T @ grad))
+        inverse = jnp.where(keep, 1.0 / jnp.where(keep, evals, 1.0), 0.0)
+        step = -scale * (evecs @ (inverse * (evecs.T @ (scale * grad))))
         bad = ~jnp.all(jnp.isfinite(step)) | (grad @ step >= 0)
         step = jnp.where(bad, -grad, step)
         slope, move = grad @ step, outputs(step)  # outputs are linear in theta
