@@ -59,6 +59,19 @@ class Problem:
         return strength * ravel_pytree(scaled)[0]
 
 
+def _start(problem: Problem, params, **extra) -> dict:
+    """A loop's first carry: the shared bookkeeping (step count, stop flags, loss history) plus ``extra``."""
+    dtype = ravel_pytree(params)[0].dtype
+    common = {
+        "params": params,
+        "k": jnp.asarray(0, jnp.int32),
+        "done": jnp.asarray(False),
+        "converged": jnp.asarray(False),
+        "hist": jnp.full((problem.history_len,), jnp.nan, dtype),
+    }
+    return _strong(common | extra)
+
+
 def _strong(carry: dict) -> dict:
     """Drop weak types so the loop's output carry has the very type of its input (no retrace on the next chunk)."""
     return jax.tree.map(lambda a: jnp.asarray(a, dtype=a.dtype), carry)
@@ -124,16 +137,7 @@ def _weighted_gram(X, h, block: int = 8192):
 
 @functools.partial(jax.jit, static_argnames=("problem",))
 def newton_init(problem: Problem, params, data, hyper) -> dict:
-    dtype = ravel_pytree(params)[0].dtype
-    return _strong(
-        {
-            "params": params,
-            "k": jnp.asarray(0, jnp.int32),
-            "done": jnp.asarray(False),
-            "converged": jnp.asarray(False),
-            "hist": jnp.full((problem.history_len,), jnp.nan, dtype),
-        }
-    )
+    return _start(problem, params)
 
 
 @functools.partial(jax.jit, static_argnames=("problem",))
@@ -208,17 +212,7 @@ def newton_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) ->
 
 @functools.partial(jax.jit, static_argnames=("problem",))
 def lbfgs_init(problem: Problem, params, data, hyper) -> dict:
-    dtype = ravel_pytree(params)[0].dtype
-    return _strong(
-        {
-            "params": params,
-            "state": optax.lbfgs().init(params),
-            "k": jnp.asarray(0, jnp.int32),
-            "done": jnp.asarray(False),
-            "converged": jnp.asarray(False),
-            "hist": jnp.full((problem.history_len,), jnp.nan, dtype),
-        }
-    )
+    return _start(problem, params, state=optax.lbfgs().init(params))
 
 
 @functools.partial(jax.jit, static_argnames=("problem",))
@@ -255,19 +249,14 @@ def lbfgs_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) -> 
 @functools.partial(jax.jit, static_argnames=("problem",))
 def fista_init(problem: Problem, params, data, hyper) -> dict:
     X, y, w = data
-    flat, _ = ravel_pytree(params)
-    return _strong(
-        {
-            "params": params,
-            "y": flat,
-            "t": jnp.asarray(1.0, flat.dtype),
-            "lipschitz": jnp.asarray(1.0, flat.dtype),
-            "value": problem.total(params, X, y, w, hyper["l2"], hyper["l1"]),
-            "k": jnp.asarray(0, jnp.int32),
-            "done": jnp.asarray(False),
-            "converged": jnp.asarray(False),
-            "hist": jnp.full((problem.history_len,), jnp.nan, flat.dtype),
-        }
+    flat = ravel_pytree(params)[0]
+    return _start(
+        problem,
+        params,
+        y=flat,
+        t=jnp.asarray(1.0, flat.dtype),
+        lipschitz=jnp.asarray(1.0, flat.dtype),
+        value=problem.total(params, X, y, w, hyper["l2"], hyper["l1"]),
     )
 
 
@@ -334,21 +323,16 @@ def fista_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) -> 
 @functools.partial(jax.jit, static_argnames=("problem",))
 def optax_init(problem: Problem, params, data, hyper, seed) -> dict:
     dtype = ravel_pytree(params)[0].dtype
-    return _strong(
-        {
-            "params": params,
-            "state": problem.optimizer.init(params),
-            "key": jax.random.fold_in(jax.random.key(seed), 1),  # shuffling; init_params uses fold 0
-            "k": jnp.asarray(0, jnp.int32),
-            "done": jnp.asarray(False),
-            "converged": jnp.asarray(False),
-            "hist": jnp.full((problem.history_len,), jnp.nan, dtype),
-            "val_hist": jnp.full((problem.history_len,), jnp.nan, dtype),
-            "best_params": params,
-            "best": jnp.asarray(jnp.inf, dtype),
-            "best_epoch": jnp.asarray(0, jnp.int32),
-            "bad_epochs": jnp.asarray(0, jnp.int32),
-        }
+    return _start(
+        problem,
+        params,
+        state=problem.optimizer.init(params),
+        key=jax.random.fold_in(jax.random.key(seed), 1),  # shuffling; init_params uses fold 0
+        val_hist=jnp.full((problem.history_len,), jnp.nan, dtype),
+        best_params=params,
+        best=jnp.asarray(jnp.inf, dtype),
+        best_epoch=jnp.asarray(0, jnp.int32),
+        bad_epochs=jnp.asarray(0, jnp.int32),
     )
 
 
