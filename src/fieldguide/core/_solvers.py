@@ -119,20 +119,19 @@ def _newton_system(problem: Problem, eta, X, y, w):
 def _weighted_gram(X, h, block: int = 8192):
     """``X^T diag(h) X`` over blocks of rows, so the scaled copy of X never exceeds one block.
 
-    Row counts are the trainer's buckets, whose power-of-two factor grows with n (a quarter of n's leading power
-    of two): blocks are that factor, at most ``block`` rows.
+    The trainer's row buckets above ``block`` rows are multiples of 2048 or more (a quarter of n's leading power
+    of two), so they split into equal blocks of ``gcd(n, block)`` rows; other row counts take one product.
     """
     n, d = X.shape
     rows = math.gcd(n, block)
-    if n <= block:  # small enough to scale at once
-        return X.T @ (X * h[:, None])
 
-    def add(total, part):
-        Xb, hb = part
-        return total + jax.lax.dot_general(Xb * hb[:, None], Xb, (((0,), (0,)), ((), ()))), None
+    def gram(Xb, hb):
+        return jax.lax.dot_general(Xb * hb[:, None], Xb, (((0,), (0,)), ((), ())))
 
+    if n <= block or rows < 512:
+        return gram(X, h)
     parts = (X.reshape(n // rows, rows, d), h.reshape(n // rows, rows))
-    return jax.lax.scan(add, jnp.zeros((d, d), X.dtype), parts)[0]
+    return jax.lax.scan(lambda total, part: (total + gram(*part), None), jnp.zeros((d, d), X.dtype), parts)[0]
 
 
 @functools.partial(jax.jit, static_argnames=("problem",))
