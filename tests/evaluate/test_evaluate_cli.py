@@ -70,11 +70,14 @@ def test_gate_exit_codes_events_and_promotion(workspace, registry):
     better = cli(
         workspace,
         *evaluate_args(workspace, "2", "--slices", "segment", "--json", str(report), "--html", str(page)),
+        "--evidence",
+        "interval",
     )
     assert better.exit_code == 0, better.output
     assert "verdict: PASS" in better.output and "slice segment=c" in better.output
     document = json.loads(report.read_text())
     assert document["verdict"]["passed"] and document["champion"]["model"].startswith("churn v1")
+    assert document["verdict"]["evidence"] == "interval"
     assert page.read_text().count("data:image/png;base64,") == 2
 
     worse = cli(workspace, *evaluate_args(workspace, "3", "--slices", "segment"))

@@ -102,6 +102,18 @@ def test_fairness_gap_growth_is_caught():
     assert gap == pytest.approx(abs(rates["g1"]["selection_rate"] - rates["g2"]["selection_rate"]))
     assert gate(unbiased, champion, max_fairness_increase=0.05, **loose).passed
 
+    # at the default 0.02 the unbiased model's gaps fail on sampling noise alone; evidence="interval" asks the
+    # whole paired interval to be beyond the threshold: the noise passes (with a note), the planted bias does not
+    noisy = gate(unbiased, champion, **loose)
+    assert not noisy.passed
+    judged = gate(unbiased, champion, evidence="interval", **loose)
+    assert judged.passed and judged.evidence == "interval"
+    assert any("within noise" in note for note in judged.notes)
+    still = gate(biased, champion, evidence="interval", **loose)
+    assert {r.name for r in still.failed} == {r.name for r in verdict.failed}
+    with pytest.raises(DataError, match="evidence: expected 'point' or 'interval'"):
+        gate(biased, champion, evidence="vibes")
+
 
 def test_no_champion_passes_on_the_challengers_metrics_with_a_note(clean):
     _, strong = clean

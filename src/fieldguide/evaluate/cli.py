@@ -55,6 +55,12 @@ def evaluate_command(
     max_fairness_increase: float = typer.Option(
         0.02, "--max-fairness-increase", help="Largest growth of any fairness gap allowed."
     ),
+    evidence: str = typer.Option(
+        "point",
+        "--evidence",
+        help="'point': a rule fails when the point estimate is beyond its threshold; 'interval': only when the "
+        "whole paired bootstrap interval is (small slices and groups are noisy).",
+    ),
     resamples: int = typer.Option(1000, "--resamples", help="Bootstrap resamples for the intervals."),
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap resamples."),
     html: Path = typer.Option(None, "--html", help="Write a self-contained HTML report here."),
@@ -86,6 +92,7 @@ def evaluate_command(
             max_slice_drop=max_slice_drop,
             min_slice_rows=min_slice_rows,
             max_fairness_increase=max_fairness_increase,
+            evidence=evidence,
             resamples=resamples,
             seed=seed,
             registry=registry,
