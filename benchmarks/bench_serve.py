@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,7 +26,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from fieldguide.serve import wait_until_ready
+from fieldguide.serve import free_port, wait_until_ready
 
 ROOT = Path(__file__).resolve().parent
 MODEL = "churn"
@@ -53,12 +52,6 @@ class FieldguidePipeline(mlflow.pyfunc.PythonModel):
 
 mlflow.models.set_model(FieldguidePipeline())
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _records(n: int, seed: int) -> list[dict]:
@@ -204,14 +197,14 @@ def main() -> None:
     results = {
         "fieldguide": measure(
             "fieldguide",
-            fieldguide_server(workdir, url, artifacts, _free_port()),
+            fieldguide_server(workdir, url, artifacts, free_port()),
             lambda rs: json.dumps({"records": rs}).encode(),
             args,
             records,
             check_fieldguide,
         )
     }
-    mlflow = mlflow_server(workdir, _free_port())
+    mlflow = mlflow_server(workdir, free_port())
     if mlflow is None:
         print("MLflow is not installed (pip install mlflow-skinny): measured fieldguide only")
     else:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 import httpx
 
 from fieldguide.data.synthetic import customers
-from fieldguide.serve import wait_until_ready
+from fieldguide.serve import free_port, wait_until_ready
 
 FIELDGUIDE = [sys.executable, "-m", "fieldguide"]
 
@@ -28,12 +27,6 @@ def step(title: str, *args: str, ok: tuple[int, ...] = (0,)) -> None:
     code = subprocess.call([*FIELDGUIDE, *args])
     if code not in ok:
         sys.exit(f"story: `fieldguide {args[0]}` exited with {code}")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def serve_and_predict(holdout: Path, port: int) -> None:

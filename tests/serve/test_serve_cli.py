@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 
@@ -14,7 +13,7 @@ from serve_support import MODEL, TOKEN, log_rows
 from typer.testing import CliRunner
 
 from fieldguide.cli import app
-from fieldguide.serve import wait_until_ready
+from fieldguide.serve import free_port, wait_until_ready
 
 
 def test_an_unknown_model_is_one_red_line_and_exit_code_2(registry, tmp_path):
@@ -33,9 +32,7 @@ def test_a_short_admin_token_is_refused(registry, monkeypatch):
 
 @pytest.mark.slow
 def test_the_command_serves_and_writes_every_log_row_on_interrupt(registry, fitted, tmp_path):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     log_url = f"sqlite:///{tmp_path / 'log.db'}"
     command = [
         sys.executable,

@@ -26,6 +26,7 @@ __getattr__, __dir__ = exports(
         "ModelSource": "_model",
         "Served": "_model",
         "ServeSettings": "_settings",
+        "free_port": "_client",
         "wait_until_ready": "_client",
     },
 )
@@ -36,6 +37,7 @@ __all__ = [
     "ServeSettings",
     "Served",
     "create_app",
+    "free_port",
     "prediction_log",
     "wait_until_ready",
 ]
