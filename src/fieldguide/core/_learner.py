@@ -73,9 +73,8 @@ def _enable_compilation_cache() -> None:
 
 
 _FITS = itertools.count()
-_MAPS_CHECK_EVERY = (
-    16  # fits between two looks at the process's memory maps (a look costs about a millisecond)
-)
+# fits between two looks at the process's memory maps (a look costs about a millisecond)
+_MAPS_CHECK_EVERY = 16
 
 
 def release_compiled_code_if_crowded(force_check: bool = False) -> bool:
