@@ -61,6 +61,16 @@ def _stay_under_the_memory_map_limit():
     release_compiled_code_if_crowded(force_check=True)
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    """A fresh, empty database for the registry or the prediction log: a SQLite file, or a PostgreSQL schema
+    dropped afterwards (every test using it runs on both)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fieldguide.db'}"
+    else:
+        yield request.getfixturevalue("postgres_schema_url")
+
+
 @pytest.fixture(scope="session")
 def ray_session():
     """One local Ray instance for the whole session (tests using it share the ``ray`` xdist group, one worker)."""

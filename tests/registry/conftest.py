@@ -18,13 +18,10 @@ def _isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.delenv("FIELDGUIDE_REGISTRY_FAULT", raising=False)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def registry_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty registry database: a SQLite file, or a PostgreSQL schema dropped afterwards."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'registry.db'}"
-    else:
-        yield request.getfixturevalue("postgres_schema_url")
+@pytest.fixture
+def registry_url(database_url: str) -> str:
+    """The registry's database: SQLite and PostgreSQL in turn (``database_url``)."""
+    return database_url
 
 
 @pytest.fixture

@@ -264,7 +264,7 @@ def test_passwords_never_show(tmp_path):
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("registry_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_repr_masks_the_password(registry_url, tmp_path):
     url = sa.make_url(registry_url).set(password="s3cret-pw").render_as_string(hide_password=False)
     with Registry(url, artifact_root=tmp_path) as registry:  # trust auth accepts and ignores the password

@@ -32,10 +32,7 @@ def registry(tmp_path: Path, fitted: Fitted) -> Iterator[Registry]:
         yield reg
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def log_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database for the prediction log: a SQLite file, or a fresh PostgreSQL schema dropped afterwards."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'log.db'}"
-    else:
-        yield request.getfixturevalue("postgres_schema_url")
+@pytest.fixture
+def log_url(database_url: str) -> str:
+    """The prediction log's database: SQLite and PostgreSQL in turn (``database_url``)."""
+    return database_url
