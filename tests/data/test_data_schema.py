@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fieldguide.data import ColumnSpec, Schema, Violation, infer_schema, synthetic
+from fieldguide.data import ColumnSpec, Schema, Violation, _schema, infer_schema, synthetic
 from fieldguide.data._schema import DATETIME_FORMATS, KINDS, ROLES
 from fieldguide.errors import SchemaError
 
@@ -116,17 +116,57 @@ INFERENCE_CASES = [
 NAMES = {"unique ints named id": "customer_id", "repeated ints named id": "store_id"}
 
 
+# String columns are inferred from their distinct values and counts when values repeat, else row by row: every
+# case runs both ways (0: always counted; a huge ratio: never).
+BOTH_WAYS = pytest.mark.parametrize("distinct_ratio", [0, 10**9], ids=["counted", "rows"])
+
+
+@BOTH_WAYS
 @pytest.mark.parametrize(
     ("description", "values", "is_target", "kind", "role", "fields"),
     INFERENCE_CASES,
     ids=[case[0] for case in INFERENCE_CASES],
 )
-def test_inference(description, values, is_target, kind, role, fields) -> None:
+def test_inference(description, values, is_target, kind, role, fields, distinct_ratio, monkeypatch) -> None:
+    monkeypatch.setattr(_schema, "DISTINCT_RATIO", distinct_ratio)
     name = NAMES.get(description, "x")
     spec = infer_schema(pl.DataFrame({name: values}), target=name if is_target else None)[name]
     assert (spec.kind, spec.role) == (kind, role)
     for field, expected in fields.items():
         assert getattr(spec, field) == expected, field
+
+
+TOKENS = [
+    "a",
+    "B ",
+    "yes",
+    "no",
+    "NA",
+    "",
+    "-999",
+    "1",
+    "2.5",
+    "007",
+    "2024-01-02",
+    "long words in a row",
+    None,
+]
+
+
+@given(
+    values=st.lists(st.sampled_from(TOKENS), min_size=1, max_size=40),
+    name=st.sampled_from(["x", "user_id"]),
+    is_target=st.booleans(),
+)
+def test_counting_distinct_values_infers_what_rows_do(values, name, is_target) -> None:
+    df = pl.DataFrame({name: values}, schema={name: pl.String})
+    target = name if is_target else None
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_schema, "DISTINCT_RATIO", 0)
+        counted = infer_schema(df, target=target)
+        patch.setattr(_schema, "DISTINCT_RATIO", 10**9)
+        rows = infer_schema(df, target=target)
+    assert counted == rows
 
 
 def test_nested_columns_are_ignored() -> None:

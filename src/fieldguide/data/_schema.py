@@ -26,6 +26,7 @@ MAX_TARGET_CLASSES = 10
 MIN_ROWS_FOR_UNNAMED_ID = 20
 TEXT_MIN_MEAN_LENGTH = 30
 TEXT_MIN_MEAN_WORDS = 4
+DISTINCT_RATIO = 4  # string columns with at most a quarter as many distinct values as rows are counted
 
 TRUE_TOKENS = ("true", "t", "yes", "y", "1")
 FALSE_TOKENS = ("false", "f", "no", "n", "0")
@@ -493,23 +494,52 @@ def infer_schema(df: Any, target: str | None = None) -> Schema:
 
 def _infer_column(series: pl.Series, is_target: bool) -> ColumnSpec:
     dtype = series.dtype
-    missing: tuple[str, ...] = ()
+    counts, missing = None, ()
     if dtype == pl.String:
+        series, counts = _distinct(series)
         stripped = series.str.strip_chars().str.to_lowercase()
         missing = tuple(sorted(series.filter(stripped.is_in(list(MISSING_TOKENS))).unique().to_list()))
     base = ColumnSpec(series.name, "text", dtype=str(dtype), missing_values=missing)
-    kind, fmt = _infer_kind(series, base, is_target)
+    kind, fmt = _infer_kind(series, counts, base, is_target)
     spec = dataclasses.replace(base, kind=kind, format=fmt)
     typed = _typed_series(spec, series)
+    nulls = _rows(typed.is_null(), counts)
+    n_rows = series.len() if counts is None else int(counts.sum())
     role: Role = "target" if is_target else "identifier" if kind == "identifier" else "feature"
-    if (typed.null_count() == len(typed) and not is_target) or dtype.is_nested():
+    if (nulls == n_rows and not is_target) or dtype.is_nested():
         role = "ignored"
     return dataclasses.replace(
-        spec, role=role, nullable=typed.null_count() > 0 or series.null_count() > 0, **_stats(kind, typed)
+        spec, role=role, nullable=nulls > 0 or _rows(series.is_null(), counts) > 0, **_stats(kind, typed)
     )
 
 
-def _infer_kind(series: pl.Series, base: ColumnSpec, is_target: bool) -> tuple[Kind, str | None]:
+def _distinct(series: pl.Series) -> tuple[pl.Series, pl.Series | None]:
+    """A string column as its distinct values and their counts when values repeat (most do), else as is.
+
+    Inference then parses and measures each distinct value once: a 1M-row column of a dozen categories costs
+    what a dozen strings cost. The answers are the same either way (counts weigh every row-level figure).
+    """
+    if series.n_unique() * DISTINCT_RATIO > series.len():
+        return series, None
+    counted = series.value_counts(name="__rows__")
+    return counted.get_column(series.name), counted.get_column("__rows__")
+
+
+def _rows(mask: pl.Series, counts: pl.Series | None) -> int:
+    """How many rows of the column ``mask`` selects (``counts``: rows per value, when values are distinct)."""
+    return int(mask.sum()) if counts is None else int(counts.filter(mask).sum())
+
+
+def _mean(values: pl.Series, counts: pl.Series | None) -> float:
+    """The row-level mean of per-value figures."""
+    if counts is None:
+        return float(values.mean() or 0.0)
+    return float((values * counts).sum() / counts.sum())
+
+
+def _infer_kind(
+    series: pl.Series, counts: pl.Series | None, base: ColumnSpec, is_target: bool
+) -> tuple[Kind, str | None]:
     dtype = series.dtype
     if dtype.is_nested():
         return "text", None
@@ -519,8 +549,11 @@ def _infer_kind(series: pl.Series, base: ColumnSpec, is_target: bool) -> tuple[K
         return "datetime", None
     if dtype.is_numeric():
         return _numeric_kind(series, is_target), None
-    values = _typed_series(base, series).drop_nulls()
-    if values.len() == 0:
+    present = _typed_series(base, series).is_not_null()
+    values = series.filter(present)
+    counts = None if counts is None else counts.filter(present)
+    n_rows = values.len() if counts is None else int(counts.sum())
+    if n_rows == 0:
         return "categorical", None
     lowered = values.str.strip_chars().str.to_lowercase()
     if lowered.is_in(list(TRUE_TOKENS + FALSE_TOKENS)).all() and lowered.n_unique() == 2:
@@ -528,7 +561,7 @@ def _infer_kind(series: pl.Series, base: ColumnSpec, is_target: bool) -> tuple[K
     numbers = values.str.strip_chars().cast(pl.Float64, strict=False)
     if numbers.null_count() == 0 and not values.str.strip_chars().str.contains(r"^-?0\d").any():
         integral = numbers.is_finite().all() and (numbers == numbers.round(0)).all()
-        return _numeric_kind(numbers.cast(pl.Int64) if integral else numbers, is_target), None
+        return _numeric_kind(numbers.cast(pl.Int64) if integral else numbers, is_target, n_rows), None
     stripped = values.str.strip_chars()
     for fmt in DATETIME_FORMATS:  # a sample first: most string columns are not dates, and rejecting is cheap
         if all(
@@ -537,16 +570,16 @@ def _infer_kind(series: pl.Series, base: ColumnSpec, is_target: bool) -> tuple[K
         ):
             return "datetime", fmt
     if not is_target:
-        unique = values.n_unique() == values.len()
+        n_distinct = values.n_unique()
         wordy = (
-            values.str.len_chars().mean() >= TEXT_MIN_MEAN_LENGTH
-            or _mean_words(values) >= TEXT_MIN_MEAN_WORDS
+            _mean(values.str.len_chars(), counts) >= TEXT_MIN_MEAN_LENGTH
+            or _mean(values.str.count_matches(r"\S+"), counts) >= TEXT_MIN_MEAN_WORDS
         )
-        if unique and (
-            _ID_NAME.search(series.name) or (values.len() >= MIN_ROWS_FOR_UNNAMED_ID and not wordy)
+        if n_distinct == n_rows and (
+            _ID_NAME.search(series.name) or (n_rows >= MIN_ROWS_FOR_UNNAMED_ID and not wordy)
         ):
             return "identifier", None
-        if wordy and values.n_unique() > values.len() // 2:
+        if wordy and n_distinct > n_rows // 2:
             return "text", None
     return "categorical", None
 
@@ -555,21 +588,18 @@ def _typed_series(spec: ColumnSpec, series: pl.Series) -> pl.Series:
     return series.to_frame().select(typed_column(spec, series.dtype)).to_series()
 
 
-def _numeric_kind(series: pl.Series, is_target: bool) -> Kind:
+def _numeric_kind(series: pl.Series, is_target: bool, n_rows: int | None = None) -> Kind:
+    """The kind of a numeric column; ``n_rows``: its non-null rows when ``series`` holds distinct values only."""
     values = series.drop_nulls()
     if series.dtype.is_integer():
         distinct = values.unique()
         if distinct.len() == 2 and set(distinct.to_list()) == {0, 1}:
             return "boolean"
         if not is_target and _ID_NAME.search(series.name):
-            return "identifier" if distinct.len() == values.len() else "categorical"
+            return "identifier" if distinct.len() == (n_rows or values.len()) else "categorical"
         if is_target and distinct.len() <= MAX_TARGET_CLASSES:
             return "categorical"
     return "numeric"
-
-
-def _mean_words(values: pl.Series) -> float:
-    return float(values.str.count_matches(r"\S+").mean() or 0.0)
 
 
 def _stats(kind: str, typed: pl.Series) -> dict[str, Any]:
