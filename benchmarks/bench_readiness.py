@@ -142,7 +142,7 @@ def main() -> None:
             used = outcome["peak_rss"] - outcome["baseline_rss"]
             scan = outcome["peak_rss"] - outcome["loaded_rss"]
             print(
-                f"{tool:16s} {outcome['seconds']:7.1f} s  peak RSS {outcome['peak_rss'] / mib:5.0f} MiB  "
+                f"{tool:16s} {outcome['seconds']:7.2f} s  peak RSS {outcome['peak_rss'] / mib:5.0f} MiB  "
                 f"above imports {used / mib:5.0f} MiB = {used / arrow:4.2f}x Arrow  "
                 f"above the loaded table {scan / mib:5.0f} MiB = {scan / arrow:4.2f}x  "
                 f"(process {time.perf_counter() - started:.0f} s)"

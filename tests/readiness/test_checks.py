@@ -85,6 +85,26 @@ def test_identifier_used_as_feature_and_identifier_leak():
     assert [f.columns for f in alarms(as_feature, "B-9 identifiers")] == [("customer_id",)]
 
 
+@pytest.mark.parametrize("task", ["regression", "multiclass"])
+def test_leaked_copy_of_the_target_is_found_for_every_task(task):
+    n = 3000
+    signal = RNG.normal(size=n)
+    if task == "regression":
+        y = 3 * signal + RNG.normal(size=n)
+        leak = y + RNG.normal(0, 0.1, n)  # written after the fact
+    else:
+        y = np.digitize(signal + RNG.normal(size=n), [-0.5, 0.5])
+        leak = y + RNG.normal(0, 0.2, n)
+    df = pl.DataFrame(
+        {"signal": signal, "noise": RNG.normal(size=n), "leak": leak, "y": y.astype(np.float64)}
+    )
+    if task == "multiclass":
+        df = df.with_columns(pl.col("y").cast(pl.Int64).cast(pl.String).replace({"0": "low", "2": "high"}))
+    report = check(df, target="y")
+    assert [f.columns for f in alarms(report, "A-3 leakage")] == [("leak", "y")]
+    assert next(f for f in report.findings if f.id == "A-4 learnability").severity == "pass"
+
+
 def test_stored_schema_mismatch_fails_c2():
     df = synthetic.customers(200)
     schema = infer_schema(df, target="churn")

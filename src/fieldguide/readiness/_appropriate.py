@@ -14,7 +14,7 @@ from scipy.stats import rankdata
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.metrics import mean_squared_error, r2_score
+from sklearn.metrics import mean_squared_error
 from sklearn.model_selection import (
     KFold,
     RepeatedKFold,
@@ -23,7 +23,6 @@ from sklearn.model_selection import (
 )
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from threadpoolctl import threadpool_limits
 
 from fieldguide._stats import corrected_resampled_ttest
@@ -39,6 +38,7 @@ ID_SCORE = {"classification": 0.75, "regression": 0.5}  # an identifier should p
 ALPHA, MIN_GAIN = 0.05, 0.01
 FOLDS, REPEATS = 5, 2
 TOP_CATEGORIES = 10  # one-hot columns per categorical feature
+LEAK_BINS = 16  # quantile bins (or most common categories) of a column scored alone
 
 
 def target_checks(t: Table, seed: int) -> list[Finding]:
@@ -73,7 +73,7 @@ def target_checks(t: Table, seed: int) -> list[Finding]:
     ]
     frame = _sample(t, task, seed)
     if task == "classification":
-        findings += _balance(y.drop_nulls().cast(pl.String))
+        findings += _balance(y.drop_nulls())
         if any(f.lowers_level for f in findings):
             return findings
     findings += _leakage(t, frame.sample(min(frame.height, LEAKAGE_ROWS), seed=seed), task, seed)
@@ -101,7 +101,7 @@ def _sample(t: Table, task: str, seed: int) -> pl.DataFrame:
 
 def _balance(y: pl.Series) -> list[Finding]:
     name = y.name
-    counts = y.value_counts(sort=True)
+    counts = y.value_counts(sort=True).with_columns(pl.col(name).cast(pl.String))  # labels as text
     smallest, largest = counts["count"][-1], counts["count"][0]
     rarest = counts[name][-1]
     if smallest < MIN_PER_CLASS:
@@ -130,7 +130,10 @@ def _balance(y: pl.Series) -> list[Finding]:
 
 def _target_array(t: Table, frame: pl.DataFrame, task: str) -> np.ndarray:
     y = frame.select(t.typed(t.target)).to_series()
-    return y.to_numpy().astype(np.float64) if task == "regression" else y.cast(pl.String).to_numpy()
+    if task == "regression":
+        return y.to_numpy().astype(np.float64)
+    # Classes as integer codes in label order: the models' and folds' class lookups are sorts, slow on strings.
+    return y.cast(pl.String).rank("dense").cast(pl.Int64).to_numpy() - 1
 
 
 def _column_matrix(t: Table, frame: pl.DataFrame, name: str) -> np.ndarray:
@@ -153,25 +156,61 @@ def _modelled(t: Table) -> list[str]:
     ]
 
 
-def _single_feature_score(x: np.ndarray, y: np.ndarray, task: str, seed: int) -> float:
-    """Out-of-fold AUC (classification, one-vs-rest macro) or R² (regression) of a depth-3 tree on one column."""
-    if task == "regression":
-        predicted = np.zeros(len(y))
-        for train, test in KFold(3, shuffle=True, random_state=seed).split(x):
-            predicted[test] = (
-                DecisionTreeRegressor(max_depth=3, random_state=seed).fit(x[train], y[train]).predict(x[test])
-            )
-        return float(r2_score(y, predicted))
-    classes = np.unique(y)
-    proba = np.zeros((len(y), classes.size))
+def _bins(t: Table, frame: pl.DataFrame, name: str) -> np.ndarray:
+    """One column as bin codes: ``LEAK_BINS`` quantile bins of ordered values (numbers, booleans, datetimes, an
+    identifier's order), one code per common category and one for the rest; missing values get a code of their
+    own."""
+    spec = t.schema[name]
+    if spec.kind == "categorical":
+        values = frame.get_column(name).cast(pl.String).fill_null("\x00missing")
+        top = values.value_counts(sort=True)[name].head(LEAK_BINS)
+        codes = values.replace_strict(top, pl.int_range(top.len(), eager=True), default=top.len())
+        return codes.to_numpy().astype(np.int64)
+    if spec.kind == "identifier":
+        column = frame.get_column(name).rank("dense")
+    else:
+        column = frame.select(t.typed(name)).to_series()
+    x = column.cast(pl.Float64).to_numpy()
+    present = ~np.isnan(x)
+    if not present.any():
+        return np.zeros(x.size, dtype=np.int64)
+    edges = np.unique(np.quantile(x[present], np.linspace(0, 1, LEAK_BINS + 1)[1:-1]))
+    return np.where(present, np.searchsorted(edges, x, side="right"), edges.size + 1)
+
+
+def _fold_labels(y: np.ndarray, task: str, seed: int) -> np.ndarray:
+    """Each row's fold (0, 1, 2) for the leakage scores: shared by every column, stratified for classes."""
+    splitter = KFold(3, shuffle=True, random_state=seed)
+    if task == "classification":
+        splitter = StratifiedKFold(3, shuffle=True, random_state=seed)
+    fold = np.zeros(y.size, dtype=np.int64)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a class rarer than the folds in a small sample
-        for train, test in StratifiedKFold(3, shuffle=True, random_state=seed).split(x, y):
-            tree = DecisionTreeClassifier(max_depth=3, random_state=seed).fit(x[train], y[train])
-            proba[np.ix_(test, np.searchsorted(classes, tree.classes_))] = tree.predict_proba(x[test])
+        for k, (_, test) in enumerate(splitter.split(y, y)):
+            fold[test] = k
+    return fold
+
+
+def _single_feature_score(codes: np.ndarray, y: np.ndarray, fold: np.ndarray, task: str) -> float:
+    """Out-of-fold AUC (classification, one-vs-rest macro) or R² (regression) of the target's mean per bin of
+    one column (a bin's mean is shrunk towards the training fold's by one row's weight)."""
+    n_bins = int(codes.max()) + 1
+    classes = np.unique(y) if task == "classification" else None
+    targets = y[:, None] if classes is None else (y[:, None] == classes[None, :]).astype(np.float64)
+    predicted = np.zeros_like(targets)
+    for k in range(int(fold.max()) + 1):
+        train, test = fold != k, fold == k
+        rows = np.bincount(codes[train], minlength=n_bins)[:, None]
+        sums = np.column_stack(
+            [np.bincount(codes[train], weights=col, minlength=n_bins) for col in targets[train].T]
+        )
+        predicted[test] = ((sums + targets[train].mean(axis=0)) / (rows + 1))[codes[test]]
+    if classes is None:
+        residual = np.sum((y - predicted[:, 0]) ** 2)
+        return float(1 - residual / np.sum((y - y.mean()) ** 2))
     if classes.size == 2:
-        return auc(y == classes[1], proba[:, 1])
-    return float(np.mean([auc(y == c, proba[:, k]) for k, c in enumerate(classes)]))
+        return auc(y == classes[1], predicted[:, 1])
+    return float(np.mean([auc(y == c, predicted[:, k]) for k, c in enumerate(classes)]))
 
 
 def auc(positive: np.ndarray, score: np.ndarray) -> float:
@@ -186,6 +225,7 @@ def auc(positive: np.ndarray, score: np.ndarray) -> float:
 def _leakage(t: Table, frame: pl.DataFrame, task: str, seed: int) -> list[Finding]:
     """A-3: each feature alone, and each identifier's order, against the target."""
     y = _target_array(t, frame, task)
+    fold = _fold_labels(y, task, seed)
     metric = "AUC" if task == "classification" else "R²"
     findings = []
     candidates = [(n, LEAK_SCORE, "predicts") for n in _modelled(t)]
@@ -193,18 +233,14 @@ def _leakage(t: Table, frame: pl.DataFrame, task: str, seed: int) -> list[Findin
         (c.name, ID_SCORE[task], "identifier predicts") for c in t.schema if c.kind == "identifier"
     ]
     for name, limit, verb in candidates:
-        x = (
-            frame.get_column(name).rank("dense").cast(pl.Float64).to_numpy().reshape(-1, 1)
-            if t.schema[name].kind == "identifier"
-            else _column_matrix(t, frame, name)
-        )
-        score = _single_feature_score(x, y, task, seed)
+        score = _single_feature_score(_bins(t, frame, name), y, fold, task)
         if score >= limit:
             findings.append(
                 Finding(
                     "A-3 leakage",
                     "fail",
-                    f"{name}: {verb} {t.target!r} alone with {metric} {score:.3f} (shallow tree, 3-fold CV)",
+                    f"{name}: {verb} {t.target!r} alone with {metric} {score:.3f} "
+                    "(target mean per bin, 3-fold CV)",
                     value=round(score, 6),
                     threshold=f"{metric} >= {limit}: fail",
                     columns=(name, t.target),

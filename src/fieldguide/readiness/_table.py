@@ -13,7 +13,7 @@ from fieldguide.data._schema import typed_column
 from fieldguide.readiness import _pii
 
 MAX_EXAMPLES = 5
-QUANTILE_SAMPLE = 100_000  # rows that quantile-based checks read: quantiles need far fewer than a million
+QUANTILE_SAMPLE = 50_000  # rows that quantile-based checks read: quantiles need far fewer than a million
 
 
 @dataclasses.dataclass
