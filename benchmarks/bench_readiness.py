@@ -55,11 +55,11 @@ def make_table(n_rows: int, seed: int, path: Path) -> int:
 
 WORKERS = {
     "fieldguide": """
-import polars as pl
+from fieldguide.data import read
 from fieldguide.readiness import check
 import fieldguide.readiness._appropriate  # scikit-learn, imported on first use: count it as an import
 {measure}
-df = pl.read_parquet(PATH)
+df = read(PATH)
 LOADED = rss()
 report = check(df, target="y", progress=False)
 result = {{"level": report.level, "findings": sum(f.severity != "pass" for f in report.findings)}}
