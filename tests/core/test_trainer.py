@@ -127,6 +127,27 @@ def test_bucket_steps_are_at_most_a_quarter():
     assert len(set(padded)) < 60  # few distinct shapes, so few compilations
 
 
+@pytest.mark.parametrize(("n_rows", "n_pad"), [(1, 8), (7, 8), (10, 16), (150, 256), (1000, 1024), (1023, 4096)])
+def test_epoch_order_is_a_permutation_of_the_real_rows(n_rows, n_pad):
+    from fieldguide.core._solvers import _shuffled
+
+    order = np.asarray(_shuffled(jax.random.key(3), n_rows, n_pad))
+    assert sorted(order[:n_rows]) == list(range(n_rows))
+    assert (order[n_rows:] == np.arange(n_rows, n_pad)).all()  # padding stays behind the real rows
+
+
+def test_epoch_order_is_uniform_over_keys():
+    from scipy.stats import chisquare
+
+    from fieldguide.core._solvers import _shuffled
+
+    shuffle = jax.jit(_shuffled, static_argnums=2)
+    orders = np.array([np.asarray(shuffle(jax.random.key(k), 12, 16))[:12] for k in range(1200)])
+    for position in (0, 5, 11):  # each row lands at each position about equally often
+        assert chisquare(np.bincount(orders[:, position], minlength=12)).pvalue > 1e-3
+    assert len({tuple(o) for o in orders}) > 1190  # and the orders differ from key to key
+
+
 def test_padding_changes_nothing():
     """Zero-weight padded rows: a fit on n rows equals the fit on the same rows plus explicit zero-weight rows."""
     X, y = features(n=150), target("real", features(n=150))

