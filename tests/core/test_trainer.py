@@ -127,7 +127,9 @@ def test_bucket_steps_are_at_most_a_quarter():
     assert len(set(padded)) < 60  # few distinct shapes, so few compilations
 
 
-@pytest.mark.parametrize(("n_rows", "n_pad"), [(1, 8), (7, 8), (10, 16), (150, 256), (1000, 1024), (1023, 4096)])
+@pytest.mark.parametrize(
+    ("n_rows", "n_pad"), [(1, 8), (7, 8), (10, 16), (150, 256), (1000, 1024), (1023, 4096)]
+)
 def test_epoch_order_is_a_permutation_of_the_real_rows(n_rows, n_pad):
     from fieldguide.core._solvers import _shuffled
 

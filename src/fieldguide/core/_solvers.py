@@ -409,6 +409,7 @@ def optax_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) -> 
 
         def step(state):
             params, opt_state = state
+
             def rows(a):  # the order holds valid, distinct indices: no bounds handling
                 return a.at[idx].get(mode="promise_in_bounds", unique_indices=True)
 
