@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import doctest
+import json
 import os
 import subprocess
 import sys
@@ -267,6 +268,48 @@ print(jax.config.jax_compilation_cache_dir)
     env.pop("JAX_COMPILATION_CACHE_DIR", None)
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["None", str(tmp_path / "fieldguide" / "jax"), str(tmp_path / "mine")]
+
+
+EXPORT_SCRIPT = """
+import json, logging, sys
+import numpy as np
+logging.basicConfig(level=logging.WARNING, stream=sys.stdout, format="LOG %(message)s")
+from fieldguide.core import Learner, _solvers, models, objectives
+rng = np.random.default_rng(0)
+X = rng.normal(size=(300, 4)); y = (X[:, 0] + rng.normal(size=300) > 0).astype(int)
+model = models.Linear() if sys.argv[1] == "linear" else models.Custom(models.Linear().init, models.Linear().apply)
+fitted = Learner(model, objectives.LogLoss(), verbose=False).fit(X, y)
+coef = np.asarray(fitted.params["coef"]).ravel().tolist()
+print(json.dumps({"traces": _solvers.TRACES["lbfgs"], "coef": coef}))
+"""
+
+
+def test_full_batch_loops_are_exported_once_and_reused_by_new_processes(tmp_path):
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    env.pop("FIELDGUIDE_JAX_CACHE", None)
+    env.pop("JAX_COMPILATION_CACHE_DIR", None)
+    exported = tmp_path / "fieldguide" / "jax" / "exported"
+
+    def run(model="linear"):
+        args = [sys.executable, "-c", EXPORT_SCRIPT, model]
+        out = subprocess.run(args, env=env, capture_output=True, text=True, check=True).stdout
+        logs = [line for line in out.splitlines() if line.startswith("LOG ")]
+        return json.loads(out.splitlines()[-1]), logs
+
+    first, _ = run()
+    (stored,) = exported.glob("*.bin")
+    second, _ = run()
+    assert (first["traces"], second["traces"]) == (1, 0)  # the new process did not trace the loop
+    assert second["coef"] == first["coef"]
+    damaged = bytearray(stored.read_bytes())
+    damaged[-1] ^= 0xFF
+    stored.write_bytes(bytes(damaged))
+    third, logs = run()
+    assert third["traces"] == 1 and third["coef"] == first["coef"]
+    assert any("checksum mismatch" in line for line in logs)
+    assert run()[0]["traces"] == 0  # stored again, whole
+    custom, _ = run("custom")  # user code: never stored, always traced
+    assert custom["traces"] == 1 and len(list(exported.glob("*.bin"))) == 1
 
 
 LOGLOSS = Learner(models.Linear(), objectives.LogLoss(), verbose=False)

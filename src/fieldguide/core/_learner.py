@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from fieldguide.core import _solvers
+from fieldguide.core import _exported, _solvers
 from fieldguide.core.models import Linear, Model
 from fieldguide.core.objectives import Objective
 from fieldguide.core.penalties import Penalties
@@ -63,7 +63,7 @@ def _enable_compilation_cache() -> None:
     """
     from fieldguide._config import cache_dir
 
-    if os.environ.get("FIELDGUIDE_JAX_CACHE", "1").strip().lower() in ("0", "false", "no", "off"):
+    if _exported.cache_disabled():
         return
     if jax.config.jax_compilation_cache_dir or os.environ.get("JAX_COMPILATION_CACHE_DIR"):
         return
@@ -310,8 +310,9 @@ class Learner:
         init, run = _SOLVERS[solver]
         hyper = self._hyper()
         carry = init(problem, params, data, hyper)
-        step = functools.partial(run, problem, data=data, hyper=hyper)
-        return _drive(step, carry, self.max_iter, "iterations", self.verbose)
+        return _drive(
+            _exported.loop(run, problem, data, hyper), carry, self.max_iter, "iterations", self.verbose
+        )
 
     def _fit_optax(self, params, X, y, w, epochs, batch_size, validation_fraction, patience, seed) -> dict:
         n = X.shape[0]

@@ -1,0 +1,153 @@
+"""Full-batch loops kept as exported programs beside JAX's compilation cache, so a new process skips tracing.
+
+JAX's persistent cache stores compiled executables, but it is consulted only after a function has been traced and
+lowered, which for Optax's L-BFGS takes ~150 ms on every first fit in a process. Here a loop's traced program is
+stored with ``jax.export`` (StableHLO, no Python: loading one runs no code) under ``cache_dir()/jax/exported``,
+keyed by everything that decides the program: the loop, the ``Problem`` (built-in models and objectives only),
+the shapes and dtypes of its inputs, and the versions of JAX, Optax and fieldguide's core source. A file that
+fails its checksum or does not load is ignored and written again.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import jax
+
+from fieldguide.core import models, objectives
+
+logger = logging.getLogger(__name__)
+
+_BUILT_IN_MODELS = (models.Linear, models.MLP, models.FactorizationMachine)
+_DIGEST = hashlib.sha256().digest_size
+_CALLS: dict[str, Callable | None] = {}  # key -> jitted call of the exported program (None: not exportable)
+
+
+def cache_disabled() -> bool:
+    """``FIELDGUIDE_JAX_CACHE=0`` (or false, no, off) turns off the compilation cache and the exported loops."""
+    return os.environ.get("FIELDGUIDE_JAX_CACHE", "1").strip().lower() in ("0", "false", "no", "off")
+
+
+def directory() -> Path | None:
+    """Where exported loops live: beside JAX's persistent compilation cache, when there is one."""
+    cache = jax.config.jax_compilation_cache_dir
+    return None if not cache or cache_disabled() else Path(cache) / "exported"
+
+
+def loop(run: Callable, problem, data: tuple, hyper: dict) -> Callable:
+    """``step(carry, stop)`` running ``run(problem, carry, data, stop, hyper)``: from a stored exported program
+    when the problem is built from fieldguide's own models and objectives and a cache directory is set, else
+    the jitted loop itself."""
+    folder = directory()
+    exportable = (
+        folder is not None
+        and isinstance(problem.optimizer, str)
+        and type(problem.model) in _BUILT_IN_MODELS
+        and type(problem.objective).__module__ == objectives.__name__
+    )
+
+    def direct(carry: dict, stop: int) -> dict:
+        return run(problem, carry, data=data, stop=stop, hyper=hyper)
+
+    if not exportable:
+        return direct
+
+    def step(carry: dict, stop: int) -> dict:
+        leaves, tree = jax.tree.flatten((carry, data, stop, hyper))
+        types = [jax.typeof(leaf) for leaf in leaves]
+        key = _key(run, problem, tree, types)
+        call = _CALLS[key] if key in _CALLS else _load_or_export(key, folder, run, problem, tree, types)
+        if call is None:
+            return direct(carry, stop)
+        return jax.tree.unflatten(jax.tree.structure(carry), call(*leaves))
+
+    return step
+
+
+def _key(run: Callable, problem, tree, types: list) -> str:
+    parts = [
+        f"{run.__module__}.{run.__name__}",
+        repr(problem),
+        str(tree),
+        ";".join(f"{t.dtype}{list(t.shape)}{'w' if t.weak_type else ''}" for t in types),
+        f"x64={jax.config.jax_enable_x64}",
+        *_versions(),
+    ]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+@functools.cache
+def _versions() -> tuple[str, ...]:
+    """JAX, jaxlib and Optax versions, and a digest of fieldguide's core source (a changed loop, a new key)."""
+    import jaxlib
+    import optax
+
+    core = Path(__file__).parent
+    source = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(core.glob("*.py")))).hexdigest()
+    return jax.__version__, jaxlib.__version__, optax.__version__, source
+
+
+def _load_or_export(key: str, folder: Path, run: Callable, problem, tree, types: list) -> Callable | None:
+    path = folder / f"{key}.bin"
+    exported = _read(path)
+    if exported is None:
+        exported = _export(run, problem, tree, types)
+        if exported is None:
+            _CALLS[key] = None  # not exportable: trace it as a plain jitted loop from now on
+            return None
+        try:
+            _write(path, exported.serialize())
+        except Exception as err:  # serialization needs flatbuffers; without it the program still runs here
+            logger.debug("could not serialize %s: %s", run.__name__, err)
+    _CALLS[key] = jax.jit(exported.call)
+    return _CALLS[key]
+
+
+def _export(run: Callable, problem, tree, types: list):
+    def flat(*leaves):
+        carry, data, stop, hyper = jax.tree.unflatten(tree, leaves)
+        return jax.tree.leaves(run(problem, carry, data=data, stop=stop, hyper=hyper))
+
+    specs = [jax.ShapeDtypeStruct(t.shape, t.dtype, weak_type=t.weak_type) for t in types]
+    try:
+        return jax.export.export(jax.jit(flat), platforms=[jax.default_backend()])(*specs)
+    except Exception as err:  # a program JAX cannot export: fall back to the jitted loop, never fail a fit
+        logger.debug("not exporting %s: %s", run.__name__, err)
+        return None
+
+
+def _read(path: Path):
+    try:
+        blob = path.read_bytes()
+    except OSError:
+        return None
+    digest, payload = blob[:_DIGEST], blob[_DIGEST:]
+    if hashlib.sha256(payload).digest() != digest:
+        logger.warning("%s: checksum mismatch, exporting the loop again", path)
+        return None
+    try:
+        return jax.export.deserialize(bytearray(payload))
+    except Exception as err:  # written by another version, or damaged in a way the checksum cannot tell
+        logger.warning("%s: unreadable (%s), exporting the loop again", path, err)
+        return None
+
+
+def _write(path: Path, payload: bytes | bytearray) -> None:
+    """Atomically: a reader sees the old file or the whole new one, never half of it."""
+    payload, tmp = bytes(payload), None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "wb") as out:
+            out.write(hashlib.sha256(payload).digest() + payload)
+        os.replace(tmp, path)
+    except OSError as err:  # a read-only or full disk costs speed, not the fit
+        logger.debug("could not store %s: %s", path, err)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
