@@ -210,6 +210,20 @@ def test_penalties_combine_and_follow_scikit_learn_conventions():
     assert float((penalties.L2(1.0) + penalties.L1(0.5))(w, mask)) == pytest.approx(12.5 + 3.5)
 
 
+@pytest.mark.parametrize("n", [12, 2048, 5120])  # one dot, and blocks of 1024
+def test_linear_gradients_match_autodiff_of_the_plain_product(n):
+    rng = np.random.default_rng(0)
+    X, coef, ct = rng.normal(size=(n, 5)), rng.normal(size=(5, 1)), rng.normal(size=(n, 1))
+    with jax.enable_x64(True):
+        X, coef, ct = jnp.asarray(X), jnp.asarray(coef), jnp.asarray(ct)
+        apply = models.Linear(fit_intercept=False).apply
+        ours = jax.vjp(lambda c, x: apply({"coef": c}, x), coef, X)
+        plain = jax.vjp(lambda c, x: x @ c, coef, X)
+        np.testing.assert_allclose(ours[0], plain[0], rtol=1e-12)
+        for mine, reference in zip(ours[1](ct), plain[1](ct), strict=True):
+            np.testing.assert_allclose(mine, reference, rtol=1e-10)
+
+
 def test_factorization_machine_matches_the_explicit_pairwise_sum():
     fm = models.FactorizationMachine(rank=3, init_scale=1.0)
     params = fm.init(jax.random.key(1), 4, 2)
