@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import optax
 from jax.flatten_util import ravel_pytree
 
-from fieldguide.core.models import Model, rows_dot
+from fieldguide.core.models import Linear, Model, one_output_product, rows_dot
 from fieldguide.core.objectives import Objective
 from fieldguide.core.penalties import abs_norm, squared_norm
 
@@ -41,6 +41,10 @@ class Problem:
     history_len: int = 1
 
     def outputs(self, params, X):
+        if (
+            type(self.model) is Linear and params["coef"].shape[1] == 1
+        ):  # reverse-mode gradient, faster on CPU
+            return self.model.apply_with(params, X, one_output_product)
         return self.model.apply(params, X)
 
     def smooth(self, params, X, y, w, l2):
