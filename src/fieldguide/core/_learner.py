@@ -29,6 +29,7 @@ _DTYPES = ("float32", "float64")
 _FULL_BATCH = ("lbfgs", "newton", "proximal")
 _CHUNK_SECONDS = 0.25  # target wall time of one compiled chunk between progress updates
 _QUIET_SECONDS = 1.0  # fits shorter than this never show a progress bar
+_CACHE_MAX_BYTES = 1 << 30
 _ALIGN = 64  # bytes: XLA's CPU client adopts host buffers aligned to this without copying
 
 
@@ -71,6 +72,8 @@ def _enable_compilation_cache() -> None:
     # our loops compile in a fraction of a second, JAX's default (1 s) would never cache them; the helpers around
     # them (initialisation, prediction) take 10-30 ms each, together a fifth of a first fit's time in a new process
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.01)
+    # and so many entries are kept that the directory needs a bound: least recently used ones go past 1 GiB
+    jax.config.update("jax_compilation_cache_max_size", _CACHE_MAX_BYTES)
 
 
 _FITS = itertools.count()
