@@ -14,8 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import time
-from collections.abc import Callable
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +24,9 @@ from rich.progress import Progress
 from rich.table import Table
 
 from fieldguide.data import Featurizer, infer_schema
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import best_time
 
 RESULTS = Path(__file__).parent / "results" / "bench_featurizer.json"
 
@@ -44,15 +46,6 @@ def make_table(n_rows: int, seed: int = 0) -> pl.DataFrame:
     columns["flag0"] = rng.random(n_rows) < 0.3
     columns["flag1"] = rng.random(n_rows) < 0.7
     return pl.DataFrame(columns).with_columns(pl.col(f"num{j}" for j in range(10)).fill_nan(None))
-
-
-def best_of(repeats: int, run: Callable[[], object]) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:
@@ -78,13 +71,14 @@ def main() -> None:
         progress.advance(task)
 
         featurizer = Featurizer(schema)
-        ours_fit = best_of(args.repeats, lambda: featurizer.fit(df))
+        ours_fit = best_time(lambda: featurizer.fit(df), args.repeats)
         progress.advance(task)
-        ours_transform = best_of(args.repeats, lambda: featurizer.transform(df))
+        ours_transform = best_time(lambda: featurizer.transform(df), args.repeats)
         progress.advance(task)
         record = df.row(0, named=True)
         one_record = (
-            best_of(args.repeats, lambda: [featurizer.transform_records([record]) for _ in range(200)]) / 200
+            best_time(lambda: [featurizer.transform_records([record]) for _ in range(200)], args.repeats)
+            / 200
         )
         progress.advance(task)
 
@@ -94,9 +88,9 @@ def main() -> None:
                 ("categorical", OneHotEncoder(handle_unknown="ignore", sparse_output=False), categorical),
             ]
         )
-        theirs_fit = best_of(args.repeats, lambda: reference.fit(pandas_df))
+        theirs_fit = best_time(lambda: reference.fit(pandas_df), args.repeats)
         progress.advance(task)
-        theirs_transform = best_of(args.repeats, lambda: reference.transform(pandas_df))
+        theirs_transform = best_time(lambda: reference.transform(pandas_df), args.repeats)
         progress.advance(task)
 
     ours, theirs = featurizer.transform(df), reference.transform(pandas_df)
