@@ -5,8 +5,10 @@ import datetime as dt
 import numpy as np
 import polars as pl
 import pytest
+from sklearn.linear_model import LogisticRegression
 
-from fieldguide.data import infer_schema, synthetic
+from fieldguide.data import infer_schema, synthetic, value_counts
+from fieldguide.pipeline import Pipeline
 from fieldguide.readiness import LEVELS, Finding, check
 from fieldguide.readiness._findings import level_of
 
@@ -103,6 +105,29 @@ def test_leaked_copy_of_the_target_is_found_for_every_task(task):
     report = check(df, target="y")
     assert [f.columns for f in alarms(report, "A-3 leakage")] == [("leak", "y")]
     assert next(f for f in report.findings if f.id == "A-4 learnability").severity == "pass"
+
+
+def test_columns_named_like_the_checks_own_helpers():
+    # value counts name their columns "value" and "count"; the spelling check adds "key": none may clash
+    n = 600
+    df = pl.DataFrame(
+        {
+            "count": RNG.choice(["Monthly", "monthly", "Yearly"], n),
+            "key": RNG.choice(["a", "b", "NA", "?"], n),
+            "value": [f"user{i}@example.com" for i in range(n)],
+            "n": RNG.normal(size=n),
+            "y": RNG.choice(["no", "yes"], n),
+        }
+    )
+    report = check(df, target="y")
+    found = {f.id: f.columns for f in report.findings if f.severity != "pass"}
+    assert found["B-3 category-variants"] == ("count",)
+    assert found["B-1 missing-spellings"] == ("key",)
+    assert found["C-3 personal-data"] == ("value",)
+    # the featurizer and the pipeline's reference statistics count values too
+    pipeline = Pipeline.fit(df.drop("value"), target="y", model=LogisticRegression())
+    assert pipeline.reference["features"]["count"]["counts"] == dict(value_counts(df["count"]).rows())
+    assert pipeline.predict(df.drop("value").head(3)).shape == (3,)
 
 
 def test_stored_schema_mismatch_fails_c2():

@@ -6,8 +6,9 @@
   ``validate_records`` returning ``Violation``s.
 - ``Featurizer``: fitted on training data, plain-JSON state, one code path for tables and JSON records.
 - ``splits``: stratified, grouped and time-ordered folds, stratified sampling. ``synthetic``: seeded tables.
-- ``as_frame``, ``typed_column``, ``typed_frame``, ``records_frame``: the building blocks other capabilities
-  share (any table to Polars; a raw column to its kind's type; JSON records to a typed frame).
+- ``as_frame``, ``typed_column``, ``typed_frame``, ``records_frame``, ``value_counts``: the building blocks
+  other capabilities share (any table to Polars; a raw column to its kind's type; JSON records to a typed frame;
+  distinct values with their counts, whatever the column is called).
 
 >>> from fieldguide.data import Featurizer, infer_schema, synthetic
 >>> df = synthetic.customers(100)
@@ -28,6 +29,7 @@ from fieldguide.data._schema import (
     records_frame,
     typed_column,
     typed_frame,
+    value_counts,
 )
 
 __all__ = [
@@ -45,4 +47,5 @@ __all__ = [
     "synthetic",
     "typed_column",
     "typed_frame",
+    "value_counts",
 ]

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from fieldguide.data._schema import ColumnSpec, Schema, as_frame, records_frame, typed_column
+from fieldguide.data._schema import ColumnSpec, Schema, as_frame, records_frame, typed_column, value_counts
 from fieldguide.errors import ArtifactError, SchemaError
 
 _FORMAT = "fieldguide.featurizer"
@@ -93,8 +93,8 @@ class Featurizer:
         state: dict[str, Any] = {"name": spec.name, "kind": spec.kind}
         values = typed.get_column(spec.name)
         if spec.kind == "categorical":
-            counts = values.drop_nulls().value_counts()
-            categories = sorted(counts.get_column(spec.name).to_list())
+            counts = value_counts(values.drop_nulls())
+            categories = sorted(counts.get_column("value").to_list())
             if len(categories) <= self.max_onehot:
                 return {**state, "encoding": "onehot", "categories": categories}
             total = float(counts.get_column("count").sum())

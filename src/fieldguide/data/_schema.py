@@ -272,6 +272,16 @@ def as_frame(data: Any) -> pl.DataFrame:
         ) from err
 
 
+def value_counts(series: pl.Series, *, sort: bool = False) -> pl.DataFrame:
+    """Each distinct value of ``series`` (nulls included) and its number of rows, in columns ``value`` and
+    ``count`` whatever the column is called (Polars' own ``value_counts`` fails on a column named ``count``).
+
+    >>> value_counts(pl.Series("count", ["a", "b", "a"]), sort=True).rows()
+    [('a', 2), ('b', 1)]
+    """
+    return series.rename("value").value_counts(sort=sort, name="count")
+
+
 def records_frame(records: Sequence[Mapping[str, Any]], schema: Schema) -> pl.DataFrame:
     """JSON records as a DataFrame with the schema's dtypes, so records and tables share one code path.
 
@@ -521,8 +531,8 @@ def _distinct(series: pl.Series) -> tuple[pl.Series, pl.Series | None]:
     """
     if series.n_unique() * DISTINCT_RATIO > series.len():
         return series, None
-    counted = series.value_counts(name="__rows__")
-    return counted.get_column(series.name), counted.get_column("__rows__")
+    counted = value_counts(series)
+    return counted.get_column("value").rename(series.name), counted.get_column("count")
 
 
 def _rows(mask: pl.Series, counts: pl.Series | None) -> int:

@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 
 from fieldguide.data import Schema
-from fieldguide.data._schema import typed_frame
+from fieldguide.data._schema import typed_frame, value_counts
 
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 N_BINS = 10
@@ -62,14 +62,14 @@ def category_summary(values: pl.Series) -> dict[str, Any]:
     {'a': 2, 'b': 1}
     """
     text = values.cast(pl.String)
-    counts = text.drop_nulls().value_counts(name="n").sort(["n", text.name], descending=[True, False])
+    counts = value_counts(text.drop_nulls()).sort(["count", "value"], descending=[True, False])
     top = counts.head(TOP_CATEGORIES)
     missing = text.null_count()
     return {
         "count": len(text),
         "missing_rate": missing / len(text) if len(text) else 0.0,
         "counts": dict(top.iter_rows()),
-        "other": int(counts.get_column("n").sum() - top.get_column("n").sum()),
+        "other": int(counts.get_column("count").sum() - top.get_column("count").sum()),
     }
 
 

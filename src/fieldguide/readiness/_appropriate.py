@@ -26,6 +26,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from fieldguide._stats import corrected_resampled_ttest
+from fieldguide.data import value_counts
 from fieldguide.readiness._findings import Finding
 from fieldguide.readiness._table import Table
 
@@ -101,9 +102,9 @@ def _sample(t: Table, task: str, seed: int) -> pl.DataFrame:
 
 def _balance(y: pl.Series) -> list[Finding]:
     name = y.name
-    counts = y.value_counts(sort=True).with_columns(pl.col(name).cast(pl.String))  # labels as text
+    counts = value_counts(y, sort=True)
     smallest, largest = counts["count"][-1], counts["count"][0]
-    rarest = counts[name][-1]
+    rarest = str(counts["value"][-1])
     if smallest < MIN_PER_CLASS:
         return [
             Finding(
@@ -141,7 +142,7 @@ def _column_matrix(t: Table, frame: pl.DataFrame, name: str) -> np.ndarray:
     kind = t.schema[name].kind
     if kind == "categorical":
         values = frame.get_column(name).cast(pl.String).fill_null("(missing)")
-        top = values.value_counts(sort=True)[name].head(TOP_CATEGORIES)
+        top = value_counts(values, sort=True)["value"].head(TOP_CATEGORIES)
         return np.column_stack([(values == v).to_numpy() for v in top]).astype(np.float64)
     return frame.select(t.typed(name).cast(pl.Float64)).to_series().to_numpy().reshape(-1, 1)
 
@@ -163,7 +164,7 @@ def _bins(t: Table, frame: pl.DataFrame, name: str) -> np.ndarray:
     spec = t.schema[name]
     if spec.kind == "categorical":
         values = frame.get_column(name).cast(pl.String).fill_null("\x00missing")
-        top = values.value_counts(sort=True)[name].head(LEAK_BINS)
+        top = value_counts(values, sort=True)["value"].head(LEAK_BINS)
         codes = values.replace_strict(top, pl.int_range(top.len(), eager=True), default=top.len())
         return codes.to_numpy().astype(np.int64)
     if spec.kind == "identifier":

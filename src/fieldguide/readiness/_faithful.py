@@ -63,9 +63,9 @@ def missing(t: Table) -> list[Finding]:
         nulls = stats[f"{name}\x00null"]
         if t.df.schema[name] == pl.String:
             tokens = t.distinct(name).filter(
-                pl.col(name).str.strip_chars().str.to_lowercase().is_in(list(MISSING_TOKENS))
+                pl.col("value").str.strip_chars().str.to_lowercase().is_in(list(MISSING_TOKENS))
             )
-            spelled = {v: (c, pl.col(name) == v) for v, c in zip(tokens[name], tokens["count"], strict=True)}
+            spelled = {v: (c, pl.col(name) == v) for v, c in tokens.iter_rows()}
         else:
             # A sentinel such as -999 counts only when it recurs: once is more likely a real value.
             spelled = {
@@ -109,7 +109,7 @@ def mixed_types(t: Table) -> list[Finding]:
     strings = [n for n in t.strings if t.schema[n].kind not in ("datetime", "boolean") and n not in t.pii]
     findings = []
     for name in strings:
-        value = pl.col(name).str.strip_chars()
+        value = pl.col("value").str.strip_chars()
         present = t.distinct(name).filter(
             value.is_not_null() & ~value.str.to_lowercase().is_in(list(MISSING_TOKENS))
         )
@@ -120,7 +120,7 @@ def mixed_types(t: Table) -> list[Finding]:
         if not (n and rare and rare / n <= MIXED_MAX_SHARE):
             continue
         rarer_is_number = numbers < n - numbers
-        rare_values = present.filter(is_number if rarer_is_number else ~is_number)[name]
+        rare_values = present.filter(is_number if rarer_is_number else ~is_number)["value"]
         kinds = ("numbers", "text") if rarer_is_number else ("text", "numbers")
         findings.append(
             Finding(
@@ -147,16 +147,16 @@ def category_variants(t: Table) -> list[Finding]:
         counts = (
             t.distinct(name)
             .drop_nulls()
-            .with_columns(key=pl.col(name).str.to_lowercase().str.replace_all(r"[\s_.\-/]+", ""))
-            .filter((pl.col("key") != "") & (pl.col(name).n_unique().over("key") > 1))
+            .with_columns(key=pl.col("value").str.to_lowercase().str.replace_all(r"[\s_.\-/]+", ""))
+            .filter((pl.col("key") != "") & (pl.col("value").n_unique().over("key") > 1))
             .sort(["key", "count"], descending=[False, True])
         )
         if counts.height == 0:
             continue
-        groups = counts.group_by("key", maintain_order=True).agg(pl.col(name))
-        described = "; ".join(" / ".join(repr(v) for v in vs) for vs in groups[name].head(3).to_list())
+        groups = counts.group_by("key", maintain_order=True).agg(pl.col("value"))
+        described = "; ".join(" / ".join(repr(v) for v in vs) for vs in groups["value"].head(3).to_list())
         col = t.df.get_column(name)
-        rows = [int(col.eq(v).arg_true()[0]) for v in counts[name].head(5)]
+        rows = [int(col.eq(v).arg_true()[0]) for v in counts["value"].head(5)]
         findings.append(
             Finding(
                 "B-3 category-variants",

@@ -82,7 +82,7 @@ def _phone_valid(value: str) -> bool:
 
 
 def scan(distinct: dict[str, pl.DataFrame]) -> list[PiiHit]:
-    """Personal data in columns given as their distinct values with counts (``Series.value_counts()``).
+    """Personal data in columns given as their distinct values with counts (``fieldguide.data.value_counts``).
 
     Integer columns are checked for card numbers only: ids stored as numbers look like phone numbers.
     """
@@ -90,9 +90,9 @@ def scan(distinct: dict[str, pl.DataFrame]) -> list[PiiHit]:
 
 
 def _scan_column(name: str, counts: pl.DataFrame) -> list[PiiHit]:
-    text = counts.schema[name] == pl.String
+    text = counts.schema["value"] == pl.String
     frame = counts.select(
-        pl.col(name).alias("raw"), pl.col(name).cast(pl.String).str.strip_chars().alias("v"), "count"
+        pl.col("value").alias("raw"), pl.col("value").cast(pl.String).str.strip_chars().alias("v"), "count"
     ).drop_nulls("v")
     n = frame["count"].sum()
     if n == 0:

@@ -9,7 +9,7 @@ from typing import Any
 import polars as pl
 
 from fieldguide.data import Schema
-from fieldguide.data._schema import typed_column
+from fieldguide.data._schema import typed_column, value_counts
 from fieldguide.readiness import _pii
 
 MAX_EXAMPLES = 5
@@ -50,10 +50,10 @@ class Table:
         return self.df.sample(QUANTILE_SAMPLE, seed=0)
 
     def distinct(self, name: str) -> pl.DataFrame:
-        """Each distinct value of a column (nulls included) with its ``count``: the text checks run over these,
+        """Each distinct ``value`` of a column (nulls included) with its ``count``: the text checks run over these,
         not over every row, so a categorical column of a million rows costs a handful of regex matches."""
         if name not in self._distinct:
-            self._distinct[name] = self.df.get_column(name).value_counts()
+            self._distinct[name] = value_counts(self.df.get_column(name))
         return self._distinct[name]
 
     def rows_with(self, name: str, values: list[Any]) -> pl.Series:
