@@ -496,17 +496,24 @@ def infer_schema(df: Any, target: str | None = None) -> Schema:
     >>> [(c.name, c.kind, c.role) for c in infer_schema(df, target="churn")]
     [('customer_id', 'identifier', 'identifier'), ('age', 'numeric', 'feature'), ('churn', 'boolean', 'target')]
     """
-    frame = as_frame(df)
+    return infer_counted(as_frame(df), target, {})
+
+
+def infer_counted(frame: pl.DataFrame, target: str | None, counted: Mapping[str, pl.DataFrame]) -> Schema:
+    """``infer_schema`` for a caller that has already counted some string columns (``value_counts``, by name),
+    as ``fieldguide check`` has: those are inferred from their counts without counting them again."""
     if target is not None and target not in frame.columns:
         raise SchemaError(f"target {target!r} is not a column; columns are {frame.columns}")
-    return Schema(tuple(_infer_column(frame.get_column(name), name == target) for name in frame.columns))
+    return Schema(
+        tuple(_infer_column(frame.get_column(n), n == target, counted.get(n)) for n in frame.columns)
+    )
 
 
-def _infer_column(series: pl.Series, is_target: bool) -> ColumnSpec:
+def _infer_column(series: pl.Series, is_target: bool, counted: pl.DataFrame | None = None) -> ColumnSpec:
     dtype = series.dtype
     counts, missing = None, ()
     if dtype == pl.String:
-        series, counts = _distinct(series)
+        series, counts = _distinct(series, counted)
         stripped = series.str.strip_chars().str.to_lowercase()
         missing = tuple(sorted(series.filter(stripped.is_in(list(MISSING_TOKENS))).unique().to_list()))
     base = ColumnSpec(series.name, "text", dtype=str(dtype), missing_values=missing)
@@ -523,15 +530,17 @@ def _infer_column(series: pl.Series, is_target: bool) -> ColumnSpec:
     )
 
 
-def _distinct(series: pl.Series) -> tuple[pl.Series, pl.Series | None]:
-    """A string column as its distinct values and their counts when values repeat (most do), else as is.
+def _distinct(series: pl.Series, counted: pl.DataFrame | None) -> tuple[pl.Series, pl.Series | None]:
+    """A string column as its distinct values and their counts when values repeat (most do), else as is;
+    ``counted``: its ``value_counts`` when the caller has them already.
 
     Inference then parses and measures each distinct value once: a 1M-row column of a dozen categories costs
     what a dozen strings cost. The answers are the same either way (counts weigh every row-level figure).
     """
-    if series.n_unique() * DISTINCT_RATIO > series.len():
-        return series, None
-    counted = value_counts(series)
+    if counted is None:
+        if series.n_unique() * DISTINCT_RATIO > series.len():
+            return series, None
+        counted = value_counts(series)
     return counted.get_column("value").rename(series.name), counted.get_column("count")
 
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import polars as pl
 
-from fieldguide.data import DataWarning, Schema, infer_schema, read
-from fieldguide.data._schema import as_frame
+from fieldguide.data import DataWarning, Schema, read, value_counts
+from fieldguide.data._schema import as_frame, infer_counted
 from fieldguide.errors import DataError
 from fieldguide.readiness import _faithful, _units
 from fieldguide.readiness._findings import Finding, Report
@@ -60,13 +60,15 @@ def check(
         message = f"target {target!r} is not a column; columns are {df.columns}"
         findings.append(Finding("A-1 target", "fail", message, columns=(target,)))
         target = None
+    # Text columns are counted once, for inference and for the checks that read distinct values.
+    counted = {n: value_counts(df.get_column(n)) for n, dtype in df.schema.items() if dtype == pl.String}
     if schema is None:
-        schema = infer_schema(df, target=target)
+        schema = infer_counted(df, target, counted)
         findings.append(Finding("C-2 schema", "pass", f"schema inferred: {_kinds(schema)}"))
     else:
         findings.append(_against(schema, df))
-        schema = _covering(schema, df)
-    t = Table(df, schema, target)
+        schema = _covering(schema, df, counted)
+    t = Table(df, schema, target, _distinct=counted)
     steps: list[tuple[str, Callable[[Table], list[Finding]]]] = [
         ("personal data", _faithful.personal_data),
         ("missing values", _faithful.missing),
@@ -134,10 +136,10 @@ def _against(schema: Schema, df: pl.DataFrame) -> Finding:
     return Finding("C-2 schema", "pass", "the table matches the given schema")
 
 
-def _covering(schema: Schema, df: pl.DataFrame) -> Schema:
+def _covering(schema: Schema, df: pl.DataFrame, counted: dict[str, pl.DataFrame]) -> Schema:
     """The stored schema's columns that ``df`` has, plus inferred ones for the columns it does not know."""
     extra = [n for n in df.columns if n not in schema]
-    inferred = tuple(infer_schema(df.select(extra))) if extra else ()
+    inferred = tuple(infer_counted(df.select(extra), None, counted)) if extra else ()
     return Schema(tuple(c for c in schema if c.name in df.columns) + inferred)
 
 
