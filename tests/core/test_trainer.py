@@ -409,3 +409,46 @@ def test_predict_checks_the_feature_count():
     fitted = LOGLOSS.fit(features(), np.arange(200) % 2)
     with pytest.raises(DataError, match="expected 5 features"):
         fitted.predict(np.zeros((3, 4)))
+
+
+def test_staging_casts_pads_and_checks_in_one_pass():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3 * _learner._STAGE_ROWS + 5, 3))  # float64, several blocks and a ragged last one
+    staged = _learner.stage_rows(X, 3 * _learner._STAGE_ROWS + 64, "float32")
+    assert staged.dtype == np.float32 and staged.ctypes.data % _learner._ALIGN == 0
+    np.testing.assert_array_equal(staged[: len(X)], X.astype(np.float32))
+    assert not staged[len(X) :].any()
+    rows = rng.permutation(len(X))[:1000]
+    np.testing.assert_array_equal(
+        _learner.stage_rows(X, 1024, "float32", rows)[:1000], X[rows].astype(np.float32)
+    )
+    ints = _learner.stage_rows(np.arange(6).reshape(3, 2), 4, "float64")
+    np.testing.assert_array_equal(ints, [[0, 1], [2, 3], [4, 5], [0, 0]])
+
+
+@pytest.mark.parametrize(
+    "row", [0, _learner._STAGE_ROWS - 1, _learner._STAGE_ROWS, 2 * _learner._STAGE_ROWS + 3]
+)
+@pytest.mark.parametrize("bad", [np.nan, np.inf, 1e39])  # 1e39 is finite in float64, inf in float32
+def test_staging_names_the_first_non_finite_row(row, bad):
+    X = np.zeros((2 * _learner._STAGE_ROWS + 10, 2))
+    X[row, 1] = X[-1, 0] = bad
+    with pytest.raises(
+        DataError,
+        match=rf"X: expected finite values in float32, found NaN or inf in 2 row\(s\), first at row {row}$",
+    ):
+        _learner.stage_rows(X, len(X), "float32")
+    rows = np.arange(len(X))[::-1]  # the rows of a subset are reported in X's numbering
+    with pytest.raises(DataError, match=rf"first at row {row}$"):
+        _learner.stage_rows(X, len(X), "float32", rows)
+    if bad == 1e39:
+        assert _learner.stage_rows(X, len(X), "float64")[row, 1] == bad
+
+
+def test_float64_input_fits_as_its_float32_cast():
+    X = features()
+    y = target("binary", X)
+    a = LOGLOSS.fit(X, y).params
+    b = LOGLOSS.fit(X.astype(np.float32), y).params
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key])

@@ -74,3 +74,43 @@ def test_bad_input_names_the_problem():
         models.LogisticRegression().fit(X, np.zeros(len(X)))
     with pytest.raises(ValueError, match="dtype must be 'float32' or 'float64'"):
         models.Ridge(dtype="float16").fit(X, Y)
+
+
+LABELS = [
+    np.array([3, 1, 3, 7, 1]),
+    np.array([-128, 127, 0, -128] * 20, dtype=np.int8),  # offsets past int8's range
+    np.array([2**64 - 1, 5, 2**64 - 1], dtype=np.uint64),  # beyond intp: sorted instead
+    np.array([10**12, 0, 10**12]),  # a range far wider than the labels: sorted instead
+    np.array(["b", "a", "b"]),
+    np.array([True, False, True]),
+    np.array([0.0, 1.0, 1.0]),
+]
+
+
+@pytest.mark.parametrize("y", LABELS, ids=lambda y: str(y.dtype))
+def test_class_encoding_matches_numpy_unique(y):
+    from fieldguide.models._base import encode_classes
+
+    classes, ids = encode_classes(y)
+    expected_classes, expected_ids = np.unique(y, return_inverse=True)
+    np.testing.assert_array_equal(classes, expected_classes)
+    assert classes.dtype == expected_classes.dtype and ids.dtype == np.int32
+    np.testing.assert_array_equal(ids, expected_ids)
+
+
+def test_continuous_targets_are_refused_by_classifiers():
+    X = np.random.default_rng(0).normal(size=(20, 2))
+    with pytest.raises(ValueError, match="Unknown label type"):
+        models.LogisticRegression().fit(X, X[:, 0])
+
+
+def test_float64_columns_beyond_float32_are_named():
+    X = np.random.default_rng(0).normal(size=(20, 2))
+    y = (X[:, 0] > 0).astype(int)
+    fitted = models.LogisticRegression().fit(X, y)
+    X[4, 1] = 1e39  # finite in float64, inf once cast to the estimator's float32
+    with pytest.raises(ValueError, match=r"X: expected finite values in float32.*first at row 4"):
+        models.LogisticRegression().fit(X, y)
+    with pytest.raises(ValueError, match="first at row 4"):
+        fitted.predict(X)
+    assert models.LogisticRegression(dtype="float64").fit(X, y).predict(X).shape == (20,)

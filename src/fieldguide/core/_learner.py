@@ -128,11 +128,11 @@ class Fitted:
         return jax.enable_x64(self.dtype == "float64")
 
     def _padded(self, X) -> tuple[jax.Array, int]:
-        X = _check_X(X, self.dtype)
+        X = _as_numbers(X, self.dtype)
         if X.shape[1] != self.n_features:
             raise DataError(f"X: expected {self.n_features} features (as in training), found {X.shape[1]}")
         n = X.shape[0]
-        return jax.device_put(_pad_rows(X, bucket(n))), n
+        return jax.device_put(stage_rows(X, bucket(n), self.dtype)), n
 
     def decision_function(self, X) -> np.ndarray:
         """Raw model outputs (before the link): ``(n,)`` for one output, ``(n, k)`` otherwise."""
@@ -152,7 +152,7 @@ class Fitted:
         with self._x64():
             X, y, w = _check_data(self.problem.objective, X, y, sample_weight, self.dtype)
             hyper = {"l2": self.penalty.l2_strength, "l1": self.penalty.l1_strength}
-            arrays = (jnp.asarray(a) for a in (X, y, w))
+            arrays = (jnp.asarray(a) for a in (stage_rows(X, X.shape[0], self.dtype), y, w))
             return float(_solvers.objective_value(self.problem, self.params, *arrays, hyper))
 
 
@@ -301,7 +301,8 @@ class Learner:
 
     def _fit_full_batch(self, params, X, y, w) -> dict:
         n_pad = bucket(X.shape[0])
-        data = tuple(jax.device_put(_pad_rows(a, n_pad)) for a in (X, y, w))
+        X = stage_rows(X, n_pad, self.dtype)
+        data = tuple(jax.device_put(a) for a in (X, _pad_rows(y, n_pad), _pad_rows(w, n_pad)))
         use_fista = self.optimizer == "proximal" or self.objective.penalty.l1_strength > 0
         solver = "fista" if use_fista else self.optimizer
         if solver == "newton" and params["coef"].shape[1] != 1:
@@ -328,10 +329,11 @@ class Learner:
         if n_val:
             order = np.random.default_rng(seed).permutation(n)
             train, val = order[n_val:], order[:n_val]
-            data = [_pad_rows(a[train], n_pad) for a in (X, y, w)]
-            data += [_pad_rows(a[val], bucket(n_val)) for a in (X, y, w)]
+            data = [stage_rows(X, n_pad, self.dtype, train), *(_pad_rows(a[train], n_pad) for a in (y, w))]
+            data += [stage_rows(X, bucket(n_val), self.dtype, val)]
+            data += [_pad_rows(a[val], bucket(n_val)) for a in (y, w)]
         else:  # the validation arrays are placeholders, never read when has_validation is False
-            data = [_pad_rows(a, n_pad) for a in (X, y, w)]
+            data = [stage_rows(X, n_pad, self.dtype), *(_pad_rows(a, n_pad) for a in (y, w))]
             data += [a[:1] for a in data]
         data = tuple(jax.device_put(a) for a in data)
         problem = self._problem(
@@ -406,27 +408,58 @@ def _check_positive_int(name: str, value) -> None:
         raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
 
 
-def _check_X(X, dtype: str) -> np.ndarray:
-    try:
-        X = np.asarray(X, dtype=dtype)
-    except (TypeError, ValueError) as err:
-        raise DataError(f"X: expected numbers, could not convert to {dtype}: {err}") from None
+def _as_numbers(X, dtype: str) -> np.ndarray:
+    """``X`` as a 2-D array of numbers (rows, features), not yet cast to ``dtype`` nor checked finite: a numeric
+    array is returned as it is, so that :func:`stage_rows` casts, pads and checks it in one pass."""
+    X = np.asarray(X)
+    if X.dtype.kind not in "biuf":
+        try:
+            X = np.asarray(X, dtype=dtype)
+        except (TypeError, ValueError) as err:
+            raise DataError(f"X: expected numbers, could not convert to {dtype}: {err}") from None
     if X.ndim != 2:
         raise DataError(
             f"X: expected a 2-D array (rows, features), found {X.ndim} dimension(s) with shape {X.shape}"
         )
     if X.shape[0] == 0 or X.shape[1] == 0:
         raise DataError(f"X: expected at least one row and one feature, found shape {X.shape}")
-    if not np.isfinite(X).all():
-        rows = np.flatnonzero(~np.isfinite(X).all(axis=1))
-        raise DataError(
-            f"X: expected finite values, found NaN or inf in {rows.size} row(s), first at row {rows[0]}"
-        )
     return X
 
 
+_STAGE_ROWS = 8192  # rows cast and copied at a time, then checked while they are still in the CPU's cache
+
+
+def stage_rows(X, n_pad: int, dtype: str, rows: np.ndarray | None = None) -> np.ndarray:
+    """``X`` (or its ``rows``, in that order) cast to ``dtype``, with zero rows appended up to ``n_pad`` (with zero
+    sample weight they change nothing), in a fresh 64-byte-aligned buffer, and checked finite.
+
+    One pass over ``X`` where a cast, a padded copy and a finiteness check would each be one: the buffer is filled
+    block by block and each block checked while it is in cache. ``jax.device_put`` uses such a buffer in place on
+    the CPU, so the data exists once more, not twice (a plain ``jnp.asarray`` would copy it again).
+    """
+    X = _as_numbers(X, dtype)
+    n = X.shape[0] if rows is None else len(rows)
+    out = _aligned_empty((n_pad, X.shape[1]), np.dtype(dtype))
+    finite = True
+    with np.errstate(over="ignore"):  # a value beyond dtype's range becomes inf, reported below
+        for start in range(0, n, _STAGE_ROWS):
+            stop = min(n, start + _STAGE_ROWS)
+            block = out[start:stop]
+            block[...] = X[start:stop] if rows is None else X[rows[start:stop]]
+            finite = finite and bool(np.isfinite(block).all())
+        out[n:] = 0
+        if not finite:  # reported from all of X cast to dtype, in the caller's row numbers
+            bad = np.flatnonzero(~np.isfinite(np.asarray(X, dtype=dtype)).all(axis=1))
+            raise DataError(
+                f"X: expected finite values in {dtype}, found NaN or inf in {bad.size} row(s), first at row {bad[0]}"
+            )
+    return out
+
+
 def _check_data(objective: Objective, X, y, sample_weight, dtype: str):
-    X = _check_X(X, dtype)
+    """Checked ``y`` and weights; ``X`` is checked for shape and numbers here, cast and checked finite when it is
+    staged (:func:`stage_rows`)."""
+    X = _as_numbers(X, dtype)
     y = np.asarray(y)
     if y.ndim == 0 or y.shape[0] != X.shape[0]:
         raise DataError(f"y: expected {X.shape[0]} values (one per row of X), found shape {y.shape}")
@@ -449,14 +482,17 @@ def _check_data(objective: Objective, X, y, sample_weight, dtype: str):
 
 
 def _pad_rows(a: np.ndarray, n_pad: int) -> np.ndarray:
-    """``a`` with zero rows appended up to ``n_pad`` (with zero sample weight they change nothing), in a fresh
-    64-byte-aligned buffer: ``jax.device_put`` uses such a buffer in place on the CPU, so the data exists once
-    (a plain ``jnp.asarray`` would copy it again, ~35 ms and one more X for 200k × 50)."""
-    shape = (n_pad, *a.shape[1:])
-    nbytes = math.prod(shape) * a.dtype.itemsize
-    raw = np.empty(nbytes + _ALIGN, np.uint8)
-    offset = -raw.ctypes.data % _ALIGN
-    out = raw[offset : offset + nbytes].view(a.dtype).reshape(shape)
+    """``a`` (checked targets or weights) with zero rows appended up to ``n_pad``, in a fresh aligned buffer."""
+    out = _aligned_empty((n_pad, *a.shape[1:]), a.dtype)
     out[: a.shape[0]] = a
     out[a.shape[0] :] = 0
     return out
+
+
+def _aligned_empty(shape: tuple, dtype: np.dtype) -> np.ndarray:
+    """An uninitialised array whose data starts on a 64-byte boundary: XLA's CPU client adopts such host buffers
+    without copying them."""
+    nbytes = math.prod(shape) * dtype.itemsize
+    raw = np.empty(nbytes + _ALIGN, np.uint8)
+    offset = -raw.ctypes.data % _ALIGN
+    return raw[offset : offset + nbytes].view(dtype).reshape(shape)
