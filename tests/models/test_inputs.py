@@ -76,7 +76,7 @@ def test_bad_input_names_the_problem():
         models.Ridge(dtype="float16").fit(X, Y)
 
 
-LABELS = [
+LABEL_ARRAYS = [
     np.array([3, 1, 3, 7, 1]),
     np.array([-128, 127, 0, -128] * 20, dtype=np.int8),  # offsets past int8's range
     np.array([2**64 - 1, 5, 2**64 - 1], dtype=np.uint64),  # beyond intp: sorted instead
@@ -87,7 +87,7 @@ LABELS = [
 ]
 
 
-@pytest.mark.parametrize("y", LABELS, ids=lambda y: str(y.dtype))
+@pytest.mark.parametrize("y", LABEL_ARRAYS, ids=lambda y: str(y.dtype))
 def test_class_encoding_matches_numpy_unique(y):
     from fieldguide.models._base import encode_classes
 
