@@ -203,3 +203,19 @@ def test_band_a_samples_big_tables_by_class(monkeypatch):
     report = check(df, target="churn")
     (learn,) = [f for f in report.findings if f.id == "A-4 learnability"]
     assert "on 300 rows" in learn.message or "on 301 rows" in learn.message  # each class rounded up
+
+
+def test_target_computed_from_several_columns_is_a_leak():
+    # a total and its parts, as bike-sharing's cnt = casual + registered: neither part alone reaches the limit
+    n = 3000
+    casual, registered = RNG.gamma(2.0, 20.0, n), RNG.gamma(4.0, 30.0, n)
+    honest = RNG.normal(size=n)
+    df = pl.DataFrame(
+        {"casual": casual, "registered": registered, "temp": honest, "cnt": casual + registered}
+    )
+    (leak,) = alarms(check(df, target="cnt"), "A-3 leakage")
+    assert set(leak.columns) == {"casual", "registered", "cnt"} and leak.severity == "fail"
+    assert "1·casual" in leak.message and "1·registered" in leak.message
+    # a strong but honest relation (R² 0.99 out of fold) is a good model, not a leak
+    noisy = df.with_columns(cnt=pl.col("cnt") + RNG.normal(0, 0.1 * float(np.std(casual + registered)), n))
+    assert alarms(check(noisy, target="cnt"), "A-3 leakage") == []

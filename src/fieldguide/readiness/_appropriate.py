@@ -40,6 +40,9 @@ ALPHA, MIN_GAIN = 0.05, 0.01
 FOLDS, REPEATS = 5, 2
 TOP_CATEGORIES = 10  # one-hot columns per categorical feature
 LEAK_BINS = 16  # quantile bins (or most common categories) of a column scored alone
+# a regression target that a least-squares fit on a few numeric columns explains to this out-of-fold R² is computed
+# from them (a total from its parts, a difference): no single column need reach LEAK_SCORE
+SUM_LEAK_SCORE, SUM_LEAK_COLUMNS = 0.999, 4
 
 
 def target_checks(t: Table, seed: int) -> list[Finding]:
@@ -248,14 +251,88 @@ def _leakage(t: Table, frame: pl.DataFrame, task: str, seed: int) -> list[Findin
                     examples=t.examples(range(min(frame.height, 5)), [name]),
                 )
             )
+    if task == "regression":
+        flagged = {f.columns[0] for f in findings}
+        findings += _sum_leak(t, frame, y, fold, [n for n in _modelled(t) if n not in flagged])
     return findings or [
         Finding(
             "A-3 leakage",
             "pass",
-            f"no single column reaches {metric} {LEAK_SCORE}",
+            f"no single column reaches {metric} {LEAK_SCORE}"
+            + (
+                f", nor do {SUM_LEAK_COLUMNS} or fewer together reach R² {SUM_LEAK_SCORE}"
+                if task == "regression"
+                else ""
+            ),
             threshold=f">= {LEAK_SCORE}",
         )
     ]
+
+
+def _sum_leak(
+    t: Table, frame: pl.DataFrame, y: np.ndarray, fold: np.ndarray, names: list[str]
+) -> list[Finding]:
+    """A-3 for a regression target computed from several numeric columns, e.g. ``cnt = casual + registered``.
+
+    When least squares on all numeric features explains the target to ``SUM_LEAK_SCORE`` out of fold, forward
+    selection looks for at most ``SUM_LEAK_COLUMNS`` columns that do it alone; finding two or more is a leak that
+    no single column shows. Rows with a missing value are left out.
+    """
+    names = [n for n in names if t.schema[n].kind in ("numeric", "boolean")]
+    if len(names) < 2:
+        return []
+    x = np.column_stack([frame.select(t.typed(n).cast(pl.Float64)).to_series().to_numpy() for n in names])
+    complete = np.isfinite(x).all(axis=1) & np.isfinite(y)
+    if complete.sum() < max(100, 10 * len(names)):
+        return []
+    x, y, fold = x[complete], y[complete], fold[complete]
+    if _out_of_fold_r2(x, y, fold) < SUM_LEAK_SCORE:
+        return []
+    chosen: list[int] = []
+    while len(chosen) < SUM_LEAK_COLUMNS:
+        rest = [c for c in range(len(names)) if c not in chosen]
+        chosen.append(min(rest, key=lambda c: _residual(x[:, [*chosen, c]], y)))
+        score = _out_of_fold_r2(x[:, chosen], y, fold)
+        if score >= SUM_LEAK_SCORE:
+            break
+    if score < SUM_LEAK_SCORE or len(chosen) < 2:
+        return []
+    columns = tuple(names[c] for c in chosen)
+    coef = np.linalg.lstsq(_with_intercept(x[:, chosen]), y, rcond=None)[0]
+    coef[np.abs(coef) < 1e-9 * np.abs(y).max()] = 0.0  # rounding noise, e.g. an intercept of 1e-13
+    terms = [f"{w:+.3g}·{n}" for w, n in zip(coef[1:], columns, strict=True) if w]
+    formula = " ".join(terms + ([f"{coef[0]:+.3g}"] if coef[0] else [])).removeprefix("+")
+    return [
+        Finding(
+            "A-3 leakage",
+            "fail",
+            f"{', '.join(columns)}: together predict {t.target!r} with R² {score:.4f} "
+            f"({t.target} ≈ {formula}; least squares, 3-fold CV): it is computed from them",
+            value=round(score, 6),
+            threshold=f"R² >= {SUM_LEAK_SCORE} from <= {SUM_LEAK_COLUMNS} columns: fail",
+            columns=(*columns, t.target),
+            examples=t.examples(range(min(frame.height, 5)), list(columns)),
+        )
+    ]
+
+
+def _with_intercept(x: np.ndarray) -> np.ndarray:
+    return np.column_stack([np.ones(len(x)), x])
+
+
+def _residual(x: np.ndarray, y: np.ndarray) -> float:
+    """Sum of squared residuals of least squares (with an intercept) on the rows given."""
+    design = _with_intercept(x)
+    return float(np.sum((y - design @ np.linalg.lstsq(design, y, rcond=None)[0]) ** 2))
+
+
+def _out_of_fold_r2(x: np.ndarray, y: np.ndarray, fold: np.ndarray) -> float:
+    predicted = np.empty_like(y)
+    for k in np.unique(fold):
+        train, test = fold != k, fold == k
+        coef = np.linalg.lstsq(_with_intercept(x[train]), y[train], rcond=None)[0]
+        predicted[test] = _with_intercept(x[test]) @ coef
+    return float(1 - np.sum((y - predicted) ** 2) / np.sum((y - y.mean()) ** 2))
 
 
 def _learnability(t: Table, frame: pl.DataFrame, task: str, seed: int) -> Finding:

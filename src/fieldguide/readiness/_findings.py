@@ -127,8 +127,8 @@ CHECKS: dict[str, Check] = {
         Check(
             "A-3 leakage",
             "A2",
-            "no single feature or identifier predicts the target almost perfectly",
-            "Drop the column unless it is known before the target is; check how it was recorded.",
+            "no feature, identifier or small sum of features predicts the target almost perfectly",
+            "Drop the column(s) unless they are known before the target is; check how they were recorded.",
         ),
         Check(
             "A-4 learnability",
