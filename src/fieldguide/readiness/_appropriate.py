@@ -276,7 +276,8 @@ def _sum_leak(
 
     When least squares on all numeric features explains the target to ``SUM_LEAK_SCORE`` out of fold, forward
     selection looks for at most ``SUM_LEAK_COLUMNS`` columns that do it alone; finding two or more is a leak that
-    no single column shows. Rows with a missing value are left out.
+    no single column shows. Rows with a missing value are left out; with fewer than ten complete rows per column
+    (or a target constant on them) there is nothing to judge.
     """
     names = [n for n in names if t.schema[n].kind in ("numeric", "boolean")]
     if len(names) < 2:
@@ -286,7 +287,7 @@ def _sum_leak(
     if complete.sum() < max(100, 10 * len(names)):
         return []
     x, y, fold = x[complete], y[complete], fold[complete]
-    if _out_of_fold_r2(x, y, fold) < SUM_LEAK_SCORE:
+    if np.ptp(y) == 0 or not _out_of_fold_r2(x, y, fold) >= SUM_LEAK_SCORE:
         return []
     chosen: list[int] = []
     while len(chosen) < SUM_LEAK_COLUMNS:
@@ -295,7 +296,7 @@ def _sum_leak(
         score = _out_of_fold_r2(x[:, chosen], y, fold)
         if score >= SUM_LEAK_SCORE:
             break
-    if score < SUM_LEAK_SCORE or len(chosen) < 2:
+    if not score >= SUM_LEAK_SCORE or len(chosen) < 2:
         return []
     columns = tuple(names[c] for c in chosen)
     coef = np.linalg.lstsq(_with_intercept(x[:, chosen]), y, rcond=None)[0]
