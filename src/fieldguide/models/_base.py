@@ -34,7 +34,9 @@ NEWTON_SCALE_SPREAD = 10.0
 def scale_spread(X: np.ndarray, rows: int = 4096) -> float:
     """Largest over smallest standard deviation of the non-constant columns of ``X`` (on evenly spaced rows)."""
     sample = X[:: max(1, X.shape[0] // rows)]
-    std = sample.std(axis=0)
+    # X is not yet checked finite here (staging refuses NaN and inf just after): no warnings before that error
+    with np.errstate(invalid="ignore", over="ignore"):
+        std = sample.std(axis=0)
     std = std[std > 0]
     return float(std.max() / std.min()) if std.size else 1.0
 
