@@ -282,7 +282,7 @@ def _sum_leak(
     names = [n for n in names if t.schema[n].kind in ("numeric", "boolean")]
     if len(names) < 2:
         return []
-    x = np.column_stack([frame.select(t.typed(n).cast(pl.Float64)).to_series().to_numpy() for n in names])
+    x = np.column_stack([_column_matrix(t, frame, n) for n in names])
     complete = np.isfinite(x).all(axis=1) & np.isfinite(y)
     if complete.sum() < max(100, 10 * len(names)):
         return []
