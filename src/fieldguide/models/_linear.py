@@ -387,13 +387,13 @@ class LinearSVC(ZooClassifier):
         if n_classes == 2:
             return super()._fit_encoded(X, y, sample_weight, n_classes)
         # one-vs-rest: one binary problem per class, stacked as the columns of coef/intercept
-        columns, n_iter = [], 0
+        columns, n_iter, converged = [], 0, True
         for k in range(n_classes):
             super()._fit_encoded(X, (y == k).astype(np.int32), sample_weight, 2)
             columns.append(self.params_)
-            n_iter = max(n_iter, self.n_iter_)
+            n_iter, converged = max(n_iter, self.n_iter_), converged and self.converged_
         self.params_ = {key: np.concatenate([c[key] for c in columns], axis=-1) for key in columns[0]}
-        self.n_iter_ = n_iter
+        self.n_iter_, self.converged_ = n_iter, converged  # the slowest class's count; converged if all did
 
 
 # -- the concomitant-scale Huber pieces ---------------------------------------------------------------------------
