@@ -316,9 +316,8 @@ def test_linear_svc_one_vs_rest_has_converged_only_when_every_class_has():
     X, y, _ = _data("multiclass")
     alone = [models.LinearSVC(C=0.5, **_TIGHT).fit(X, (y == k).astype(int)).n_iter_ for k in range(3)]
     assert min(alone) < max(alone)
-    y = (len(alone) - 1 - np.argsort(np.argsort(alone)))[
-        y
-    ]  # relabelled: the class that converges first comes last
+    ranks = np.argsort(np.argsort(alone))
+    y = (len(alone) - 1 - ranks)[y]  # relabelled: the class whose fit converges first comes last
     short = models.LinearSVC(C=0.5, **{**_TIGHT, "max_iter": min(alone)}).fit(X, y)
     assert not short.converged_ and short.n_iter_ == min(alone)
     assert models.LinearSVC(C=0.5, **{**_TIGHT, "max_iter": max(alone)}).fit(X, y).converged_
