@@ -19,6 +19,7 @@ from sklearn.model_selection import KFold
 import fieldguide.core
 from fieldguide.core import (
     Learner,
+    _exported,
     _learner,
     _solvers,
     bucket,
@@ -100,9 +101,11 @@ def test_compiled_code_is_released_near_the_memory_map_limit(monkeypatch):
     monkeypatch.setattr(_learner, "_max_map_count", lambda: 4 * in_use)  # far from the limit: keep everything
     assert not _learner.release_compiled_code_if_crowded(force_check=True)
     assert _solvers.lbfgs_run._cache_size() > 0
+    monkeypatch.setitem(_exported._CALLS, "a loaded exported loop", None)
     monkeypatch.setattr(_learner, "_max_map_count", lambda: in_use)  # past half of it: clear
     assert _learner.release_compiled_code_if_crowded(force_check=True)
     assert _solvers.lbfgs_run._cache_size() == 0
+    assert "a loaded exported loop" not in _exported._CALLS
     fitted = Learner(models.Linear(), objectives.SquaredError(), verbose=False).fit(X, target("real", X))
     assert fitted.history["converged"]  # compiles again
 

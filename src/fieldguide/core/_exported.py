@@ -70,6 +70,11 @@ def loop(run: Callable, problem, data: tuple, hyper: dict) -> Callable:
     return step
 
 
+def forget() -> None:
+    """Drop the loaded programs (their files stay): the next fit of each key reads its file again."""
+    _CALLS.clear()
+
+
 def _key(run: Callable, problem, tree, types: list) -> str:
     parts = [
         f"{run.__module__}.{run.__name__}",
