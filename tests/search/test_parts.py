@@ -170,6 +170,29 @@ def test_ensemble_selection_keeps_a_single_model_that_cannot_be_improved():
     assert weights == [1, 0] and score == 1.0
 
 
+def test_ensemble_of_noise_is_scored_as_noise_on_rows_it_did_not_choose_on():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 400)
+    outputs = [
+        np.column_stack([1 - p, p]) for p in rng.uniform(size=(10, 400))
+    ]  # ten models that know nothing
+    accuracy = METRICS["accuracy"]
+    best_single = max(_evaluate.score(accuracy, "binary", y, o) for o in outputs)
+    _, chosen_on_itself = _ensemble.select(outputs, y, accuracy, "binary")
+    held_out = _ensemble.cross_fitted(outputs, y, accuracy, "binary", seed=0)
+    assert chosen_on_itself > best_single + 0.04  # the blend fits these rows' noise...
+    assert abs(held_out - 0.5) < 0.04  # ...and on rows it did not see, it is the coin it is
+
+
+def test_ensemble_cross_fitted_score_splits_every_class_across_both_halves():
+    y = np.array([0] * 6 + [1] * 4 + [2] * 2)
+    first, second = _ensemble._halves(y, "multiclass", seed=3)
+    assert sorted(np.concatenate([first, second])) == list(range(12))
+    assert (
+        [np.sum(y[first] == c) for c in range(3)] == [3, 2, 1] == [np.sum(y[second] == c) for c in range(3)]
+    )
+
+
 # -- CLI ----------------------------------------------------------------------------------------------------------
 def test_train_command_searches_registers_and_summarises(churn_csv, tmp_path, monkeypatch):
     from fieldguide.cli import app
@@ -229,13 +252,24 @@ def test_ensemble_is_chosen_only_when_it_beats_the_best_single_model():
     # complementary errors: their average is exact, so the ensemble wins
     ranked = [_record(0, "Ridge", 1.0), _record(1, "LGBMRegressor", 1.0)]
     members, score, notes = _choose(
-        ranked, {0: y + noise, 1: y - noise}, shared, rmse, "regression", plan, clock
+        ranked, {0: y + noise, 1: y - noise}, shared, rmse, "regression", plan, clock, 0
     )
     assert (
         [(r.number, w) for r, w in members] == [(0, 1), (1, 1)] and score == pytest.approx(0.0) and not notes
     )
     # a perfect model cannot be beaten: it is kept alone, and the summary says why
     ranked = [_record(0, "Ridge", 0.0), _record(1, "LGBMRegressor", 1.0)]
-    members, score, notes = _choose(ranked, {0: y, 1: y + noise}, shared, rmse, "regression", plan, clock)
+    members, score, notes = _choose(ranked, {0: y, 1: y + noise}, shared, rmse, "regression", plan, clock, 0)
     assert [(r.number, w) for r, w in members] == [(0, 1)] and score == 0.0
     assert "did not beat Ridge" in notes[0]
+    # models that know nothing: their blend beats the best of them only on the rows it was chosen on
+    y = rng.integers(0, 2, 400)
+    guesses = {n: np.column_stack([1 - p, p]) for n, p in enumerate(rng.uniform(size=(10, 400)))}
+    accuracy = METRICS["accuracy"]
+    scores = {n: _evaluate.score(accuracy, "binary", y, g) for n, g in guesses.items()}
+    ranked = sorted((_record(n, "Ridge", s) for n, s in scores.items()), key=lambda r: -r.score)
+    assert _ensemble.select([guesses[r.number] for r in ranked], y, accuracy, "binary")[1] > ranked[0].score
+    shared = SimpleNamespace(y_scored=y, folds=[SimpleNamespace(y_train=np.zeros(320))])
+    members, score, notes = _choose(ranked, guesses, shared, accuracy, "binary", plan, clock, 0)
+    assert [(r.number, w) for r, w in members] == [(ranked[0].number, 1)] and score == ranked[0].score
+    assert "on rows it did not choose on" in notes[0]

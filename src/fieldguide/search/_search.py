@@ -53,7 +53,7 @@ class SearchResult:
 
     ``trials``: every trial in order; ``leaderboard``: complete trials, best first; ``members``: the chosen
     model, ``[(trial, weight)]`` (one member unless ensemble selection won); ``score``: its validation score
-    (``metric``, on ``evaluation``); ``best_single_score``: the best trial's; ``pipeline``: the refitted
+    (``metric``, on ``evaluation``; an ensemble's is measured on rows its weights were not chosen on); ``best_single_score``: the best trial's; ``pipeline``: the refitted
     pipeline; ``registered``: its registry version (None when not registered); ``wall_s`` vs ``budget_s``:
     the measured time of the whole search (refit, registration and export included) and its ``overrun_s``.
     """
@@ -117,8 +117,9 @@ def search(
 
     Optuna's TPE (seeded) picks a model, then its hyperparameters; trials are scored by k-fold CV (tables of at
     most 10,000 rows) or a holdout split, report running scores and are pruned by the median rule. Greedy
-    ensemble selection over the best trials' out-of-fold predictions is kept when it beats the best single model.
-    The winner is refitted as a ``Pipeline`` on all rows.
+    ensemble selection over the best trials' out-of-fold predictions is kept when it beats the best single model
+    on rows its weights were not chosen on (its score is that held-out one: chosen on one half of the rows, scored
+    on the other, both ways). The winner is refitted as a ``Pipeline`` on all rows.
 
     Args:
         data: a table (Polars, pandas, Arrow, dict of columns) or a path ``fieldguide.data.read`` reads.
@@ -178,7 +179,7 @@ def search(
 
     sign = 1.0 if metric_.greater_is_better else -1.0
     ranked = sorted(complete, key=lambda r: (-sign * r.score, r.number))
-    members, score, notes = _choose(ranked, outputs, shared, metric_, task, plan, clock)
+    members, score, notes = _choose(ranked, outputs, shared, metric_, task, plan, clock, seed)
     estimator = _estimator(members, pool, seed)
     settings = {
         "search": {
@@ -387,9 +388,10 @@ def _refit_s(record: TrialRecord, shared, plan) -> float:
     return float(np.max(record.fit_s)) * plan.n_rows / n_train
 
 
-def _choose(ranked, outputs, shared, metric, task, plan, clock):
-    """The best single trial, or the greedy ensemble of the best trials when it scores better. Only trials whose
-    refits fit in the time left together take part (the longest such prefix of the ranking)."""
+def _choose(ranked, outputs, shared, metric, task, plan, clock, seed):
+    """The best single trial, or the greedy ensemble of the best trials when it scores better on rows its weights
+    were not chosen on (``_ensemble.cross_fitted``), with that score. Only trials whose refits fit in the time left
+    together take part (the longest such prefix of the ranking)."""
     best = ranked[0]
     notes: list[str] = []
     pool, refit = [], 0.0
@@ -400,12 +402,21 @@ def _choose(ranked, outputs, shared, metric, task, plan, clock):
         pool.append(record)
     if len(pool) < 2:
         return [(best, 1)], best.score, notes
-    weights, score = _ensemble.select([outputs[r.number] for r in pool], shared.y_scored, metric, task)
+    pooled = [outputs[r.number] for r in pool]
+    weights, _ = _ensemble.select(pooled, shared.y_scored, metric, task)
     members = [(r, w) for r, w in zip(pool, weights, strict=True) if w > 0]
-    sign = 1.0 if metric.greater_is_better else -1.0
-    if len(members) < 2 or not sign * score > sign * best.score:
+    if len(members) < 2:
         notes.append(
             f"ensemble selection did not beat {best.model} (trial {best.number}): kept the single model"
+        )
+        return [(best, 1)], best.score, notes
+    score = _ensemble.cross_fitted(pooled, shared.y_scored, metric, task, seed)
+    sign = 1.0 if metric.greater_is_better else -1.0
+    if score is None or not sign * score > sign * best.score:
+        held_out = "could not be scored" if score is None else f"scored {score:.4g}"
+        notes.append(
+            f"ensemble selection did not beat {best.model} (trial {best.number}, {best.score:.4g}) on rows it did "
+            f"not choose on ({held_out}): kept the single model"
         )
         return [(best, 1)], best.score, notes
     return members, score, notes
