@@ -52,9 +52,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
-        os.fchmod(
-            fd, 0o666 & ~_umask()
-        )  # mkstemp creates 0600; a report should be as readable as open() makes it
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp creates 0600; as readable as open() would make it
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -78,6 +76,7 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
     try:
+        os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes it 0700; a served artifact is read by other users
         yield staging
         for child in staging.rglob("*"):
             if child.is_file():

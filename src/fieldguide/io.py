@@ -6,8 +6,15 @@ A bundle is a directory written atomically (it appears complete or not at all, a
     meta.json              JSON metadata (for an estimator: class name, get_params(), scalar attributes, version)
     tensors.safetensors    the arrays, by name
 
-Loading verifies every checksum in the manifest before parsing anything, looks the estimator class up in an
-allow-list of fieldguide estimators (it never imports a name read from a file) and never unpickles. Adapters
+Loading verifies every checksum in the manifest before parsing anything, reads only regular files (no links,
+pipes or devices, no file the manifest does not list), looks the estimator class up in an allow-list of fieldguide
+estimators (it never imports a name read from a file) and never unpickles.
+
+The checksums catch a damaged or edited file, not a forger: whoever can write a bundle can write its manifest
+too. What keeps a forged bundle harmless is the rest: it can only hold plain data, and every structure that
+reaches native code (a tree's node indices, a booster's model) is checked before it is used, so loading it and
+predicting with it cannot run code or crash the process. Trust a bundle's predictions as far as you trust where
+it came from. Adapters
 (``fieldguide.models.adapters``) give their learned state as plain data through ``__fieldguide_state__()`` and take
 it back through ``__fieldguide_restore__(state)``; an ensemble's members are nested ``{"estimator": ...}`` entries.
 Any problem raises :class:`~fieldguide.errors.ArtifactError` naming the file and what is wrong.
@@ -15,9 +22,11 @@ Any problem raises :class:`~fieldguide.errors.ArtifactError` naming the file and
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -46,21 +55,25 @@ def write_bundle(path: str | os.PathLike, meta: dict, tensors: dict[str, np.ndar
     'hi'
     """
     target = Path(path)
-    if target.exists():
+    if os.path.lexists(target):
         raise ArtifactError(f"{target}: already exists; bundles are never overwritten")
-    files = {
-        META: json.dumps(meta, indent=1, sort_keys=True).encode(),
-        TENSORS: safetensors.numpy.save({k: np.ascontiguousarray(v) for k, v in tensors.items()}),
-    }
+    try:
+        arrays = safetensors.numpy.save({k: np.require(v, requirements="C") for k, v in tensors.items()})
+    except Exception as err:  # safetensors raises its own error types (an unsupported dtype, say)
+        raise ArtifactError(f"{target}: cannot store the arrays ({err})") from None
+    files = {META: json.dumps(meta, indent=1, sort_keys=True).encode(), TENSORS: arrays}
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "files": {name: sha256_bytes(data) for name, data in files.items()},
     }
-    with atomic_directory(target) as staging:
-        for name, data in files.items():
-            (staging / name).write_bytes(data)
-        (staging / MANIFEST).write_bytes(json.dumps(manifest, indent=1).encode())
+    try:
+        with atomic_directory(target) as staging:
+            for name, data in files.items():
+                (staging / name).write_bytes(data)
+            (staging / MANIFEST).write_bytes(json.dumps(manifest, indent=1).encode())
+    except OSError as err:
+        raise ArtifactError(f"{target}: cannot write the bundle ({err.strerror or err})") from None
     return target
 
 
@@ -69,15 +82,25 @@ def _read_json(file: Path, data: bytes) -> Any:
         return json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ArtifactError(f"{file}: not valid JSON ({err})") from None
+    except RecursionError:
+        raise ArtifactError(f"{file}: nested too deeply to be a bundle's JSON") from None
 
 
 def _read_file(file: Path) -> bytes:
+    """The bytes of a regular file: a link is not followed, and a pipe or device is refused before it is read
+    (either could stall or exhaust a reader)."""
     try:
-        return file.read_bytes()
+        fd = os.open(file, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         raise ArtifactError(f"{file}: missing from the bundle") from None
     except OSError as err:
-        raise ArtifactError(f"{file}: cannot be read ({err})") from None
+        if err.errno == errno.ELOOP:
+            raise ArtifactError(f"{file}: a symbolic link; a bundle holds only regular files") from None
+        raise ArtifactError(f"{file}: cannot be read ({err.strerror or err})") from None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise ArtifactError(f"{file}: not a regular file; a bundle holds only regular files")
+        return handle.read()
 
 
 def read_bundle(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]]:
@@ -88,23 +111,36 @@ def read_bundle(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]]:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ArtifactError(f"{manifest_file}: expected format {FORMAT!r}, found {manifest!r:.80}")
     version = manifest.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
         raise ArtifactError(
             f"{manifest_file}: format_version {version!r} is newer than this fieldguide ({__version__}) reads "
             f"(<= {FORMAT_VERSION}); upgrade fieldguide"
         )
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ArtifactError(
+            f"{manifest_file}: expected format_version 1 to {FORMAT_VERSION}, found {version!r}"
+        )
     checksums = manifest.get("files")
-    if not isinstance(checksums, dict) or set(checksums) != {META, TENSORS}:
+    if (
+        not isinstance(checksums, dict)
+        or set(checksums) != {META, TENSORS}
+        or not all(isinstance(v, str) for v in checksums.values())
+    ):
         raise ArtifactError(
             f"{manifest_file}: expected checksums of {META} and {TENSORS}, found {checksums!r:.80}"
         )
+    unlisted = sorted(p.name for p in root.iterdir() if p.name not in (MANIFEST, *checksums))
+    if unlisted:
+        raise ArtifactError(f"{root / unlisted[0]}: not in the manifest; the bundle was modified")
     contents = {}
     for name, expected in checksums.items():
         if not _SAFE_NAME.match(name):  # pragma: no cover - guarded by the set comparison above
             raise ArtifactError(f"{manifest_file}: unsafe file name {name!r}")
         data = _read_file(root / name)
         if sha256_bytes(data) != expected:
-            raise ArtifactError(f"{root / name}: SHA-256 does not match the manifest; the file was modified")
+            raise ArtifactError(
+                f"{root / name}: SHA-256 does not match the manifest's; the file or {MANIFEST} was modified"
+            )
         contents[name] = data
     meta = _read_json(root / META, contents[META])
     try:
@@ -140,26 +176,43 @@ def _encode(value: Any, name: str, tensors: dict[str, np.ndarray]) -> Any:
     )
 
 
+# each kind of entry, and the JSON type its content must have
+_KINDS = {
+    "tensor": str,
+    "strings": list,
+    "value": (type(None), bool, int, float, str),
+    "list": list,
+    "tuple": list,
+    "dict": dict,
+    "estimator": dict,
+}
+
+
 def _decode(node: Any, tensors: dict[str, np.ndarray], where: str) -> Any:
-    if not isinstance(node, dict) or len(node) not in (1, 2):
+    keys = set(node) if isinstance(node, dict) else set()
+    kinds = keys & _KINDS.keys()
+    kind = kinds.pop() if len(kinds) == 1 else None
+    if kind is None or keys != ({kind, "dtype"} if kind == "strings" else {kind}):
         raise ArtifactError(f"{where}: malformed entry {node!r:.80}")
-    if "tensor" in node:
-        if node["tensor"] not in tensors:
-            raise ArtifactError(f"{where}: tensor {node['tensor']!r} missing from {TENSORS}")
-        return tensors[node["tensor"]]
-    if "strings" in node:
-        return np.asarray(node["strings"], dtype=object if node.get("dtype") == "object" else str)
-    if "value" in node:
-        return node["value"]
-    if "list" in node:
-        return [_decode(v, tensors, where) for v in node["list"]]
-    if "tuple" in node:
-        return tuple(_decode(v, tensors, where) for v in node["tuple"])
-    if "dict" in node:
-        return {k: _decode(v, tensors, where) for k, v in node["dict"].items()}
-    if "estimator" in node:
-        return _build(node["estimator"], tensors, where)
-    raise ArtifactError(f"{where}: unknown entry kind {sorted(node)}")
+    content = node[kind]
+    if not isinstance(content, _KINDS[kind]):
+        raise ArtifactError(f"{where}: a {kind!r} entry holds a {type(content).__name__}: {content!r:.80}")
+    if kind == "tensor":
+        if content not in tensors:
+            raise ArtifactError(f"{where}: tensor {content!r} missing from {TENSORS}")
+        return tensors[content]
+    if kind == "strings":
+        if not all(isinstance(v, str) for v in np.ravel(np.asarray(content, dtype=object))):
+            raise ArtifactError(f"{where}: a 'strings' entry holds more than strings: {content!r:.80}")
+        return np.asarray(content, dtype=object if node["dtype"] == "object" else str)
+    if kind == "value":
+        return content
+    if kind in ("list", "tuple"):
+        items = [_decode(v, tensors, where) for v in content]
+        return items if kind == "list" else tuple(items)
+    if kind == "dict":
+        return {k: _decode(v, tensors, where) for k, v in content.items()}
+    return _build(content, tensors, where)
 
 
 def _allowed_classes() -> dict[str, type]:
@@ -195,12 +248,17 @@ def _build(node: Any, tensors: dict[str, np.ndarray], where: str) -> Any:
     """The estimator a ``_describe`` node describes; only allow-listed classes, only plain data."""
     allowed = _allowed_classes()
     name = node.get("class") if isinstance(node, dict) else None
-    if name not in allowed:
+    if not isinstance(name, str) or name not in allowed:
         raise ArtifactError(
-            f"{where}: class {name!r} is not a fieldguide estimator; allowed: {', '.join(sorted(allowed))}"
+            f"{where}: class {name!r:.80} is not a fieldguide estimator; allowed: {', '.join(sorted(allowed))}"
         )
     params = _decode(node.get("params"), tensors, where)
     attributes = _decode(node.get("attributes"), tensors, where)
+    for part, value in (("params", params), ("attributes", attributes)):
+        if not isinstance(value, dict):
+            raise ArtifactError(
+                f"{where}: {name}'s {part} must be a 'dict' entry, found {type(value).__name__}"
+            )
     try:
         estimator = allowed[name](**params)
     except TypeError as err:
@@ -210,12 +268,14 @@ def _build(node: Any, tensors: dict[str, np.ndarray], where: str) -> Any:
         raise ArtifactError(f"{where}: {bad} are not learned attributes (they must end with '_')")
     restore = getattr(estimator, "__fieldguide_restore__", None)
     try:
-        if restore is not None and attributes:
+        if restore is not None and attributes:  # an ensemble's members' parameters are unfitted estimators
             restore(attributes)
         else:
             for key, value in attributes.items():
                 setattr(estimator, key, value)
-    except (ImportError, KeyError, TypeError, ValueError) as err:
+    except ArtifactError:
+        raise
+    except Exception as err:  # whatever the state's library raises on it: the file, not the caller, is wrong
         raise ArtifactError(
             f"{where}: cannot restore the fitted {name} ({type(err).__name__}: {err})"
         ) from None
@@ -250,4 +310,10 @@ def load(path: str | os.PathLike) -> Any:
         raise ArtifactError(
             f"{where}: not an estimator bundle (kind {meta.get('kind') if isinstance(meta, dict) else meta!r})"
         )
-    return _build(meta, tensors, where)
+    try:
+        estimator = _build(meta, tensors, where)
+    except RecursionError:
+        raise ArtifactError(f"{where}: entries nested too deeply to be an estimator") from None
+    if meta["attributes"] == {"dict": {}}:
+        raise ArtifactError(f"{where}: holds no learned attributes; only fitted estimators are saved")
+    return estimator

@@ -107,6 +107,33 @@ class ZooEstimator(BaseEstimator):
     def _fit_options(self, n_rows: int) -> dict:
         return {}
 
+    def __fieldguide_restore__(self, state: dict) -> None:
+        """Learned attributes read back by ``fieldguide.io``: ``params_`` must have the arrays, shapes and dtype
+        this estimator's model gives ``n_features_in_`` features, or the file is refused before any prediction."""
+        for key, value in state.items():
+            setattr(self, key, value)
+        dtype, params = np.dtype(self._check_dtype()), self.params_
+        for n_outputs in {1, len(getattr(self, "classes_", ()))} - {0}:
+            init = functools.partial(self._model().init, n_features=self.n_features_in_, n_outputs=n_outputs)
+            shapes = jax.eval_shape(init, jax.random.key(0))
+            if jax.tree.structure(params) != jax.tree.structure(shapes):
+                continue
+            # earlier bundles hold a 0-d array (Huber's log_scale) as shape (1,): read them as they were written
+            params = jax.tree.map(
+                lambda a, s: np.reshape(a, ()) if s.shape == () and np.size(a) == 1 else a, params, shapes
+            )
+            if all(
+                np.shape(a) == s.shape and np.asarray(a).dtype == dtype
+                for a, s in zip(jax.tree.leaves(params), jax.tree.leaves(shapes), strict=True)
+            ):
+                self.params_ = params
+                return
+        found = jax.tree.map(lambda a: f"{np.asarray(a).dtype}{list(np.shape(a))}", params)
+        raise ValueError(
+            f"params_ should be {dtype} arrays shaped as {type(self._model()).__name__}'s for "
+            f"{self.n_features_in_} features, found {found!s:.200}"
+        )
+
     # -- scikit-learn contract ---------------------------------------------------------------------------------
     def _check_dtype(self):
         if self.dtype not in _DTYPES:
