@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import doctest
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -89,6 +91,82 @@ def test_newton_converges_where_lbfgs_crawls():
     assert newton.history["converged"] and newton.history["n_iter"] <= 15
     assert newton.history["n_iter"] < lbfgs.history["n_iter"]
     assert newton.objective_value(X, y) <= lbfgs.objective_value(X, y) + 1e-12
+
+
+def _income_table():
+    """Three standardised columns and one like an income (mean 3000, sd 1000), as raw tables hold them."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2000, 4)) * [1000.0, 1.0, 1.0, 1.0] + [3000.0, 0.0, 0.0, 0.0]
+    signal = X @ [0.001, -1.0, 0.5, 0.0] - 3.0 + 0.5 * rng.normal(size=2000)
+    return X, signal
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(
+    ("case", "objective", "reference"),
+    [
+        ("logistic", objectives.LogLoss() + penalties.L2(1e-4), "newton"),
+        ("multinomial", objectives.SoftmaxCrossEntropy() + penalties.L2(1e-4), "sklearn"),
+        ("lasso", objectives.SquaredError() + penalties.L1(1e-2), "sklearn"),
+    ],
+)
+def test_linear_fits_reach_the_minimum_whatever_the_columns_scale(case, objective, reference, dtype):
+    """L-BFGS and FISTA used to stop near the start (and say converged) on such a column, in float32 at once."""
+    from sklearn.linear_model import Lasso
+    from sklearn.linear_model import LogisticRegression as SkLogistic
+
+    X, signal = _income_table()
+    y = {"logistic": signal > np.median(signal), "lasso": signal}.get(case)
+    if case == "multinomial":
+        y = np.digitize(signal, np.quantile(signal, [1 / 3, 2 / 3]))
+    fitted = Learner(models.Linear(), objective, "lbfgs", dtype=dtype, tol=1e-8, verbose=False).fit(X, y)
+    if reference == "newton":
+        best = Learner(models.Linear(), objective, "newton", dtype="float64", tol=1e-10, verbose=False).fit(
+            X, y
+        )
+        best_value = best.objective_value(X, y)
+    elif case == "lasso":
+        lasso = Lasso(alpha=1e-2, tol=1e-12, max_iter=100_000).fit(X, y)  # the same ½·mean(r²) + alpha·|w|
+        best_value = 0.5 * np.mean((y - lasso.predict(X)) ** 2) + 1e-2 * np.abs(lasso.coef_).sum()
+    else:  # L2(1e-4) on the mean loss is C = 1 / (1e-4 · n)
+        sk = SkLogistic(C=1 / (1e-4 * len(y)), tol=1e-12, max_iter=10_000).fit(X, y)
+        params = {"coef": sk.coef_.T, "intercept": sk.intercept_}
+        best_value = dataclasses.replace(fitted, params=params, dtype="float64").objective_value(X, y)
+    value = fitted.objective_value(X, y)
+    assert fitted.history["converged"]
+    assert value == pytest.approx(best_value, rel=1e-5 if dtype == "float32" else 1e-7)
+
+
+def test_a_custom_model_with_the_wrong_output_shape_is_refused_before_training():
+    X = features(n=40)
+
+    def init(key, n_features, n_outputs):
+        return {"w": jnp.zeros(n_features), "b": jnp.zeros(())}
+
+    def flat(params, X):  # (n,) where the trainer needs (n, 1): it would broadcast against y to (n, n)
+        return X @ params["w"] + params["b"]
+
+    learner = Learner(models.Custom(init, flat), objectives.SquaredError(), verbose=False)
+    with pytest.raises(
+        ValueError, match=re.escape("expected outputs of shape (n_rows, 1) for this objective, found (3,)")
+    ):
+        learner.fit(X, target("real", X))
+
+
+def test_a_diverging_fit_raises_instead_of_returning_nan():
+    X = features(n=200) * 10.0
+    learner = Learner(models.MLP(hidden=(8,)), objectives.SquaredError(), optax.sgd(0.5), verbose=False)
+    with pytest.raises(FloatingPointError, match=r"training diverged.*standardise X's columns"):
+        learner.fit(X, 100 * target("real", X), epochs=5, batch_size=50)
+
+
+def test_targets_beyond_float32_are_refused():
+    X = features(n=20)
+    y = target("real", X)
+    y[3] = 1e39  # finite in float64
+    with pytest.raises(DataError, match="y: expected finite values in float32, found 1 NaN or inf"):
+        Learner(models.Linear(), objectives.SquaredError(), verbose=False).fit(X, y)
+    Learner(models.Linear(), objectives.SquaredError(), dtype="float64", verbose=False).fit(X, y)
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="needs Linux's /proc")

@@ -266,6 +266,7 @@ class Learner:
             if init_params is None:
                 init_params = _solvers.init_params(self.model, seed, X.shape[1], n_outputs, self.dtype)
             params = jax.tree.map(lambda p: jnp.asarray(p, self.dtype), init_params)
+            _check_outputs(self.model, params, X, n_outputs, self.dtype)
             if full_batch:
                 carry = self._fit_full_batch(params, X, y, w)
             else:
@@ -273,6 +274,12 @@ class Learner:
                     params, X, y, w, epochs, batch_size, validation_fraction, patience, seed
                 )
             n_iter = int(carry["k"])
+            if not all(np.isfinite(p).all() for p in jax.tree.leaves(carry["params"])):
+                raise FloatingPointError(
+                    f"Learner: training diverged: the parameters became NaN or inf after {n_iter} "
+                    f"{'iterations' if full_batch else 'epochs'} (loss history {np.asarray(carry['hist'])[:n_iter]}); "
+                    "standardise X's columns, lower the learning rate or raise the penalty"
+                )
             history = {
                 "loss": np.asarray(carry["hist"])[:n_iter],
                 "n_iter": n_iter,
@@ -301,7 +308,8 @@ class Learner:
         return {"tol": float(self.tol), "l2": penalty.l2_strength, "l1": penalty.l1_strength, **kw}
 
     def _fit_full_batch(self, params, X, y, w) -> dict:
-        n_pad = bucket(X.shape[0])
+        n = X.shape[0]
+        n_pad = bucket(n)
         X = stage_rows(X, n_pad, self.dtype)
         data = tuple(jax.device_put(a) for a in (X, _pad_rows(y, n_pad), _pad_rows(w, n_pad)))
         use_fista = self.optimizer == "proximal" or self.objective.penalty.l1_strength > 0
@@ -314,10 +322,13 @@ class Learner:
         problem = self._problem(solver, history_len=_history_len(self.max_iter))
         init, run = _SOLVERS[solver]
         hyper = self._hyper()
-        carry = init(problem, params, data, hyper)
-        return _drive(
+        if solver in ("lbfgs", "fista") and type(self.model) is Linear:  # see _solvers.preconditioner
+            hyper |= _solvers.preconditioner(X, w, n, self.model.fit_intercept)
+        carry = init(problem, _solvers.to_solver(params, hyper), data, hyper)
+        carry = _drive(
             _exported.loop(run, problem, data, hyper), carry, self.max_iter, "iterations", self.verbose
         )
+        return carry | {"params": _solvers.to_model(carry["params"], hyper)}
 
     def _fit_optax(self, params, X, y, w, epochs, batch_size, validation_fraction, patience, seed) -> dict:
         n = X.shape[0]
@@ -457,6 +468,17 @@ def stage_rows(X, n_pad: int, dtype: str, rows: np.ndarray | None = None) -> np.
     return out
 
 
+def _check_outputs(model: Model, params, X: np.ndarray, n_outputs: int, dtype: str) -> None:
+    """The model must map ``(n, d)`` rows to ``(n, n_outputs)`` outputs: a ``Custom`` apply returning ``(n,)``
+    would otherwise broadcast against the targets and train to nonsense."""
+    shape = jax.eval_shape(model.apply, params, jax.ShapeDtypeStruct((3, X.shape[1]), dtype)).shape
+    if shape != (3, n_outputs):
+        raise ValueError(
+            f"{type(model).__name__}.apply: expected outputs of shape (n_rows, {n_outputs}) for this objective, "
+            f"found {shape} for 3 rows"
+        )
+
+
 def _check_data(objective: Objective, X, y, sample_weight, dtype: str):
     """Checked ``y`` and weights; ``X`` is checked for shape and numbers here, cast and checked finite when it is
     staged (:func:`stage_rows`)."""
@@ -466,7 +488,12 @@ def _check_data(objective: Objective, X, y, sample_weight, dtype: str):
         raise DataError(f"y: expected {X.shape[0]} values (one per row of X), found shape {y.shape}")
     if y.dtype.kind in "fc" and not np.isfinite(y).all():
         raise DataError(f"y: expected finite values, found {int((~np.isfinite(y)).sum())} NaN or inf")
-    y = objective.encode(y).astype(dtype)
+    with np.errstate(over="ignore", invalid="ignore"):  # reported just below, with the dtype that caused it
+        y = objective.encode(y).astype(dtype)
+    if not np.isfinite(y).all():  # beyond dtype's range, or None in an object array
+        raise DataError(
+            f"y: expected finite values in {dtype}, found {int((~np.isfinite(y)).sum())} NaN or inf"
+        )
     if sample_weight is None:
         w = np.ones(X.shape[0], dtype)
     else:
