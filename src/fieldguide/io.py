@@ -11,10 +11,10 @@ pipes or devices, no file the manifest does not list), looks the estimator class
 estimators (it never imports a name read from a file) and never unpickles.
 
 The checksums catch a damaged or edited file, not a forger: whoever can write a bundle can write its manifest
-too. What keeps a forged bundle harmless is the rest: it can only hold plain data, and every structure that
-reaches native code (a tree's node indices, a booster's model) is checked before it is used, so loading it and
-predicting with it cannot run code or crash the process. Trust a bundle's predictions as far as you trust where
-it came from. Adapters
+too. A forged bundle still holds only plain data, so loading it runs no code; but the tree and booster adapters
+hand their stored structures (node indices, a booster's model text) to scikit-learn's, LightGBM's and XGBoost's
+native code, which trusts them, so a forged one can crash the process that predicts with it. Load bundles only
+from a registry or directory you trust. Adapters
 (``fieldguide.models.adapters``) give their learned state as plain data through ``__fieldguide_state__()`` and take
 it back through ``__fieldguide_restore__(state)``; an ensemble's members are nested ``{"estimator": ...}`` entries.
 Any problem raises :class:`~fieldguide.errors.ArtifactError` naming the file and what is wrong.
