@@ -93,3 +93,17 @@ def test_mlp_on_letter_recognition_if_present():
     ours = models.MLPClassifier(**SAME, max_iter=10, random_state=0).fit(X_train, y_train)
     ref = sknn.MLPClassifier(**SAME, max_iter=10, random_state=0, n_iter_no_change=10).fit(X_train, y_train)
     assert ours.score(X_test, y_test) >= ref.score(X_test, y_test) - 0.01
+
+
+def test_coefs_follow_the_layers_in_order_with_ten_or_more_hidden_layers():
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    sizes = tuple(range(2, 14))  # 12 hidden layers: "layer_10" sorts before "layer_2"
+    model = models.MLPRegressor(hidden_layer_sizes=sizes, max_iter=2, random_state=0).fit(X, X[:, 0])
+    assert [c.shape for c in model.coefs_] == list(zip((3, *sizes), (*sizes, 1), strict=True))
+    assert [b.shape for b in model.intercepts_] == [(k,) for k in (*sizes, 1)]
+    forward = X
+    for weight, bias in zip(model.coefs_[:-1], model.intercepts_[:-1], strict=True):
+        forward = np.maximum(forward @ weight + bias, 0.0)
+    np.testing.assert_allclose(
+        forward @ model.coefs_[-1][:, 0] + model.intercepts_[-1], model.predict(X), rtol=1e-4, atol=1e-5
+    )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
 
 from fieldguide.core import models, objectives, optax_optimizer, penalties
 from fieldguide.models._base import ZooClassifier, ZooEstimator, ZooRegressor
@@ -49,7 +50,7 @@ class _Stochastic(ZooEstimator):
     def _fit_encoded(self, X, y, sample_weight, n_classes):
         fitted = super()._fit_encoded(X, y, sample_weight, n_classes)
         self.loss_curve_ = [float(v) for v in fitted.history["loss"]]
-        if self.early_stopping:
+        if "val_loss" in fitted.history:
             self.validation_loss_curve_ = [float(v) for v in fitted.history["val_loss"]]
         return fitted
 
@@ -93,15 +94,20 @@ class _MLP(_Stochastic):
             activation=self.activation,
         )
 
+    def _layers(self) -> list[dict]:
+        # params_ holds "layer_0", "layer_1", …, "output": in number order, not key order ("layer_10" < "layer_2")
+        check_is_fitted(self)
+        return [self.params_[f"layer_{i}"] for i in range(len(self.params_) - 1)] + [self.params_["output"]]
+
     @property
     def coefs_(self) -> list[np.ndarray]:
         """Weight matrices per layer, as scikit-learn's ``coefs_``."""
-        return [layer["weight"] for layer in self.params_.values()]
+        return [layer["weight"] for layer in self._layers()]
 
     @property
     def intercepts_(self) -> list[np.ndarray]:
         """Bias vectors per layer, as scikit-learn's ``intercepts_``."""
-        return [layer["bias"] for layer in self.params_.values()]
+        return [layer["bias"] for layer in self._layers()]
 
 
 class MLPRegressor(ZooRegressor, _MLP):
