@@ -76,7 +76,8 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
     try:
-        os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes it 0700; a served artifact is read by other users
+        # mkdtemp makes it 0700; a served artifact is read by other users
+        os.chmod(staging, 0o777 & ~_umask())
         yield staging
         for child in staging.rglob("*"):
             if child.is_file():

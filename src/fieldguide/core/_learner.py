@@ -87,8 +87,8 @@ def release_compiled_code_if_crowded(force_check: bool = False) -> bool:
     Every XLA:CPU executable keeps ~100-200 memory mappings for its code, and JAX keeps executables for reuse: a
     process that compiles thousands of shapes (a long search, a test suite) reaches Linux's ``vm.max_map_count``
     (65530 by default), and the next compilation aborts the process. Past half the limit this clears JAX's caches
-    (``jax.clear_caches()``) and the exported loops loaded so far: later fits compile again, nothing crashes. Checked every ``_MAPS_CHECK_EVERY`` fits;
-    returns whether it cleared. A no-op where ``/proc`` is absent.
+    (``jax.clear_caches()``) and the exported loops loaded so far: later fits compile again, nothing crashes.
+    Checked every ``_MAPS_CHECK_EVERY`` fits; returns whether it cleared. A no-op where ``/proc`` is absent.
     """
     if not force_check and next(_FITS) % _MAPS_CHECK_EVERY:
         return False

@@ -322,11 +322,11 @@ def fista_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) -> 
     lam = problem.penalty_vector(carry["params"], hyper["l1"])
     if "scale" in hyper:  # |coef| = |solver's coef| / scale: the L1 strength of each solver coordinate
         coef = carry["params"]["coef"]
-        units = jax.tree.map(jnp.ones_like, carry["params"])
-        lam = (
-            lam
-            * ravel_pytree({**units, "coef": jnp.broadcast_to(1.0 / hyper["scale"][:, None], coef.shape)})[0]
-        )
+        units = {
+            **jax.tree.map(jnp.ones_like, carry["params"]),
+            "coef": jnp.broadcast_to(1 / hyper["scale"][:, None], coef.shape),
+        }
+        lam = lam * ravel_pytree(units)[0]
     eps = jnp.finfo(x0.dtype).eps
 
     def f(v):

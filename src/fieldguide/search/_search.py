@@ -53,9 +53,10 @@ class SearchResult:
 
     ``trials``: every trial in order; ``leaderboard``: complete trials, best first; ``members``: the chosen
     model, ``[(trial, weight)]`` (one member unless ensemble selection won); ``score``: its validation score
-    (``metric``, on ``evaluation``; an ensemble's is measured on rows its weights were not chosen on); ``best_single_score``: the best trial's; ``pipeline``: the refitted
-    pipeline; ``registered``: its registry version (None when not registered); ``wall_s`` vs ``budget_s``:
-    the measured time of the whole search (refit, registration and export included) and its ``overrun_s``.
+    (``metric``, on ``evaluation``; an ensemble's is measured on rows its weights were not chosen on);
+    ``best_single_score``: the best trial's; ``pipeline``: the refitted pipeline; ``registered``: its registry
+    version (None when not registered); ``wall_s`` vs ``budget_s``: the measured time of the whole search
+    (refit, registration and export included) and its ``overrun_s``.
     """
 
     target: str
