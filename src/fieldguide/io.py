@@ -8,16 +8,16 @@ A bundle is a directory written atomically (it appears complete or not at all, a
 
 Loading verifies every checksum in the manifest before parsing anything, reads only regular files (no links,
 pipes or devices, no file the manifest does not list), looks the estimator class up in an allow-list of fieldguide
-estimators (it never imports a name read from a file) and never unpickles.
+estimators (it never imports a name read from a file) and never unpickles. Adapters
+(``fieldguide.models.adapters``) give their learned state as plain data through ``__fieldguide_state__()`` and take
+it back through ``__fieldguide_restore__(state)``; an ensemble's members are nested ``{"estimator": ...}`` entries.
+Any problem raises :class:`~fieldguide.errors.ArtifactError` naming the file and what is wrong.
 
 The checksums catch a damaged or edited file, not a forger: whoever can write a bundle can write its manifest
 too. A forged bundle still holds only plain data, so loading it runs no code; but the tree and booster adapters
 hand their stored structures (node indices, a booster's model text) to scikit-learn's, LightGBM's and XGBoost's
 native code, which trusts them, so a forged one can crash the process that predicts with it. Load bundles only
-from a registry or directory you trust. Adapters
-(``fieldguide.models.adapters``) give their learned state as plain data through ``__fieldguide_state__()`` and take
-it back through ``__fieldguide_restore__(state)``; an ensemble's members are nested ``{"estimator": ...}`` entries.
-Any problem raises :class:`~fieldguide.errors.ArtifactError` naming the file and what is wrong.
+from a registry or directory you trust.
 """
 
 from __future__ import annotations
@@ -111,14 +111,14 @@ def read_bundle(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]]:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ArtifactError(f"{manifest_file}: expected format {FORMAT!r}, found {manifest!r:.80}")
     version = manifest.get("format_version")
-    if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
-        raise ArtifactError(
-            f"{manifest_file}: format_version {version!r} is newer than this fieldguide ({__version__}) reads "
-            f"(<= {FORMAT_VERSION}); upgrade fieldguide"
-        )
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise ArtifactError(
             f"{manifest_file}: expected format_version 1 to {FORMAT_VERSION}, found {version!r}"
+        )
+    if version > FORMAT_VERSION:
+        raise ArtifactError(
+            f"{manifest_file}: format_version {version!r} is newer than this fieldguide ({__version__}) reads "
+            f"(<= {FORMAT_VERSION}); upgrade fieldguide"
         )
     checksums = manifest.get("files")
     if (
@@ -310,10 +310,9 @@ def load(path: str | os.PathLike) -> Any:
         raise ArtifactError(
             f"{where}: not an estimator bundle (kind {meta.get('kind') if isinstance(meta, dict) else meta!r})"
         )
+    if meta.get("attributes") == {"dict": {}}:
+        raise ArtifactError(f"{where}: holds no learned attributes; only fitted estimators are saved")
     try:
-        estimator = _build(meta, tensors, where)
+        return _build(meta, tensors, where)
     except RecursionError:
         raise ArtifactError(f"{where}: entries nested too deeply to be an estimator") from None
-    if meta["attributes"] == {"dict": {}}:
-        raise ArtifactError(f"{where}: holds no learned attributes; only fitted estimators are saved")
-    return estimator

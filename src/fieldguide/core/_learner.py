@@ -18,7 +18,7 @@ import numpy as np
 import optax
 
 from fieldguide.core import _exported, _solvers
-from fieldguide.core.models import Linear, Model
+from fieldguide.core.models import Custom, Linear, Model
 from fieldguide.core.objectives import Objective
 from fieldguide.core.penalties import Penalties
 from fieldguide.errors import DataError
@@ -263,10 +263,12 @@ class Learner:
         with jax.enable_x64(self.dtype == "float64"):
             X, y, w = _check_data(self.objective, X, y, sample_weight, self.dtype)
             n_outputs = self.objective.n_outputs(np.asarray(y if y.shape[1] > 1 else y[:, 0]))
-            if init_params is None:
+            given = init_params is not None
+            if not given:
                 init_params = _solvers.init_params(self.model, seed, X.shape[1], n_outputs, self.dtype)
             params = jax.tree.map(lambda p: jnp.asarray(p, self.dtype), init_params)
-            _check_outputs(self.model, params, X, n_outputs, self.dtype)
+            if given or type(self.model) is Custom:  # a built-in model's init and apply agree by construction
+                _check_outputs(self.model, params, X, n_outputs, self.dtype)
             if full_batch:
                 carry = self._fit_full_batch(params, X, y, w)
             else:
@@ -471,7 +473,12 @@ def stage_rows(X, n_pad: int, dtype: str, rows: np.ndarray | None = None) -> np.
 def _check_outputs(model: Model, params, X: np.ndarray, n_outputs: int, dtype: str) -> None:
     """The model must map ``(n, d)`` rows to ``(n, n_outputs)`` outputs: a ``Custom`` apply returning ``(n,)``
     would otherwise broadcast against the targets and train to nonsense."""
-    shape = jax.eval_shape(model.apply, params, jax.ShapeDtypeStruct((3, X.shape[1]), dtype)).shape
+    try:
+        shape = jax.eval_shape(model.apply, params, jax.ShapeDtypeStruct((3, X.shape[1]), dtype)).shape
+    except Exception as err:  # parameters that do not fit the model (init_params of another shape, say)
+        raise ValueError(
+            f"{type(model).__name__}.apply fails on these parameters and {X.shape[1]} features: {err}"
+        ) from None
     if shape != (3, n_outputs):
         raise ValueError(
             f"{type(model).__name__}.apply: expected outputs of shape (n_rows, {n_outputs}) for this objective, "

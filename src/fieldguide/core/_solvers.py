@@ -97,10 +97,11 @@ def _converged_by_decrease(before, after, dtype):
 # FISTA therefore work in standardised coordinates: the solver's ``coef`` is ``scale·coef`` and its intercept
 # ``intercept + shift·coef``, for a column ``shift`` (mean; zero without an intercept) and ``scale`` (standard
 # deviation) read from a sample of rows. The objective is the very same function of the model's parameters: the
-# map only changes the path, so shift and scale need not be exact. Newton's step is scale-free already.
+# map only changes the path, so shift and scale need not be exact. Newton's step is Jacobi-scaled instead (see
+# newton_run), which does not centre: a column far from zero still costs it precision in float32.
 
 
-def preconditioner(X: np.ndarray, w: np.ndarray, n_rows: int, fit_intercept: bool, rows: int = 4096) -> dict:
+def preconditioner(X: np.ndarray, w: np.ndarray, n_rows: int, fit_intercept: bool, rows: int = 1024) -> dict:
     """``{"shift", "scale"}``: the weighted mean and standard deviation of the columns of ``X[:n_rows]``, from
     about ``rows`` evenly spaced rows (rows of zero weight take no part, so they change nothing here either)."""
     step = max(1, n_rows // rows)
