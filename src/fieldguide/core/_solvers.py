@@ -103,7 +103,8 @@ def _converged_by_decrease(before, after, dtype):
 
 def preconditioner(X: np.ndarray, w: np.ndarray, n_rows: int, fit_intercept: bool, rows: int = 1024) -> dict:
     """``{"shift", "scale"}``: the weighted mean and standard deviation of the columns of ``X[:n_rows]``, from
-    about ``rows`` evenly spaced rows (rows of zero weight take no part, so they change nothing here either)."""
+    about ``rows`` evenly spaced rows (rows of zero weight take no part, so they change nothing here either);
+    ``{}`` (no map) when every column is near standard already."""
     step = max(1, n_rows // rows)
     sample = np.asarray(X[:n_rows:step], dtype=np.float64)
     weight = np.asarray(w[:n_rows:step], dtype=np.float64)
@@ -112,6 +113,8 @@ def preconditioner(X: np.ndarray, w: np.ndarray, n_rows: int, fit_intercept: boo
     scale = np.sqrt(weight @ np.square(sample - mean) / weight.sum())
     shift = mean if fit_intercept else np.zeros(X.shape[1])
     scale = np.where(scale > 0, scale, 1.0)
+    if np.all((scale >= 0.25) & (scale <= 4.0) & (np.abs(shift) <= 2.0 * scale)):
+        return {}  # near-standard columns (scale beside the intercept's 1, offset): the map would only cost time
     return {"shift": shift.astype(X.dtype), "scale": scale.astype(X.dtype)}
 
 
