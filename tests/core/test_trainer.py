@@ -134,7 +134,8 @@ def test_linear_fits_reach_the_minimum_whatever_the_columns_scale(case, objectiv
         best_value = dataclasses.replace(fitted, params=params, dtype="float64").objective_value(X, y)
     value = fitted.objective_value(X, y)
     assert fitted.history["converged"]
-    assert value == pytest.approx(best_value, rel=1e-5 if dtype == "float32" else 1e-7)
+    # at or below the reference's value (scikit-learn's own fit stops a little short of the minimum)
+    assert value <= best_value + (1e-5 if dtype == "float32" else 1e-7) * abs(best_value)
 
 
 def test_a_custom_model_with_the_wrong_output_shape_is_refused_before_training():

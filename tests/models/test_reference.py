@@ -338,16 +338,18 @@ SCALED = [
 ]
 
 
+@pytest.mark.parametrize("offset", [0.0, 2017.0], ids=["centred", "year"])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize(("ours", "reference", "kind"), SCALED, ids=["logistic", "poisson", "ridge"])
-def test_badly_scaled_features_take_newton_and_match(ours, reference, kind, dtype):
-    """Columns on scales from 0.03 to 30 (raw units): the estimators switch to Newton and still land on the
-    reference's solution, in a handful of steps, in float32 too (the Hessian is Jacobi-scaled before it is
-    inverted, or float32 would lose the small-scale columns' curvature)."""
+def test_badly_scaled_features_take_newton_and_match(ours, reference, kind, dtype, offset):
+    """Columns on scales from 0.03 to 30 (raw units), one of them perhaps around 2017 as a year is: the
+    estimators switch to Newton and still land on the reference's solution, in a handful of steps, in float32
+    too (Newton works on standardised columns, or float32 would lose the small-scale columns' curvature and the
+    year's beside the intercept's)."""
     from fieldguide.models._base import NEWTON_SCALE_SPREAD, scale_spread
 
     X, y, _ = _data(kind)
-    X = X * np.logspace(-1.5, 1.5, X.shape[1])
+    X = X * np.logspace(-1.5, 1.5, X.shape[1]) + np.eye(X.shape[1])[2] * offset
     assert scale_spread(X) > NEWTON_SCALE_SPREAD
     est, ref = ours().set_params(dtype=dtype).fit(X, y), reference().fit(X, y)
     assert est._solver(X, 2 if kind == "binary" else None) == "newton"

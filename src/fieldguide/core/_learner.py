@@ -324,7 +324,7 @@ class Learner:
         problem = self._problem(solver, history_len=_history_len(self.max_iter))
         init, run = _SOLVERS[solver]
         hyper = self._hyper()
-        if solver in ("lbfgs", "fista") and type(self.model) is Linear:  # see _solvers.preconditioner
+        if type(self.model) is Linear:  # see _solvers.preconditioner
             hyper |= _solvers.preconditioner(X, w, n, self.model.fit_intercept)
         carry = init(problem, _solvers.to_solver(params, hyper), data, hyper)
         carry = _drive(

@@ -97,8 +97,9 @@ def _converged_by_decrease(before, after, dtype):
 # FISTA therefore work in standardised coordinates: the solver's ``coef`` is ``scale·coef`` and its intercept
 # ``intercept + shift·coef``, for a column ``shift`` (mean; zero without an intercept) and ``scale`` (standard
 # deviation) read from a sample of rows. The objective is the very same function of the model's parameters: the
-# map only changes the path, so shift and scale need not be exact. Newton's step is Jacobi-scaled instead (see
-# newton_run), which does not centre: a column far from zero still costs it precision in float32.
+# map only changes the path, so shift and scale need not be exact. Newton works in the same coordinates: its
+# Hessian is built from centred blocks of X, since the uncentred one loses a column like a year to rounding in
+# float32 (its curvature, ~sd², sits below eps·mean² beside the intercept's).
 
 
 def preconditioner(X: np.ndarray, w: np.ndarray, n_rows: int, fit_intercept: bool, rows: int = 1024) -> dict:
@@ -145,14 +146,14 @@ def to_solver(params, hyper: dict):
 # ---------------------------------------------------------------------------------------------------- Newton
 
 
-def _newton_system(problem: Problem, eta, X, y, w):
+def _newton_system(problem: Problem, eta, X, y, w, hyper: dict):
     """Mean loss of a one-output ``Linear`` model at outputs ``eta``, with its gradient and Hessian in the
-    raveled parameters ``[coef..., intercept]``, before penalties.
+    solver's raveled parameters ``[coef..., intercept]`` (see ``preconditioner``), before penalties.
 
-    The loss is a weighted mean of per-row losses of ``eta = X @ coef + intercept``, so the Hessian is
-    ``Xa^T diag(w·l''/W) Xa`` (``Xa`` = X with a column of ones): one matrix product over X per Newton step.
-    Per-row second derivatives are clipped at zero (a Gauss-Newton step where a loss is not convex, e.g. Tweedie
-    with power > 2): that changes the path, never the solution.
+    The loss is a weighted mean of per-row losses of ``eta``, so the Hessian is ``Xa^T diag(w·l''/W) Xa`` with
+    ``Xa`` the standardised X and a column of ones: one matrix product over X per Newton step. Per-row second
+    derivatives are clipped at zero (a Gauss-Newton step where a loss is not convex, e.g. Tweedie with
+    power > 2): that changes the path, never the solution.
     """
     total = jnp.sum(w)
 
@@ -162,17 +163,30 @@ def _newton_system(problem: Problem, eta, X, y, w):
     grad_fn = jax.grad(summed)
     g = grad_fn(eta)[:, 0]  # rows are independent: the gradient of the sum holds each row's derivative
     h = jnp.maximum(jax.jvp(grad_fn, (eta,), (jnp.ones_like(eta),))[1][:, 0], 0.0)
-    # rows_dot(X, g), not X.T @ g: XLA's CPU backend would copy X transposed for the latter (one more X)
-    grad, hess = rows_dot(X, g), _weighted_gram(X, h)
+    shift, scale = hyper.get("shift"), hyper.get("scale")
+    grad, hess = _centred_dot(X, g, shift, scale), _weighted_gram(X, h, shift, scale)
     if problem.model.fit_intercept:
-        cross = rows_dot(X, h)
+        cross = _centred_dot(X, h, shift, scale)
         grad = jnp.append(grad, jnp.sum(g))
         hess = jnp.block([[hess, cross[:, None]], [cross[None, :], jnp.sum(h)[None, None]]])
     return summed(eta), grad, hess
 
 
-def _weighted_gram(X, h, block: int = 8192):
-    """``X^T diag(h) X`` over blocks of rows, so the scaled copy of X never exceeds one block.
+def _standardised(X, shift, scale):
+    return X if scale is None else (X - shift) / scale
+
+
+def _centred_dot(X, g, shift, scale):
+    """``g @ standardised(X)``; rows_dot's fused pass (not X.T @ g: XLA's CPU backend would copy X transposed)
+    with the centring inside it when there is one."""
+    if scale is None:
+        return rows_dot(X, g)
+    return rows_dot(X, g, shift) / scale
+
+
+def _weighted_gram(X, h, shift=None, scale=None, block: int = 8192):
+    """``S^T diag(h) S`` for ``S`` the standardised X, over blocks of rows, so the scaled copy of X never
+    exceeds one block.
 
     The trainer's row buckets above ``block`` rows are multiples of 2048 or more (a quarter of n's leading power
     of two), so they split into equal blocks of ``gcd(n, block)`` rows; other row counts take one product.
@@ -181,7 +195,8 @@ def _weighted_gram(X, h, block: int = 8192):
     rows = math.gcd(n, block)
 
     def gram(Xb, hb):
-        return jax.lax.dot_general(Xb * hb[:, None], Xb, (((0,), (0,)), ((), ())))
+        Sb = _standardised(Xb, shift, scale)
+        return jax.lax.dot_general(Sb * hb[:, None], Sb, (((0,), (0,)), ((), ())))
 
     if n <= block or rows < 512:
         return gram(X, h)
@@ -205,12 +220,15 @@ def newton_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) ->
     X, y, w = data
     theta0, unravel = ravel_pytree(carry["params"])
     pen = problem.penalty_vector(carry["params"], hyper["l2"])  # L2 strength per raveled coordinate
+    if "scale" in hyper:  # the penalty on coef = solver's coef / scale (the intercept is never penalised)
+        units = {"coef": jnp.broadcast_to(1 / hyper["scale"][:, None], carry["params"]["coef"].shape)}
+        pen = pen * jnp.square(ravel_pytree({**jax.tree.map(jnp.ones_like, carry["params"]), **units})[0])
     total = jnp.sum(w)
     eps = jnp.finfo(theta0.dtype).eps
-    d = X.shape[1]
 
-    def outputs(theta):
-        return X @ theta[:d, None] + (theta[d] if problem.model.fit_intercept else 0.0)
+    def outputs(theta):  # linear in theta: X @ coef + intercept with the model's parameters
+        params = to_model(unravel(theta), hyper)
+        return X @ params["coef"] + params.get("intercept", 0.0)
 
     def value_at(theta, eta):
         return jnp.sum(w * problem.objective.per_row(eta, y)) / total + 0.5 * pen @ jnp.square(theta)
@@ -218,7 +236,7 @@ def newton_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) ->
     def body(c):
         theta = ravel_pytree(c["params"])[0]
         eta = outputs(theta)
-        loss, grad, hess = _newton_system(problem, eta, X, y, w)
+        loss, grad, hess = _newton_system(problem, eta, X, y, w, hyper)
         value, grad, hess = loss + 0.5 * pen @ jnp.square(theta), grad + pen * theta, hess + jnp.diag(pen)
         # pseudo-inverse of the Jacobi-scaled Hessian: scaling by 1/sqrt(diag) first makes the columns' units
         # irrelevant (float32 would otherwise drop the curvature of small-scale columns as rounding noise);
