@@ -324,8 +324,7 @@ class Learner:
         problem = self._problem(solver, history_len=_history_len(self.max_iter))
         init, run = _SOLVERS[solver]
         hyper = self._hyper()
-        if type(self.model) is Linear:  # see _solvers.preconditioner
-            hyper |= _solvers.preconditioner(X, w, n, self.model.fit_intercept)
+        hyper |= self._preconditioner(X, w, n)
         carry = init(problem, _solvers.to_solver(params, hyper), data, hyper)
         carry = _drive(
             _exported.loop(run, problem, data, hyper), carry, self.max_iter, "iterations", self.verbose
@@ -354,9 +353,18 @@ class Learner:
             self.optimizer, batch_size=bs, has_validation=bool(n_val), history_len=_history_len(epochs)
         )
         hyper = self._hyper(n_rows=n_train, patience=-1 if patience is None else patience)
-        carry = _solvers.optax_init(problem, params, data, hyper, seed)
+        hyper |= self._preconditioner(data[0], data[2], n_train)
+        carry = _solvers.optax_init(problem, _solvers.to_solver(params, hyper), data, hyper, seed)
         step = functools.partial(_solvers.optax_run, problem, data=data, hyper=hyper)
-        return _drive(step, carry, epochs, "epochs", self.verbose)
+        carry = _drive(step, carry, epochs, "epochs", self.verbose)
+        return carry | {key: _solvers.to_model(carry[key], hyper) for key in ("params", "best_params")}
+
+    def _preconditioner(self, X, w, n_rows: int) -> dict:
+        """Linear models (and their subclasses, which apply X only through ``coef`` and ``intercept``) train in
+        standardised coordinates, whatever the optimizer; see ``_solvers.preconditioner``."""
+        if not isinstance(self.model, Linear):
+            return {}
+        return _solvers.preconditioner(X, w, n_rows, self.model.fit_intercept)
 
 
 _SOLVERS = {

@@ -143,6 +143,20 @@ def to_solver(params, hyper: dict):
     }
 
 
+def _solver_penalty(problem: Problem, params, hyper: dict, kind: str):
+    """The ``"l1"`` or ``"l2"`` strength of each raveled solver coordinate: a model coefficient is the solver's
+    divided by its column's scale, so ``|coef| = |solver coef|/scale`` and ``coef² = solver coef²/scale²`` (the
+    intercept, which the shift moves, is never penalised)."""
+    strength = problem.penalty_vector(params, hyper[kind])
+    if "scale" not in hyper:
+        return strength
+    per_column = 1 / hyper["scale"] if kind == "l1" else 1 / jnp.square(hyper["scale"])
+    units = jax.tree.map(jnp.ones_like, params) | {
+        "coef": jnp.broadcast_to(per_column[:, None], params["coef"].shape)
+    }
+    return strength * ravel_pytree(units)[0]
+
+
 # ---------------------------------------------------------------------------------------------------- Newton
 
 
@@ -219,10 +233,7 @@ def newton_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) ->
     TRACES["newton"] += 1
     X, y, w = data
     theta0, unravel = ravel_pytree(carry["params"])
-    pen = problem.penalty_vector(carry["params"], hyper["l2"])  # L2 strength per raveled coordinate
-    if "scale" in hyper:  # the penalty on coef = solver's coef / scale (the intercept is never penalised)
-        units = {"coef": jnp.broadcast_to(1 / hyper["scale"][:, None], carry["params"]["coef"].shape)}
-        pen = pen * jnp.square(ravel_pytree({**jax.tree.map(jnp.ones_like, carry["params"]), **units})[0])
+    pen = _solver_penalty(problem, carry["params"], hyper, "l2")
     total = jnp.sum(w)
     eps = jnp.finfo(theta0.dtype).eps
 
@@ -341,14 +352,7 @@ def fista_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) -> 
     TRACES["fista"] += 1
     X, y, w = data
     x0, unravel = ravel_pytree(carry["params"])
-    lam = problem.penalty_vector(carry["params"], hyper["l1"])
-    if "scale" in hyper:  # |coef| = |solver's coef| / scale: the L1 strength of each solver coordinate
-        coef = carry["params"]["coef"]
-        units = {
-            **jax.tree.map(jnp.ones_like, carry["params"]),
-            "coef": jnp.broadcast_to(1 / hyper["scale"][:, None], coef.shape),
-        }
-        lam = lam * ravel_pytree(units)[0]
+    lam = _solver_penalty(problem, carry["params"], hyper, "l1")
     eps = jnp.finfo(x0.dtype).eps
 
     def f(v):
@@ -485,7 +489,10 @@ def optax_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) -> 
     n_batches = n_pad // bs
     x0, unravel = ravel_pytree(carry["params"])
     n_rows, patience, tol, l2 = hyper["n_rows"], hyper["patience"], hyper["tol"], hyper["l2"]
-    lam = problem.penalty_vector(carry["params"], hyper["l1"])
+    lam = _solver_penalty(problem, carry["params"], hyper, "l1")
+
+    def smooth(params, X, y, w):
+        return problem.smooth(to_model(params, hyper), X, y, w, l2)
 
     def batch_step(state, batch):
         i, idx = batch
@@ -497,7 +504,7 @@ def optax_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) -> 
                 return a.at[idx].get(mode="promise_in_bounds", unique_indices=True)
 
             wb = rows(w)
-            value, grad = jax.value_and_grad(problem.smooth)(params, rows(X), rows(y), wb, l2)
+            value, grad = jax.value_and_grad(smooth)(params, rows(X), rows(y), wb)
             if problem.has_l1:
                 flat_p, flat_g = ravel_pytree(params)[0], ravel_pytree(grad)[0]
                 pseudo = _l1_pseudo_gradient(flat_g, flat_p, lam)
@@ -520,7 +527,7 @@ def optax_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) -> 
         if problem.has_l1:
             train_loss = train_loss + lam @ jnp.abs(ravel_pytree(params)[0])
         val_loss = (
-            problem.objective.loss(problem.outputs(params, Xv), yv, wv)
+            problem.objective.loss(problem.outputs(to_model(params, hyper), Xv), yv, wv)
             if problem.has_validation
             else train_loss
         )

@@ -51,7 +51,10 @@ class Model:
 
 @dataclasses.dataclass(frozen=True)
 class Linear(Model):
-    """``X @ coef + intercept`` with params ``{"coef": (d, k), "intercept": (k,)}`` initialised at zero."""
+    """``X @ coef + intercept`` with params ``{"coef": (d, k), "intercept": (k,)}`` initialised at zero.
+
+    The trainer fits a ``Linear`` (a subclass too, which may add parameters but must read X only through
+    ``X @ coef + intercept``) in standardised coordinates when its columns are far from standard."""
 
     fit_intercept: bool = True
 

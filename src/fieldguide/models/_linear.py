@@ -14,6 +14,7 @@ from typing import ClassVar
 import jax.numpy as jnp
 import numpy as np
 import optax
+from sklearn.utils.validation import _check_sample_weight
 
 from fieldguide.core import models, objectives, penalties
 from fieldguide.models._base import ZooClassifier, ZooRegressor
@@ -91,7 +92,7 @@ class Lasso(ZooRegressor):
         return objectives.SquaredError()
 
     def _penalty(self, weight_sum, n_rows):
-        return penalties.L1(self.alpha)
+        return penalties.L1(self.alpha)  # degree 1, as the pinball loss: the same on standardised y
 
     def _optimizer(self):
         return "proximal"
@@ -132,7 +133,53 @@ class ElasticNet(ZooRegressor):
         return "proximal"
 
 
-class HuberRegressor(ZooRegressor):
+class _StandardisedTarget(ZooRegressor):
+    """A regressor whose objective is equivariant in y's location and scale: it fits ``y' = (y - centre)/unit``
+    (weighted median, and median absolute deviation, of y) and maps the solution back, so a target in the tens
+    of thousands trains as a unit one does (float32 precision, Adam's bounded steps, σ's start at 1).
+
+    With ``y = centre + unit·y'`` the solution is ``β = unit·β'``, ``b = centre + unit·b'`` (σ = unit·σ'), and the
+    objective is ``unit·(loss' + unit^(k-1)·penalty(β'))`` for a penalty homogeneous of degree ``k``: during the
+    fit ``_y_unit`` is that unit, for ``_penalty`` to read.
+    """
+
+    _y_unit: float = 1.0
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit on ``X`` (n, d) and ``y`` (n,), optionally weighting rows by ``sample_weight``."""
+        X, y = self._validate_fit(X, y, y_numeric=True)
+        y = np.asarray(y, np.float64)
+        weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        centre = _weighted_median(y, weight) if self.fit_intercept else 0.0
+        unit = _weighted_median(np.abs(y - centre), weight)
+        unit = (
+            unit if np.isfinite(unit) and unit > 0 else float(np.max(np.abs(y - centre), initial=0.0)) or 1.0
+        )
+        self._y_unit = unit
+        try:
+            self._fit_encoded(X, ((y - centre) / unit).astype(self._check_dtype()), sample_weight, None)
+        finally:
+            del self._y_unit
+        params = dict(self.params_)
+        params["coef"] = params["coef"] * unit
+        if "intercept" in params:
+            params["intercept"] = centre + unit * params["intercept"]
+        if "log_scale" in params:
+            params["log_scale"] = params["log_scale"] + np.log(unit)
+        self.params_ = {key: np.asarray(value, self._check_dtype()) for key, value in params.items()}
+        return self
+
+
+def _weighted_median(values: np.ndarray, weight: np.ndarray) -> float:
+    """The lower weighted median of ``values`` (NaN when no weight is positive)."""
+    order = np.argsort(values, kind="stable")
+    cumulative = np.cumsum(weight[order])
+    if not cumulative.size or cumulative[-1] <= 0:
+        return float("nan")
+    return float(values[order][np.searchsorted(cumulative, 0.5 * cumulative[-1])])
+
+
+class HuberRegressor(_StandardisedTarget):
     """Robust regression, as scikit-learn's ``HuberRegressor``, with the scale σ learned jointly:
     minimises ``Σ w·(σ + σ·H_ε(r/σ)) + alpha·||β||²`` where ``H_ε(z) = z²`` for ``|z| <= ε``, else ``2ε|z| - ε²``.
 
@@ -168,14 +215,14 @@ class HuberRegressor(ZooRegressor):
         return _ConcomitantHuber(epsilon=float(self.epsilon))
 
     def _penalty(self, weight_sum, n_rows):
-        return penalties.L2(2.0 * self.alpha / weight_sum)
+        return penalties.L2(2.0 * self.alpha * self._y_unit / weight_sum)  # degree 2: see _StandardisedTarget
 
     @property
     def scale_(self) -> float:
         return float(np.exp(self.params_["log_scale"]))
 
 
-class QuantileRegressor(ZooRegressor):
+class QuantileRegressor(_StandardisedTarget):
     """Quantile regression, as scikit-learn's ``QuantileRegressor``: ``Σ w·pinball_q(r)/W + alpha·||β||₁``.
 
     That is the core's ``Pinball(quantile) + L1(alpha)`` unchanged. The pinball loss is not smooth, so this fits
@@ -208,7 +255,7 @@ class QuantileRegressor(ZooRegressor):
         return objectives.Pinball(self.quantile)
 
     def _penalty(self, weight_sum, n_rows):
-        return penalties.L1(self.alpha)
+        return penalties.L1(self.alpha)  # degree 1, as the pinball loss: the same on standardised y
 
     def _optimizer(self):
         return optax.adam(optax.cosine_decay_schedule(self.learning_rate_init, self.max_iter, alpha=1e-3))
