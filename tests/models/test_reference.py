@@ -9,6 +9,7 @@ estimator independently of the core. Smooth problems must agree to 1e-4 (coeffic
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -378,3 +379,38 @@ def test_robust_regressors_in_raw_units(name, dtype):
     rtol = case.objective_rtol if dtype == "float64" else max(case.objective_rtol, 1e-5)
     assert ours_value <= ref_value + rtol * abs(ref_value), (ours_value, ref_value)
     assert ours.score(X, y) >= ref.score(X, y) - 1e-3
+
+
+@pytest.mark.parametrize(
+    ("make", "kind"),
+    [
+        (lambda **kw: models.LogisticRegression(**kw), "binary"),
+        (lambda **kw: models.LinearSVC(**kw), "multiclass"),
+        (lambda **kw: models.Lasso(alpha=0.01, **kw), "real"),
+        (lambda **kw: models.HuberRegressor(**kw), "real"),
+        (lambda **kw: models.PoissonRegressor(**kw), "counts"),
+        (lambda **kw: models.MLPClassifier((4,), early_stopping=True, random_state=0, **kw), "binary"),
+    ],
+    ids=["logistic", "svc-ovr", "lasso", "huber", "poisson", "mlp-early-stopping"],
+)
+def test_running_out_of_max_iter_warns_as_scikit_learn_does(make, kind):
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, y, _ = _data(kind)
+    with pytest.warns(
+        ConvergenceWarning, match=r"did not converge within max_iter=1 (iterations|epochs)"
+    ) as w:
+        est = make(max_iter=1).fit(X, y)
+    assert not est.converged_ and len(w) == 1  # once per fit, not once per one-vs-rest class
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        assert make(max_iter=5000).fit(X, y).converged_
+
+
+def test_fits_without_a_stopping_test_do_not_warn():
+    """The quantile's fixed Adam schedule and an MLP without early stopping always run max_iter steps."""
+    X, y, _ = _data("real")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        models.QuantileRegressor(max_iter=3).fit(X, y)
+        models.MLPRegressor((4,), max_iter=3, random_state=0).fit(X, y)

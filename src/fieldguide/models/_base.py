@@ -8,12 +8,14 @@ arrays in ``params_`` (the single source of truth: ``coef_``/``intercept_`` are 
 from __future__ import annotations
 
 import functools
+import warnings
 from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
@@ -106,6 +108,22 @@ class ZooEstimator(BaseEstimator):
 
     def _fit_options(self, n_rows: int) -> dict:
         return {}
+
+    def _has_stopping_test(self) -> bool:
+        """Whether the fit stops on a tolerance (so that running out of ``max_iter`` means it had not converged)."""
+        return True
+
+    def _warn_unless_converged(self) -> None:
+        """scikit-learn's ``ConvergenceWarning`` when the fit ran out of ``max_iter`` before its stopping test."""
+        if self.converged_ or not self._has_stopping_test():
+            return
+        warnings.warn(
+            f"{type(self).__name__} did not converge within max_iter={self.max_iter} "
+            f"{'iterations' if isinstance(self._optimizer(), str) else 'epochs'} (tol={self.tol}): its "
+            "parameters may be far from the minimum; raise max_iter",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
 
     def __fieldguide_restore__(self, state: dict) -> None:
         """Learned attributes read back by ``fieldguide.io``: ``params_`` must have the arrays, shapes and dtype
@@ -224,6 +242,7 @@ class ZooRegressor(RegressorMixin, ZooEstimator):
         """Fit on ``X`` (n, d) and ``y`` (n,), optionally weighting rows by ``sample_weight``."""
         X, y = self._validate_fit(X, y, y_numeric=True)
         self._fit_encoded(X, y.astype(self._check_dtype()), sample_weight, None)
+        self._warn_unless_converged()
         return self
 
     def predict(self, X) -> np.ndarray:
@@ -246,6 +265,7 @@ class ZooClassifier(ClassifierMixin, ZooEstimator):
                 f"{type(self).__name__} needs at least 2 classes in y; found 1 class: {self.classes_[0]!r}"
             )
         self._fit_encoded(X, ids, sample_weight, len(self.classes_))
+        self._warn_unless_converged()
         return self
 
     def decision_function(self, X) -> np.ndarray:

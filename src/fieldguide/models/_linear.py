@@ -160,6 +160,7 @@ class _StandardisedTarget(ZooRegressor):
             self._fit_encoded(X, ((y - centre) / unit).astype(self._check_dtype()), sample_weight, None)
         finally:
             del self._y_unit
+        self._warn_unless_converged()
         params = dict(self.params_)
         params["coef"] = params["coef"] * unit
         if "intercept" in params:
@@ -262,6 +263,9 @@ class QuantileRegressor(_StandardisedTarget):
 
     def _fit_options(self, n_rows):
         return {"epochs": self.max_iter, "batch_size": n_rows}
+
+    def _has_stopping_test(self):
+        return False  # a fixed schedule of max_iter steps (converged_ stays False)
 
 
 class LogisticRegression(ZooClassifier):

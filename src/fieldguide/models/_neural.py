@@ -47,6 +47,9 @@ class _Stochastic(ZooEstimator):
             "seed": seed,
         }
 
+    def _has_stopping_test(self):
+        return bool(self.early_stopping)  # without it, every fit runs max_iter epochs
+
     def _fit_encoded(self, X, y, sample_weight, n_classes):
         fitted = super()._fit_encoded(X, y, sample_weight, n_classes)
         self.loss_curve_ = [float(v) for v in fitted.history["loss"]]
