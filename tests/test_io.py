@@ -364,3 +364,29 @@ def test_any_edit_of_the_metadata_loads_or_is_refused_cleanly(classifier_bundle,
     _write_meta_text(path, json.dumps(meta))
     with contextlib.suppress(ArtifactError):  # refused with a message naming the file, or loaded
         io.load(path)
+
+
+def test_string_labels_keep_their_width(tmp_path):
+    """A multi-output forest writes every output's labels into an array of the first output's dtype: the
+    first output's classes ('a', 'b') must come back as wide as they were stored, or 'other-label' reads 'o'."""
+    from fieldguide.models.adapters import RandomForestClassifier
+
+    X = np.random.default_rng(0).normal(size=(100, 3))
+    Y = np.column_stack([np.where(X[:, 0] > 0, "a", "b"), np.where(X[:, 1] > 0, "long-label", "other-label")])
+    model = RandomForestClassifier(n_estimators=3, random_state=0).fit(X, Y)
+    loaded = io.load(io.save(model, tmp_path / "forest"))
+    assert [c.dtype for c in loaded.classes_] == [c.dtype for c in model.classes_]
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
+@pytest.mark.parametrize(
+    ("dtype", "found"), [("<U999999999", "'<U999999999'"), ("<U2", "'<U2'"), ("int64", "'int64'")]
+)
+def test_a_forged_string_width_is_refused(classifier_bundle, tmp_path, dtype, found):
+    path = tmp_path / "model"
+    shutil.copytree(classifier_bundle, path)
+    _rewrite_meta(path, lambda m: m["attributes"]["dict"]["classes_"].update({"dtype": dtype}))
+    with pytest.raises(
+        ArtifactError, match=re.escape(f"width from 5 (its longest string) to 65536, found {found}")
+    ):
+        io.load(path)

@@ -202,9 +202,7 @@ def _decode(node: Any, tensors: dict[str, np.ndarray], where: str) -> Any:
             raise ArtifactError(f"{where}: tensor {content!r} missing from {TENSORS}")
         return tensors[content]
     if kind == "strings":
-        if not all(isinstance(v, str) for v in np.ravel(np.asarray(content, dtype=object))):
-            raise ArtifactError(f"{where}: a 'strings' entry holds more than strings: {content!r:.80}")
-        return np.asarray(content, dtype=object if node["dtype"] == "object" else str)
+        return _strings(content, node["dtype"], where)
     if kind == "value":
         return content
     if kind in ("list", "tuple"):
@@ -213,6 +211,29 @@ def _decode(node: Any, tensors: dict[str, np.ndarray], where: str) -> Any:
     if kind == "dict":
         return {k: _decode(v, tensors, where) for k, v in content.items()}
     return _build(content, tensors, where)
+
+
+# the widest fixed-width string dtype a bundle may ask for (a forged '<U999999999' would allocate gigabytes)
+_MAX_STRING_WIDTH = 1 << 16
+
+
+def _strings(content: list, dtype: Any, where: str) -> np.ndarray:
+    """A 'strings' entry as the array it was: object, or fixed-width with its stored width (NumPy's
+    ``unique`` keeps its input's width, and a multi-output model writes every output's labels into an array of
+    the first output's dtype: narrowed to its own longest label, it would truncate the others)."""
+    values = np.asarray(content, dtype=object)
+    if not all(isinstance(v, str) for v in values.ravel()):
+        raise ArtifactError(f"{where}: a 'strings' entry holds more than strings: {content!r:.80}")
+    if dtype == "object":
+        return values
+    longest = max((len(v) for v in values.ravel()), default=0)
+    width = dtype[2:] if isinstance(dtype, str) and dtype[:2] in ("<U", ">U", "|U") else ""
+    if not (width.isdigit() and longest <= int(width) <= max(longest, _MAX_STRING_WIDTH)):
+        raise ArtifactError(
+            f"{where}: a 'strings' entry's dtype should be 'object' or '<U<width>' with a width from "
+            f"{longest} (its longest string) to {_MAX_STRING_WIDTH}, found {dtype!r:.40}"
+        )
+    return values.astype(f"<U{int(width)}")
 
 
 def _allowed_classes() -> dict[str, type]:
