@@ -118,6 +118,19 @@ def test_matches_the_wrapped_library(cls, data):
     assert ours.score(X, y) > (0.5 if "Dummy" not in cls.__name__ else -0.01)
 
 
+def test_lightgbm_class_weight_is_keyed_by_label(data):
+    """LightGBM is fitted on class ids: a class_weight dict keyed by the labels must weigh the same rows as
+    sample weights do (it raised KeyError: 'bee')."""
+    pytest.importorskip("lightgbm")
+    X, labels, _ = data
+    weights = {"ant": 1.0, "bee": 5.0, "cat": 0.5}
+    by_class = adapters.LGBMClassifier(n_estimators=10, class_weight=weights).fit(X, labels)
+    by_row = adapters.LGBMClassifier(n_estimators=10).fit(X, labels, sample_weight=[weights[v] for v in labels])
+    np.testing.assert_allclose(by_class.predict_proba(X), by_row.predict_proba(X), rtol=1e-12)
+    with pytest.raises(ValueError, match=r"class_weight names \['dog'\], which y does not hold"):
+        adapters.LGBMClassifier(n_estimators=2, class_weight={"ant": 1.0, "dog": 2.0}).fit(X, labels)
+
+
 # -- saving -----------------------------------------------------------------------------------------------------
 
 

@@ -414,3 +414,14 @@ def test_fits_without_a_stopping_test_do_not_warn():
         warnings.simplefilter("error")
         models.QuantileRegressor(max_iter=3).fit(X, y)
         models.MLPRegressor((4,), max_iter=3, random_state=0).fit(X, y)
+
+
+@pytest.mark.parametrize("power", [-1.0, 0.5])
+def test_tweedie_powers_without_a_log_link_family_are_refused(power):
+    """Negative powers took the log link where scikit-learn's take the identity; tags must still answer."""
+    from sklearn.base import is_regressor
+
+    X, y, _ = _data("real")
+    assert is_regressor(models.TweedieRegressor(power=power))
+    with pytest.raises(ValueError, match=rf"TweedieRegressor: power must be 0 or >= 1, got {power}"):
+        models.TweedieRegressor(power=power).fit(X, y)

@@ -343,7 +343,10 @@ class _GLM(ZooRegressor):
         # as scikit-learn's GLMs: a log-link deviance is defined for y >= 0 (Gamma: y > 0) only, so tools that
         # generate targets (the estimator checks, search spaces) must generate positive ones
         tags = super().__sklearn_tags__()
-        tags.target_tags.positive_only = not isinstance(self._loss(None), objectives.SquaredError)
+        try:
+            tags.target_tags.positive_only = not isinstance(self._loss(None), objectives.SquaredError)
+        except ValueError:  # parameters fit() refuses (a Tweedie power of 0.5): tags are asked of them too
+            pass
         return tags
 
 
@@ -405,6 +408,11 @@ class TweedieRegressor(_GLM):
         self.verbose = verbose
 
     def _loss(self, n_classes):
+        if self.power < 0 or 0 < self.power < 1:
+            raise ValueError(
+                f"TweedieRegressor: power must be 0 or >= 1, got {self.power!r} (no distribution exists between 0 "
+                "and 1; negative powers, scikit-learn's identity-link extreme stable family, are not implemented)"
+            )
         return objectives.SquaredError() if self.power == 0 else objectives.Tweedie(float(self.power))
 
 

@@ -262,6 +262,17 @@ class _Boosting(BaseEstimator):
             setattr(self, key, value)
 
 
+def _by_class_id(class_weight: dict, classes: np.ndarray) -> dict[int, float]:
+    """A ``class_weight`` dict keyed by label, keyed by class id instead (classes y does not hold are refused)."""
+    ids = {label: i for i, label in enumerate(classes.tolist())}
+    unknown = [label for label in class_weight if label not in ids]
+    if unknown:
+        raise ValueError(
+            f"class_weight names {unknown!r:.200}, which y does not hold (its classes: {classes.tolist()!r:.200})"
+        )
+    return {ids[label]: weight for label, weight in class_weight.items()}
+
+
 class _BoostingClassifier(ClassifierMixin, _Boosting):
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, shape (n, k), columns in the order of ``classes_``."""
@@ -325,7 +336,10 @@ class _LightGBM:
     def _library_estimator(self):
         import lightgbm
 
-        return getattr(lightgbm, self._library_class)(**self.get_params())
+        params = self.get_params()
+        if isinstance(self.class_weight, dict):  # keyed by label; LightGBM is fitted on class ids
+            params["class_weight"] = _by_class_id(self.class_weight, self.classes_)
+        return getattr(lightgbm, self._library_class)(**params)
 
     def _booster_of(self, fitted):
         return fitted.booster_
