@@ -9,6 +9,7 @@ e.g. a DuckDB relation) becomes a PyArrow ``Table``. PyArrow is imported only wh
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import numpy as np
@@ -55,3 +56,37 @@ def target(y: Any) -> Any:
             raise ValueError(f"y must be one column; found a table with {y.num_columns} columns")
         y = y.column(0).to_numpy(zero_copy_only=False)
     return np.asarray(y) if isinstance(y, list | tuple) else y
+
+
+def _columns(X: Any):
+    """``(name, values)`` for each column of a table or 2-D array (names are positions where X has none)."""
+    if hasattr(X, "column_names") and hasattr(X, "column"):  # PyArrow
+        for name in X.column_names:
+            yield name, X.column(name).to_numpy(zero_copy_only=False)
+    elif hasattr(X, "columns") and hasattr(X, "__getitem__") and _module(X) in ("pandas", "polars"):
+        for name in X.columns:
+            yield name, np.asarray(X[name], dtype=object)
+    else:
+        array = np.asarray(X, dtype=object)
+        for j in range(array.shape[1] if array.ndim == 2 else 0):
+            yield j, array[:, j]
+
+
+def text_column_error(X: Any, owner: str) -> ValueError | None:
+    """A ``DataError`` naming the first column of ``X`` that holds a value that is not a number (text, a
+    category, a date), or None when every column is numeric."""
+    from fieldguide.errors import DataError
+
+    for j, (name, values) in enumerate(_columns(X)):
+        for value in values:
+            if isinstance(value, numbers.Number):  # numbers NumPy cannot cast (complex) keep scikit-learn's error
+                continue
+            try:
+                float(value)
+            except (TypeError, ValueError):
+                where = f"column {name!r}" if name != j else f"column {j}"
+                return DataError(
+                    f"X {where} holds {type(value).__name__} values such as {value!r:.40}: {owner} needs numeric "
+                    "columns; encode it first (fieldguide.pipeline.Pipeline encodes text and categories)"
+                )
+    return None

@@ -125,7 +125,9 @@ def test_lightgbm_class_weight_is_keyed_by_label(data):
     X, labels, _ = data
     weights = {"ant": 1.0, "bee": 5.0, "cat": 0.5}
     by_class = adapters.LGBMClassifier(n_estimators=10, class_weight=weights).fit(X, labels)
-    by_row = adapters.LGBMClassifier(n_estimators=10).fit(X, labels, sample_weight=[weights[v] for v in labels])
+    by_row = adapters.LGBMClassifier(n_estimators=10).fit(
+        X, labels, sample_weight=[weights[v] for v in labels]
+    )
     np.testing.assert_allclose(by_class.predict_proba(X), by_row.predict_proba(X), rtol=1e-12)
     with pytest.raises(ValueError, match=r"class_weight names \['dog'\], which y does not hold"):
         adapters.LGBMClassifier(n_estimators=2, class_weight={"ant": 1.0, "dog": 2.0}).fit(X, labels)

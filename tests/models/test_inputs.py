@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import warnings
+
 import numpy as np
 import pandas as pd
 import polars as pl
@@ -10,6 +13,7 @@ import pytest
 
 from fieldguide import models
 from fieldguide._inputs import tabular, target
+from fieldguide.errors import DataError
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(60, 3))
@@ -76,6 +80,39 @@ def test_bad_input_names_the_problem():
         models.Ridge(dtype="float16").fit(X, Y)
 
 
+# a value outside each shared parameter's range, as a user might write it
+BAD_VALUES = {
+    "alpha": -1,
+    "C": 0.0,
+    "l1_ratio": 1.5,
+    "epsilon": 0.5,
+    "quantile": 1.0,
+    "tol": -1e-4,
+    "max_iter": 0,
+    "learning_rate_init": -0.1,
+    "rank": 0,
+    "validation_fraction": 1.0,
+    "n_iter_no_change": 2.5,
+}
+OWN = [e.estimator for e in models.ZOO if e.estimator.__module__.startswith("fieldguide.models._")]
+
+
+@pytest.mark.parametrize(
+    ("cls", "name"),
+    [(cls, name) for cls in OWN for name in BAD_VALUES if name in cls().get_params()],
+    ids=lambda v: getattr(v, "__name__", v),
+)
+def test_a_parameter_out_of_range_is_named_as_written(cls, name):
+    """Ridge(alpha=-1) said 'L2: alpha must be >= 0, got -0.005' (the core's rescaled penalty); rank=0,
+    learning_rate_init=-0.1 and tol=-1 were accepted."""
+    bad = BAD_VALUES[name]
+    y = (np.median(Y) < Y).astype(int)
+    with pytest.raises(
+        ValueError, match=re.escape(f"{cls.__name__}: {name} must be ") + ".*" + f"got {bad!r}$"
+    ):
+        cls(**{name: bad}).fit(X, y)
+
+
 LABEL_ARRAYS = [
     np.array([3, 1, 3, 7, 1]),
     np.array([-128, 127, 0, -128] * 20, dtype=np.int8),  # offsets past int8's range
@@ -114,3 +151,30 @@ def test_float64_columns_beyond_float32_are_named():
     with pytest.raises(ValueError, match="first at row 4"):
         fitted.predict(X)
     assert models.LogisticRegression(dtype="float64").fit(X, y).predict(X).shape == (20,)
+
+
+TEXT_TABLES = {
+    "pandas": lambda a: pd.DataFrame({"a": a, "city": ["x", "y"] * (len(a) // 2)}),
+    "pandas categorical": lambda a: pd.DataFrame(
+        {"a": a, "city": pd.Categorical(["x", "y"] * (len(a) // 2))}
+    ),
+    "polars": lambda a: pl.DataFrame({"a": a, "city": ["x", "y"] * (len(a) // 2)}),
+    "arrow": lambda a: pa.table({"a": a, "city": ["x", "y"] * (len(a) // 2)}),
+    "numpy": lambda a: np.column_stack([a, ["x", "y"] * (len(a) // 2)]),
+}
+
+
+@pytest.mark.parametrize("make", TEXT_TABLES.values(), ids=TEXT_TABLES.keys())
+def test_a_text_column_is_named(make):
+    """Polars and Arrow text reached the solver as objects (a raw TypeError); pandas text gave scikit-learn's
+    'could not convert string to float' without the column."""
+    table = make(np.linspace(0.0, 1.0, 20))
+    where = "column 1" if isinstance(table, np.ndarray) else "column 'city'"
+    message = re.escape(f"X {where} holds str values such as 'x': LogisticRegression needs numeric columns")
+    y = np.arange(20) % 2
+    with pytest.raises(DataError, match=message):
+        models.LogisticRegression().fit(table, y)
+    fitted = models.LogisticRegression().fit(np.column_stack([np.linspace(0.0, 1.0, 20)] * 2), y)
+    with pytest.raises(DataError, match=message), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # fitted without feature names
+        fitted.predict(table)

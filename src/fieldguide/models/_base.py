@@ -8,6 +8,8 @@ arrays in ``params_`` (the single source of truth: ``coef_``/``intercept_`` are 
 from __future__ import annotations
 
 import functools
+import math
+import numbers
 import warnings
 from typing import ClassVar
 
@@ -20,7 +22,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from fieldguide._inputs import tabular, target
+from fieldguide._inputs import tabular, target, text_column_error
 from fieldguide.core import Learner, bucket, models
 from fieldguide.core._learner import stage_rows
 
@@ -31,6 +33,31 @@ _DTYPES = {"float32": np.float32, "float64": np.float64}
 # NEWTON_MAX_FEATURES features when the columns' standard deviations span more than NEWTON_SCALE_SPREAD.
 NEWTON_MAX_FEATURES = 200
 NEWTON_SCALE_SPREAD = 10.0
+
+
+def _real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _whole(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+# What the zoo's shared parameters must be (scikit-learn's constraints where the name is the same), checked when a
+# fit starts, so that a bad value is named as the user wrote it, not as the core's rescaled penalty sees it.
+_PARAMETER_RULES = {
+    "alpha": ("a number >= 0", lambda v: _real(v) and v >= 0),
+    "C": ("a number > 0", lambda v: _real(v) and v > 0),
+    "l1_ratio": ("a number in [0, 1]", lambda v: v is None or (_real(v) and 0 <= v <= 1)),
+    "epsilon": ("a number >= 1", lambda v: _real(v) and v >= 1),
+    "quantile": ("a number in (0, 1)", lambda v: _real(v) and 0 < v < 1),
+    "tol": ("a number >= 0", lambda v: _real(v) and v >= 0),
+    "max_iter": ("an integer >= 1", lambda v: _whole(v) and v >= 1),
+    "learning_rate_init": ("a number > 0", lambda v: _real(v) and v > 0),
+    "rank": ("an integer >= 1", lambda v: _whole(v) and v >= 1),
+    "validation_fraction": ("a number in [0, 1)", lambda v: _real(v) and 0 <= v < 1),
+    "n_iter_no_change": ("an integer >= 1", lambda v: _whole(v) and v >= 1),
+}
 
 
 def scale_spread(X: np.ndarray, rows: int = 4096) -> float:
@@ -165,13 +192,43 @@ class ZooEstimator(BaseEstimator):
         checked finite when it is staged for the device (``stage_rows``), in one pass."""
         check_is_fitted(self)
         self._check_dtype()
-        return validate_data(self, tabular(X), reset=False, dtype="numeric", ensure_all_finite=False)
+        return self._numeric(
+            X, lambda X: validate_data(self, X, reset=False, dtype="numeric", ensure_all_finite=False)
+        )
+
+    def _check_params(self) -> None:
+        for name, value in self.get_params(deep=False).items():
+            expected, valid = _PARAMETER_RULES.get(name, (None, None))
+            if valid is not None and not valid(value):
+                raise ValueError(f"{type(self).__name__}: {name} must be {expected}, got {value!r}")
 
     def _validate_fit(self, X, y, **kw):
         """``(X, y)`` checked for a fit; like :meth:`_validate_X`, ``X`` keeps its numeric dtype and the core casts
         it and checks it finite in one pass."""
+        self._check_params()
         self._check_dtype()
-        return validate_data(self, tabular(X), target(y), dtype="numeric", ensure_all_finite=False, **kw)
+        return self._numeric(
+            X, lambda X: validate_data(self, X, target(y), dtype="numeric", ensure_all_finite=False, **kw)
+        )
+
+    def _numeric(self, X, validate):
+        """``validate(X)``, with a column that holds text (or categories, dates) named: scikit-learn's check says
+        only "could not convert string to float", and lets Polars and Arrow text through as objects."""
+        X = tabular(X)
+        try:
+            checked = validate(X)
+        except ValueError as err:
+            error = text_column_error(X, type(self).__name__)
+            if error is None:
+                raise
+            raise error from err
+        array = checked[0] if isinstance(checked, tuple) else checked
+        if (
+            array.dtype.kind not in "biuf"
+            and (error := text_column_error(X, type(self).__name__)) is not None
+        ):
+            raise error
+        return checked
 
     def _learner(self, X: np.ndarray, weight_sum: float, n_classes: int | None):
         return Learner(

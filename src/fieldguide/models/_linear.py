@@ -8,6 +8,7 @@ the two minimisers identical. Intercepts are never penalised.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from typing import ClassVar
 
@@ -211,8 +212,6 @@ class HuberRegressor(_StandardisedTarget):
         return _ScaledLinear(fit_intercept=self.fit_intercept)
 
     def _loss(self, n_classes):
-        if not self.epsilon >= 1.0:
-            raise ValueError(f"HuberRegressor: epsilon must be >= 1.0, got {self.epsilon!r}")
         return _ConcomitantHuber(epsilon=float(self.epsilon))
 
     def _penalty(self, weight_sum, n_rows):
@@ -311,8 +310,6 @@ class LogisticRegression(ZooClassifier):
     def _penalty(self, weight_sum, n_rows):
         if self.penalty is None:
             return None
-        if not self.C > 0:
-            raise ValueError(f"LogisticRegression: C must be > 0, got {self.C!r}")
         alpha = 1.0 / (self.C * weight_sum)
         if self.penalty == "l2":
             return penalties.L2(alpha)
@@ -343,10 +340,8 @@ class _GLM(ZooRegressor):
         # as scikit-learn's GLMs: a log-link deviance is defined for y >= 0 (Gamma: y > 0) only, so tools that
         # generate targets (the estimator checks, search spaces) must generate positive ones
         tags = super().__sklearn_tags__()
-        try:
+        with contextlib.suppress(ValueError):  # parameters fit() refuses (a Tweedie power of 0.5) have tags too
             tags.target_tags.positive_only = not isinstance(self._loss(None), objectives.SquaredError)
-        except ValueError:  # parameters fit() refuses (a Tweedie power of 0.5): tags are asked of them too
-            pass
         return tags
 
 
@@ -438,8 +433,6 @@ class LinearSVC(ZooClassifier):
         return objectives.SquaredHinge()
 
     def _penalty(self, weight_sum, n_rows):
-        if not self.C > 0:
-            raise ValueError(f"LinearSVC: C must be > 0, got {self.C!r}")
         return penalties.L2(1.0 / (self.C * weight_sum))
 
     def _fit_encoded(self, X, y, sample_weight, n_classes):
