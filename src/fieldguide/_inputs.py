@@ -79,7 +79,8 @@ def text_column_error(X: Any, owner: str) -> ValueError | None:
 
     for j, (name, values) in enumerate(_columns(X)):
         for value in values:
-            if isinstance(value, numbers.Number):  # numbers NumPy cannot cast (complex) keep scikit-learn's error
+            # numbers NumPy cannot cast (complex) keep scikit-learn's error
+            if isinstance(value, numbers.Number):
                 continue
             try:
                 float(value)

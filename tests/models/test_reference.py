@@ -425,3 +425,25 @@ def test_tweedie_powers_without_a_log_link_family_are_refused(power):
     assert is_regressor(models.TweedieRegressor(power=power))
     with pytest.raises(ValueError, match=rf"TweedieRegressor: power must be 0 or >= 1, got {power}"):
         models.TweedieRegressor(power=power).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    ("make", "change", "kind"),
+    [
+        (lambda: models.LogisticRegression(), {"fit_intercept": False}, "binary"),
+        (lambda: models.TweedieRegressor(power=1.5), {"power": 0}, "tweedie"),
+        (lambda: models.HuberRegressor(), {"fit_intercept": False, "dtype": "float64"}, "real"),
+        (lambda: models.MLPRegressor((4,), max_iter=20, random_state=0), {"activation": "tanh"}, "real"),
+    ],
+    ids=["logistic-intercept", "tweedie-link", "huber-dtype", "mlp-activation"],
+)
+def test_set_params_after_fit_changes_nothing_until_the_next_fit(make, change, kind):
+    """The model and link were rebuilt from the current parameters: dropping fit_intercept after a fit
+    ignored the fitted intercept, a new power changed the link under the fitted coefficients."""
+    X, y, _ = _data(kind)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = make().fit(X, y)
+        before = est.predict(X)
+        np.testing.assert_array_equal(est.set_params(**change).predict(X), before)
+        assert np.max(np.abs(est.fit(X, y).predict(X) - before)) > 1e-3

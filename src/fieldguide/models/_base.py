@@ -250,7 +250,21 @@ class ZooEstimator(BaseEstimator):
         history = fitted.history
         self.n_iter_ = int(history["n_iter"])
         self.converged_ = bool(history.get("converged", True))
+        self._fit_params = self.get_params(deep=False)
         return fitted
+
+    def _as_fitted(self) -> ZooEstimator:
+        """This estimator with the parameters it was fitted with: predictions follow the fit, not ``set_params``
+        calls made since (a refit applies them), as scikit-learn's fitted ``intercept_`` and loss do."""
+        # absent after io.load: the bundle's parameters are the fit's
+        fitted = getattr(self, "_fit_params", None)
+        if fitted is None:
+            return self
+        try:
+            unchanged = bool(self.get_params(deep=False) == fitted)
+        except ValueError:  # an array-valued parameter
+            unchanged = False
+        return self if unchanged else type(self)(**fitted)
 
     def _outputs(self, X, objective=None) -> np.ndarray:
         """Model outputs (n, k), through ``objective``'s link when one is given.
@@ -259,10 +273,10 @@ class ZooEstimator(BaseEstimator):
         server answering 1, 3 or 7 rows compiles once, not once per size.
         """
         X = self._validate_X(X)
-        n = X.shape[0]
-        padded = stage_rows(X, bucket(n), self.dtype)
-        with jax.enable_x64(self.dtype == "float64"):
-            out = _predict(self._model(), objective, jax.tree.map(jnp.asarray, self.params_), padded)
+        n, fitted = X.shape[0], self._as_fitted()
+        padded = stage_rows(X, bucket(n), fitted.dtype)
+        with jax.enable_x64(fitted.dtype == "float64"):
+            out = _predict(fitted._model(), objective, jax.tree.map(jnp.asarray, self.params_), padded)
         return np.asarray(out)[:n]
 
     def _raw(self, X) -> np.ndarray:
@@ -271,7 +285,7 @@ class ZooEstimator(BaseEstimator):
 
     def _linked(self, X, n_classes: int | None) -> np.ndarray:
         """Predictions through the objective's link (means, or probabilities)."""
-        return self._outputs(X, self._loss(n_classes))
+        return self._outputs(X, self._as_fitted()._loss(n_classes))
 
     # scikit-learn's layout of the linear weights: coef_ (k, d) for classifiers, (d,) for a regressor
     @property

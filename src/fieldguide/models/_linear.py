@@ -340,7 +340,8 @@ class _GLM(ZooRegressor):
         # as scikit-learn's GLMs: a log-link deviance is defined for y >= 0 (Gamma: y > 0) only, so tools that
         # generate targets (the estimator checks, search spaces) must generate positive ones
         tags = super().__sklearn_tags__()
-        with contextlib.suppress(ValueError):  # parameters fit() refuses (a Tweedie power of 0.5) have tags too
+        # parameters fit() refuses (a Tweedie power of 0.5) have tags too
+        with contextlib.suppress(ValueError):
             tags.target_tags.positive_only = not isinstance(self._loss(None), objectives.SquaredError)
         return tags
 
