@@ -20,7 +20,7 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
-from fieldguide.core.models import Linear, Model, one_output_product, rows_dot
+from fieldguide.core.models import Linear, Model, one_output_product
 from fieldguide.core.objectives import Objective
 from fieldguide.core.penalties import abs_norm, squared_norm
 
@@ -177,45 +177,33 @@ def _newton_system(problem: Problem, eta, X, y, w, hyper: dict):
     grad_fn = jax.grad(summed)
     g = grad_fn(eta)[:, 0]  # rows are independent: the gradient of the sum holds each row's derivative
     h = jnp.maximum(jax.jvp(grad_fn, (eta,), (jnp.ones_like(eta),))[1][:, 0], 0.0)
-    shift, scale = hyper.get("shift"), hyper.get("scale")
-    grad, hess = _centred_dot(X, g, shift, scale), _weighted_gram(X, h, shift, scale)
+    grad, cross, hess = _newton_products(X, g, h, hyper.get("shift"), hyper.get("scale"))
     if problem.model.fit_intercept:
-        cross = _centred_dot(X, h, shift, scale)
         grad = jnp.append(grad, jnp.sum(g))
         hess = jnp.block([[hess, cross[:, None]], [cross[None, :], jnp.sum(h)[None, None]]])
     return summed(eta), grad, hess
 
 
-def _standardised(X, shift, scale):
-    return X if scale is None else (X - shift) / scale
-
-
-def _centred_dot(X, g, shift, scale):
-    """``g @ standardised(X)``; rows_dot's fused pass (not X.T @ g: XLA's CPU backend would copy X transposed)
-    with the centring inside it when there is one."""
-    if scale is None:
-        return rows_dot(X, g)
-    return rows_dot(X, g, shift) / scale
-
-
-def _weighted_gram(X, h, shift=None, scale=None, block: int = 8192):
-    """``S^T diag(h) S`` for ``S`` the standardised X, over blocks of rows, so the scaled copy of X never
-    exceeds one block.
+def _newton_products(X, g, h, shift=None, scale=None, block: int = 8192):
+    """``(g @ S, h @ S, S^T diag(h) S)`` for ``S`` the standardised X, in one pass over blocks of rows: no copy of
+    X beyond one block (a whole ``X - shift`` is loop-invariant, and XLA would hoist it out of the Newton loop as
+    one more X; taking the shift off afterwards instead costs float32 the precision centring is for).
 
     The trainer's row buckets above ``block`` rows are multiples of 2048 or more (a quarter of n's leading power
-    of two), so they split into equal blocks of ``gcd(n, block)`` rows; other row counts take one product.
+    of two), so they split into equal blocks of ``gcd(n, block)`` rows; other row counts take one pass.
     """
     n, d = X.shape
     rows = math.gcd(n, block)
 
-    def gram(Xb, hb):
-        Sb = _standardised(Xb, shift, scale)
-        return jax.lax.dot_general(Sb * hb[:, None], Sb, (((0,), (0,)), ((), ())))
+    def products(Xb, gb, hb):
+        Sb = Xb if scale is None else (Xb - shift) / scale
+        return gb @ Sb, hb @ Sb, jax.lax.dot_general(Sb * hb[:, None], Sb, (((0,), (0,)), ((), ())))
 
     if n <= block or rows < 512:
-        return gram(X, h)
-    parts = (X.reshape(n // rows, rows, d), h.reshape(n // rows, rows))
-    return jax.lax.scan(lambda total, part: (total + gram(*part), None), jnp.zeros((d, d), X.dtype), parts)[0]
+        return products(X, g, h)
+    blocks = (X.reshape(n // rows, rows, d), g.reshape(n // rows, rows), h.reshape(n // rows, rows))
+    zeros = (jnp.zeros(d, X.dtype), jnp.zeros(d, X.dtype), jnp.zeros((d, d), X.dtype))
+    return jax.lax.scan(lambda total, b: (jax.tree.map(jnp.add, total, products(*b)), None), zeros, blocks)[0]
 
 
 @functools.partial(jax.jit, static_argnames=("problem",))
