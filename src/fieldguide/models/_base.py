@@ -266,14 +266,15 @@ class ZooEstimator(BaseEstimator):
             unchanged = False
         return self if unchanged else type(self)(**fitted)
 
-    def _outputs(self, X, objective=None) -> np.ndarray:
-        """Model outputs (n, k), through ``objective``'s link when one is given.
+    def _outputs(self, X, linked: bool = False, n_classes: int | None = None) -> np.ndarray:
+        """Model outputs (n, k), through the objective's link (for ``n_classes``) when ``linked``.
 
         Rows are padded to the core's bucket so every batch size in a bucket runs one compiled program: a
         server answering 1, 3 or 7 rows compiles once, not once per size.
         """
         X = self._validate_X(X)
         n, fitted = X.shape[0], self._as_fitted()
+        objective = fitted._loss(n_classes) if linked else None
         padded = stage_rows(X, bucket(n), fitted.dtype)
         with jax.enable_x64(fitted.dtype == "float64"):
             out = _predict(fitted._model(), objective, jax.tree.map(jnp.asarray, self.params_), padded)
@@ -285,7 +286,7 @@ class ZooEstimator(BaseEstimator):
 
     def _linked(self, X, n_classes: int | None) -> np.ndarray:
         """Predictions through the objective's link (means, or probabilities)."""
-        return self._outputs(X, self._as_fitted()._loss(n_classes))
+        return self._outputs(X, linked=True, n_classes=n_classes)
 
     # scikit-learn's layout of the linear weights: coef_ (k, d) for classifiers, (d,) for a regressor
     @property
