@@ -390,3 +390,97 @@ def test_a_forged_string_width_is_refused(classifier_bundle, tmp_path, dtype, fo
         ArtifactError, match=re.escape(f"width from 5 (its longest string) to 65536, found {found}")
     ):
         io.load(path)
+
+
+# -- forged structures for native code: checked before scikit-learn, LightGBM or XGBoost walks them -------------
+
+
+def _forge_tensor(suffix, index, value):
+    """Set element ``index`` of the first tensor whose name ends with ``suffix``."""
+
+    def edit(tensors):
+        name = next(name for name in sorted(tensors) if name.endswith(suffix))
+        tensors[name] = tensors[name].copy()
+        tensors[name][index] = value
+
+    return lambda path: _rewrite_tensors(path, edit)
+
+
+def _forge_booster(edit):
+    def forge(path):
+        _rewrite_meta(path, lambda meta: meta["attributes"]["dict"]["booster_"].update(
+            value=edit(meta["attributes"]["dict"]["booster_"]["value"])))  # fmt: skip
+
+    return forge
+
+
+def _lightgbm_field(tree, key, index, value, resize=True):
+    """Set ``key``'s ``index``-th value in LightGBM tree ``tree``; ``resize`` fixes the header's tree_sizes too, as a
+    forger who knows the format would."""
+
+    def edit(text):
+        head, _, rest = text.partition("\nTree=0\n")
+        blocks = re.split(r"(?m)^(?=Tree=)", "Tree=0\n" + rest.partition("end of trees")[0])[1:]
+        lines = blocks[tree].split("\n")
+        i = next(k for k, line in enumerate(lines) if line.startswith(key + "="))
+        values = lines[i].split("=", 1)[1].split()
+        values[index] = str(value)
+        lines[i] = f"{key}={' '.join(values)}"
+        blocks[tree] = "\n".join(lines)
+        if resize:
+            sizes = " ".join(str(len(block.encode())) for block in blocks)
+            head = re.sub(r"(?m)^tree_sizes=.*$", f"tree_sizes={sizes}", head)
+        return head + "\n" + "".join(blocks) + "end of trees" + rest.partition("end of trees")[2]
+
+    return edit
+
+
+def _xgboost_field(key, index, value, tree=0):
+    def edit(text):
+        model = json.loads(text)
+        trees = model["learner"]["gradient_booster"]["model"]
+        target = trees if key == "tree_info" else trees["trees"][tree]
+        target[key][index] = value
+        return json.dumps(model)
+
+    return edit
+
+
+# (adapter, edit, what the error says). Unchecked, most of these crash the process (segfault, abort) or loop for
+# ever in the library; the others read past its arrays or fail with an unrelated IndexError.
+NATIVE_FORGERIES = [
+    ("DecisionTreeClassifier", _forge_tensor("nodes.left_child", 0, 10**8), "left_child[0] points outside the tree"),
+    ("DecisionTreeRegressor", _forge_tensor("nodes.right_child", 0, 0), "right_child[0] points outside the tree or back up"),
+    ("DecisionTreeClassifier", _forge_tensor("nodes.feature", 0, 10**8), "feature[0] is 100000000; the estimator has 3"),
+    ("RandomForestClassifier", _forge_tensor("nodes.feature", 0, 3), "feature[0] is 3; the estimator has 3 features"),
+    ("LGBMClassifier", _forge_booster(_lightgbm_field(1, "left_child", 0, 10**5)), "tree 1: left_child[0] points"),
+    ("LGBMClassifier", _forge_booster(_lightgbm_field(0, "left_child", 1, 0)), "tree 0: left_child[1] points"),
+    ("LGBMRegressor", _forge_booster(_lightgbm_field(0, "right_child", 0, -99)), "tree 0: right_child[0] points"),
+    ("LGBMRegressor", _forge_booster(_lightgbm_field(2, "split_feature", 0, 10**8)), "split_feature[0] is 100000000"),
+    ("LGBMRegressor", _forge_booster(_lightgbm_field(0, "leaf_value", 0, "0.5 0.5", resize=False)), "tree_sizes"),
+    ("LGBMClassifier", _forge_booster(lambda t: t.replace("num_class=1", "num_class=3")), "num_class is 3; expected 1"),
+    ("XGBClassifier", _forge_booster(_xgboost_field("left_children", 0, 10**8)), "left_children[0] points outside"),
+    ("XGBClassifier", _forge_booster(_xgboost_field("right_children", 0, 0)), "right_children[0] points outside"),
+    ("XGBRegressor", _forge_booster(_xgboost_field("split_indices", 0, 10**8)), "split_indices[0] is 100000000"),
+    ("XGBRegressor", _forge_booster(_xgboost_field("tree_info", 1, 7)), "tree_info must name output groups 0..0"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("adapter", "forge", "message"), NATIVE_FORGERIES, ids=lambda v: v if isinstance(v, str) else ""
+)
+def test_a_forged_tree_or_booster_is_refused_before_native_code_sees_it(adapter, forge, message, tmp_path):
+    from fieldguide.models import adapters
+
+    if adapter.startswith("XGB"):
+        pytest.importorskip("xgboost")
+    X = np.random.default_rng(0).normal(size=(200, 3))
+    y = X[:, 0] + X[:, 1] if adapter.endswith("Regressor") else X[:, 0] > 0
+    params = {"n_estimators": 3} if adapter.startswith(("LGBM", "XGB", "Random")) else {}
+    model = getattr(adapters, adapter)(**params).fit(X, y)
+    path = io.save(model, tmp_path / "model")
+    np.testing.assert_array_equal(io.load(path).predict(X), model.predict(X))  # the genuine bundle passes
+    forge(path)
+    with pytest.raises(ArtifactError, match=re.escape(message)) as refused:
+        io.load(path)
+    assert str(path / "meta.json") in str(refused.value)

@@ -14,9 +14,11 @@ it back through ``__fieldguide_restore__(state)``; an ensemble's members are nes
 Any problem raises :class:`~fieldguide.errors.ArtifactError` naming the file and what is wrong.
 
 The checksums catch a damaged or edited file, not a forger: whoever can write a bundle can write its manifest
-too. A forged bundle still holds only plain data, so loading it runs no code; but the tree and booster adapters
-hand their stored structures (node indices, a booster's model text) to scikit-learn's, LightGBM's and XGBoost's
-native code, which trusts them, so a forged one can crash the process that predicts with it. Load bundles only
+too. A forged bundle still holds only plain data, so loading it runs no code; and the structures the tree and
+booster adapters hand to scikit-learn's, LightGBM's and XGBoost's native code (node indices, a booster's model
+text), which those libraries trust, are checked first (``fieldguide.models._native``): every split leads down to
+a leaf of its own tree and reads one of the estimator's columns, so a forged one is refused instead of crashing
+the process that predicts with it. A forger can still make a model predict whatever they like: load bundles only
 from a registry or directory you trust.
 """
 

@@ -34,6 +34,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from fieldguide._inputs import tabular, target
+from fieldguide.models._native import check_lightgbm, check_sklearn_tree, check_xgboost
 
 XGBOOST_AVAILABLE = importlib.util.find_spec("xgboost") is not None
 
@@ -81,9 +82,18 @@ def _tree_state(estimator: Any) -> dict[str, Any]:
     }
 
 
-def _restore_tree(estimator: Any, state: dict[str, Any]) -> Any:
+def _n_features(state: dict[str, Any]) -> int:
+    n = state.get("n_features_in_")
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+        raise ValueError(f"n_features_in_ must be a positive integer, found {n!r:.40}")
+    return int(n)
+
+
+def _restore_tree(estimator: Any, state: dict[str, Any], n_features: int) -> Any:
+    """Rebuild a tree whose every split is checked to lead to a leaf over ``n_features`` columns."""
     state = dict(state)
     saved = state.pop("tree_")
+    check_sklearn_tree(saved, n_features)
     nodes = np.zeros(saved["node_count"], dtype=NODE_DTYPE)
     for field in NODE_DTYPE.names:
         nodes[field] = saved["nodes"][field]
@@ -108,7 +118,7 @@ class _Tree(_Savable):
         return _tree_state(self)
 
     def __fieldguide_restore__(self, state: dict[str, Any]) -> None:
-        _restore_tree(self, state)
+        _restore_tree(self, state, _n_features(state))
 
 
 class _Forest(_Savable):
@@ -121,8 +131,9 @@ class _Forest(_Savable):
         state = dict(state)
         self.estimator_ = clone(self.estimator)
         member_params = {name: getattr(self, name) for name in self.estimator_params}
+        n_features = _n_features(state)  # what the forest checks its rows against before its trees see them
         self.estimators_ = [
-            _restore_tree(clone(self.estimator_).set_params(**member_params), member)
+            _restore_tree(clone(self.estimator_).set_params(**member_params), member, n_features)
             for member in state.pop("estimators_")
         ]
         super().__fieldguide_restore__(state)
@@ -224,6 +235,11 @@ class _Boosting(BaseEstimator):
     def _raw_predict(self, X: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    @staticmethod
+    def _check_booster(text: str, n_features: int, n_classes: int) -> None:
+        """Refuse a saved model whose indices the library would follow out of its arrays (``models._native``)."""
+        raise NotImplementedError
+
     def fit(self, X, y, sample_weight=None):
         """Fit on ``X`` (n, d) and ``y`` (n,), optionally weighting rows by ``sample_weight``."""
         X, y = validate_data(
@@ -257,7 +273,10 @@ class _Boosting(BaseEstimator):
 
     def __fieldguide_restore__(self, state: dict[str, Any]) -> None:
         state = dict(state)
-        self.booster_ = self._booster_from_text(state.pop("booster_"))
+        text = state.pop("booster_")
+        classes = len(state.get("classes_", ())) if is_classifier(self) else 0
+        self._check_booster(text, _n_features(state), classes if classes > 2 else 0)
+        self.booster_ = self._booster_from_text(text)
         for key, value in state.items():
             setattr(self, key, value)
 
@@ -351,6 +370,10 @@ class _LightGBM:
     def _booster_text(self) -> str:
         return self.booster_.model_to_string()
 
+    @staticmethod
+    def _check_booster(text, n_features, n_classes):
+        check_lightgbm(text, n_features, max(n_classes, 1))
+
     def _booster_from_text(self, text: str):
         import lightgbm
 
@@ -432,6 +455,10 @@ class _XGBoost:
 
     def _booster_text(self) -> str:
         return bytes(self.booster_.save_raw(raw_format="json")).decode("utf-8")
+
+    @staticmethod
+    def _check_booster(text, n_features, n_classes):
+        check_xgboost(text, n_features, n_classes)
 
     def _booster_from_text(self, text: str):
         booster = self._xgboost().Booster()
