@@ -246,6 +246,21 @@ def test_padding_changes_nothing():
     np.testing.assert_allclose(plain.params["coef"], padded.params["coef"], rtol=1e-8)
 
 
+def test_line_search_transformations_run_as_optax_optimizers():
+    """optax.lbfgs() needs the batch's value and a way to re-evaluate it: given them, one batch holding every row is
+    full-batch L-BFGS and reaches the built-in 'lbfgs' solution; smaller batches run it on each batch."""
+    X = features(n=300)
+    y = target("binary", X, seed=3)
+    objective = objectives.LogLoss() + penalties.L2(1e-2)
+    reference = Learner(models.Linear(), objective, "lbfgs", dtype="float64", verbose=False).fit(X, y)
+    learner = Learner(models.Linear(), objective, optax.lbfgs(), dtype="float64", verbose=False)
+    whole = learner.fit(X, y, epochs=40, batch_size=512)
+    np.testing.assert_allclose(whole.params["coef"], reference.params["coef"], rtol=1e-4)
+    np.testing.assert_allclose(whole.history["loss"][-1], reference.history["loss"][-1], rtol=1e-10)
+    batched = learner.fit(X, y, epochs=3, batch_size=64)
+    assert batched.history["loss"][-1] < batched.history["loss"][0]
+
+
 def test_early_stopping_restores_the_best_parameters():
     X = features(n=400)
     y = target("binary", X, seed=5)

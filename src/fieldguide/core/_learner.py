@@ -165,7 +165,8 @@ class Learner:
 
     Args:
         optimizer: an ``optax.GradientTransformation`` (minibatch epochs; an L1 part is handled by a proximal
-            orthant step that yields exact zeros), ``"lbfgs"`` (full-batch ``optax.lbfgs`` with zoom linesearch
+            orthant step that yields exact zeros; line-search ones such as ``optax.lbfgs()`` get each batch's
+            value and a function re-evaluating it, so a batch holding every row makes them full-batch), ``"lbfgs"`` (full-batch ``optax.lbfgs`` with zoom linesearch
             for smooth objectives; objectives with an L1 part switch to FISTA), ``"newton"`` (full-batch damped
             Newton for one-output ``models.Linear``: each step is one matrix product over X and an
             eigendecomposition of the d×d Hessian, and GLMs converge in a handful of steps however badly scaled the

@@ -478,6 +478,7 @@ def optax_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) -> 
     x0, unravel = ravel_pytree(carry["params"])
     n_rows, patience, tol, l2 = hyper["n_rows"], hyper["patience"], hyper["tol"], hyper["l2"]
     lam = _solver_penalty(problem, carry["params"], hyper, "l1")
+    optimizer = optax.with_extra_args_support(problem.optimizer)
 
     def smooth(params, X, y, w):
         return problem.smooth(to_model(params, hyper), X, y, w, l2)
@@ -491,13 +492,16 @@ def optax_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) -> 
             def rows(a):  # the order holds valid, distinct indices: no bounds handling
                 return a.at[idx].get(mode="promise_in_bounds", unique_indices=True)
 
-            wb = rows(w)
-            value, grad = jax.value_and_grad(smooth)(params, rows(X), rows(y), wb)
+            Xb, yb, wb = rows(X), rows(y), rows(w)
+            value, grad = jax.value_and_grad(smooth)(params, Xb, yb, wb)
             if problem.has_l1:
                 flat_p, flat_g = ravel_pytree(params)[0], ravel_pytree(grad)[0]
                 pseudo = _l1_pseudo_gradient(flat_g, flat_p, lam)
                 grad = unravel(pseudo)
-            updates, opt_state = problem.optimizer.update(grad, opt_state, params)
+            # line-search transformations (optax.lbfgs()) read the batch's value and re-evaluate it; others ignore
+            updates, opt_state = optimizer.update(
+                grad, opt_state, params, value=value, grad=grad, value_fn=lambda p: smooth(p, Xb, yb, wb)
+            )
             new = optax.apply_updates(params, updates)
             if problem.has_l1:
                 new = unravel(_orthant_project(ravel_pytree(new)[0], flat_p, pseudo))
