@@ -65,6 +65,20 @@ def test_round_trip_gives_identical_predictions(entry, tmp_path):
     assert pickle.loads(pickle.dumps(estimator)).predict(X).tolist() == estimator.predict(X).tolist()
 
 
+def test_a_bundle_holds_the_parameters_the_model_was_fitted_with(tmp_path):
+    """set_params after a fit changes neither the predictions nor the bundle until a refit."""
+    X = np.random.default_rng(3).normal(size=(60, 3))
+    y = (X[:, 0] + 0.5 > 0).astype(int)
+    model = models.LogisticRegression(C=0.1).fit(X, y)
+    expected = model.predict_proba(X)
+    model.set_params(C=100.0, fit_intercept=False)
+    loaded = io.load(io.save(model, tmp_path / "pending"))
+    assert (loaded.C, loaded.fit_intercept) == (0.1, True)
+    np.testing.assert_array_equal(loaded.predict_proba(X), expected)
+    refitted = io.load(io.save(model.fit(X, y), tmp_path / "refitted"))
+    assert (refitted.C, refitted.fit_intercept) == (100.0, False)
+
+
 def test_bundle_contains_no_pickle(ridge, tmp_path):
     path = io.save(ridge, tmp_path / "model")
     assert sorted(p.name for p in path.iterdir()) == ["manifest.json", "meta.json", "tensors.safetensors"]

@@ -259,10 +259,16 @@ def _learned_state(estimator: Any) -> dict[str, Any]:
 
 
 def _describe(estimator: Any, prefix: str, tensors: dict[str, np.ndarray]) -> dict[str, Any]:
-    """Class name, parameters and learned state (empty when unfitted) of an allow-listed estimator."""
+    """Class name, parameters and learned state (empty when unfitted) of an allow-listed estimator.
+
+    The parameters are those the state was fitted with (a zoo estimator keeps them): ``set_params`` after a fit
+    does not change what the estimator predicts until it is refitted, so neither does it change the bundle."""
+    params = getattr(estimator, "_fit_params", None)
     return {
         "class": type(estimator).__name__,
-        "params": _encode(estimator.get_params(deep=False), f"{prefix}params", tensors),
+        "params": _encode(
+            estimator.get_params(deep=False) if params is None else params, f"{prefix}params", tensors
+        ),
         "attributes": _encode(_learned_state(estimator), f"{prefix}attributes", tensors),
     }
 
