@@ -180,7 +180,16 @@ TABLE = [
         fit={"epochs": 1000, "batch_size": 256},
     ),
     Case(
-        # QuantileRegressor solves the LP exactly; subgradient Adam on the kinked pinball loss converges only to
+        # the same linear program as scikit-learn's HiGHS, solved to its optimum by the interior point solver
+        "quantile_interior_point",
+        models.Linear(),
+        objectives.Pinball(quantile=0.8) + penalties.L1(ALPHA),
+        "interior_point",
+        "real",
+        _sklearn(linear_model.QuantileRegressor(quantile=0.8, alpha=ALPHA, solver="highs")),
+    ),
+    Case(
+        # the LP optimum is exact; subgradient Adam on the kinked pinball loss converges only to
         # a neighbourhood whose size is set by the final step (decayed to 1e-4): objective within 1e-3
         "quantile_adam",
         models.Linear(),

@@ -54,6 +54,14 @@ def test_cross_validation_compiles_each_loop_once():
         models.Linear(), objectives.Tweedie(power=1.7) + penalties.L2(1e-2), "newton", verbose=False
     )
     assert _cv_traces(lambda: newton, "newton") == 1
+    quantiles = iter(np.linspace(1e-3, 1e-2, 5))  # a quantile no other test uses; L1 strengths per fold
+    interior = lambda: Learner(  # noqa: E731
+        models.Linear(),
+        objectives.Pinball(0.37) + penalties.L1(next(quantiles)),
+        "interior_point",
+        verbose=False,
+    )
+    assert _cv_traces(interior, "interior_point") == 1
     # a new Learner per fold, as a cloned estimator builds it: equal configuration, shared optimizer object,
     # and a penalty strength that changes per fold (penalties are dynamic)
     alphas = iter(np.linspace(1e-3, 1e-2, 5))
@@ -64,6 +72,16 @@ def test_cross_validation_compiles_each_loop_once():
         verbose=False,
     )
     assert _cv_traces(adam, "optax", epochs=3, batch_size=32) == 1
+
+
+def test_interior_point_is_for_the_pinball_linear_program():
+    for model, objective, found in [
+        (models.MLP(hidden=(3,)), objectives.Pinball(0.5), "MLP"),
+        (models.Linear(), objectives.SquaredError(), "SquaredError"),
+        (models.Linear(), objectives.Pinball(0.5) + penalties.L2(1.0), "Pinball and an L2 part"),
+    ]:
+        with pytest.raises(ValueError, match=f"linear program .* got .*{found}"):
+            Learner(model, objective, "interior_point")
 
 
 def test_newton_is_for_one_output_linear_models():

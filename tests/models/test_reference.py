@@ -175,17 +175,13 @@ CASES = [
         {"epsilon": 1.35, "alpha": 1e-2},
         huber,
     ),
-    # The LP optimum is exact; Adam on the non-smooth pinball loss only gets near it (a subgradient method's
-    # objective error shrinks with the final step size, here 1e-3 of 0.05): 1e-3 relative is what it can promise.
     Case(
         "quantile",
-        lambda p: models.QuantileRegressor(quantile=p["quantile"], alpha=p["alpha"], dtype="float64"),
+        lambda p: models.QuantileRegressor(quantile=p["quantile"], alpha=p["alpha"], **_TIGHT),
         lambda p: sk.QuantileRegressor(quantile=p["quantile"], alpha=p["alpha"]),
         "real",
         {"quantile": 0.7, "alpha": 0.01},
         pinball,
-        objective_rtol=1e-3,
-        compare_coef=False,
     ),
     Case(
         "logistic",
@@ -388,10 +384,11 @@ def test_robust_regressors_in_raw_units(name, dtype):
         (lambda **kw: models.LinearSVC(**kw), "multiclass"),
         (lambda **kw: models.Lasso(alpha=0.01, **kw), "real"),
         (lambda **kw: models.HuberRegressor(**kw), "real"),
+        (lambda **kw: models.QuantileRegressor(alpha=0.01, **kw), "real"),
         (lambda **kw: models.PoissonRegressor(**kw), "counts"),
         (lambda **kw: models.MLPClassifier((4,), early_stopping=True, random_state=0, **kw), "binary"),
     ],
-    ids=["logistic", "svc-ovr", "lasso", "huber", "poisson", "mlp-early-stopping"],
+    ids=["logistic", "svc-ovr", "lasso", "huber", "quantile", "poisson", "mlp-early-stopping"],
 )
 def test_running_out_of_max_iter_warns_as_scikit_learn_does(make, kind):
     from sklearn.exceptions import ConvergenceWarning
@@ -408,11 +405,10 @@ def test_running_out_of_max_iter_warns_as_scikit_learn_does(make, kind):
 
 
 def test_fits_without_a_stopping_test_do_not_warn():
-    """The quantile's fixed Adam schedule and an MLP without early stopping always run max_iter steps."""
+    """An MLP without early stopping always runs max_iter epochs."""
     X, y, _ = _data("real")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        models.QuantileRegressor(max_iter=3).fit(X, y)
         models.MLPRegressor((4,), max_iter=3, random_state=0).fit(X, y)
 
 

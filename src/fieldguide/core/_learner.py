@@ -19,14 +19,14 @@ import optax
 
 from fieldguide.core import _exported, _solvers
 from fieldguide.core.models import Custom, Linear, Model
-from fieldguide.core.objectives import Objective
+from fieldguide.core.objectives import Objective, Pinball
 from fieldguide.core.penalties import Penalties
 from fieldguide.errors import DataError
 
 logger = logging.getLogger(__name__)
 
 _DTYPES = ("float32", "float64")
-_FULL_BATCH = ("lbfgs", "newton", "proximal")
+_FULL_BATCH = ("lbfgs", "newton", "proximal", "interior_point")
 _CHUNK_SECONDS = 0.25  # target wall time of one compiled chunk between progress updates
 _QUIET_SECONDS = 1.0  # fits shorter than this never show a progress bar
 _CACHE_MAX_BYTES = 1 << 30
@@ -170,7 +170,9 @@ class Learner:
             for smooth objectives; objectives with an L1 part switch to FISTA), ``"newton"`` (full-batch damped
             Newton for one-output ``models.Linear``: each step is one matrix product over X and an
             eigendecomposition of the d×d Hessian, and GLMs converge in a handful of steps however badly scaled the
-            features; an L1 part switches to FISTA) or ``"proximal"`` (full-batch FISTA with backtracking).
+            features; an L1 part switches to FISTA), ``"proximal"`` (full-batch FISTA with backtracking) or
+            ``"interior_point"`` (for ``Pinball`` plus an optional L1 on one-output ``models.Linear``: the exact
+            solution of that linear program by a primal-dual interior point method, in tens of d×d solves).
             Compiled code is keyed by the optimizer object: reuse the object, or build it with
             :func:`optax_optimizer`, to avoid recompiling.
         dtype: ``"float32"`` (default) or ``"float64"``. Float64 runs inside ``jax.enable_x64`` scopes, so it
@@ -215,7 +217,9 @@ class Learner:
                 raise ValueError(
                     f"Learner: optimizer must be one of {_FULL_BATCH} or an Optax transformation"
                 )
-            if not self.objective.smooth:
+            if self.optimizer == "interior_point":
+                self._check_linear_program()
+            elif not self.objective.smooth:
                 raise ValueError(
                     f"Learner: {type(self.objective).__name__} is not smooth; full-batch {self.optimizer!r} "
                     "needs a smooth loss, use an Optax optimizer (e.g. optax.adam(1e-2))"
@@ -227,7 +231,7 @@ class Learner:
                 )
         elif not hasattr(self.optimizer, "update"):
             raise TypeError(
-                "Learner: optimizer must be 'lbfgs', 'newton', 'proximal' or an Optax transformation, "
+                "Learner: optimizer must be 'lbfgs', 'newton', 'proximal', 'interior_point' or an Optax transformation, "
                 f"got {self.optimizer!r}"
             )
         if not self.max_iter >= 1:
@@ -316,10 +320,10 @@ class Learner:
         X = stage_rows(X, n_pad, self.dtype)
         data = tuple(jax.device_put(a) for a in (X, _pad_rows(y, n_pad), _pad_rows(w, n_pad)))
         use_fista = self.optimizer == "proximal" or self.objective.penalty.l1_strength > 0
-        solver = "fista" if use_fista else self.optimizer
-        if solver == "newton" and params["coef"].shape[1] != 1:
+        solver = "fista" if use_fista and self.optimizer != "interior_point" else self.optimizer
+        if solver in ("newton", "interior_point") and params["coef"].shape[1] != 1:
             raise ValueError(
-                f"Learner: optimizer 'newton' handles one output; {type(self.objective).__name__} needs "
+                f"Learner: optimizer {solver!r} handles one output; {type(self.objective).__name__} needs "
                 f"{params['coef'].shape[1]} here, use 'lbfgs'"
             )
         problem = self._problem(solver, history_len=_history_len(self.max_iter))
@@ -360,6 +364,19 @@ class Learner:
         carry = _drive(step, carry, epochs, "epochs", self.verbose)
         return carry | {key: _solvers.to_model(carry[key], hyper) for key in ("params", "best_params")}
 
+    def _check_linear_program(self) -> None:
+        penalty = self.objective.penalty
+        if (
+            not isinstance(self.model, Linear)
+            or not isinstance(self.objective, Pinball)
+            or penalty.l2_strength
+        ):
+            raise ValueError(
+                "Learner: optimizer 'interior_point' solves the linear program of a models.Linear fitted with "
+                f"objectives.Pinball plus an optional L1 penalty; got {self.model!r} with "
+                f"{type(self.objective).__name__}{' and an L2 part' if penalty.l2_strength else ''}"
+            )
+
     def _preconditioner(self, X, w, n_rows: int) -> dict:
         """Linear models (and their subclasses, which apply X only through ``coef`` and ``intercept``) train in
         standardised coordinates, whatever the optimizer; see ``_solvers.preconditioner``."""
@@ -372,6 +389,7 @@ _SOLVERS = {
     "fista": (_solvers.fista_init, _solvers.fista_run),
     "lbfgs": (_solvers.lbfgs_init, _solvers.lbfgs_run),
     "newton": (_solvers.newton_init, _solvers.newton_run),
+    "interior_point": (_solvers.interior_init, _solvers.interior_run),
 }
 
 

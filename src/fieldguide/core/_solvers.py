@@ -187,7 +187,8 @@ def _newton_system(problem: Problem, eta, X, y, w, hyper: dict):
 def _newton_products(X, g, h, shift=None, scale=None, block: int = 8192):
     """``(g @ S, h @ S, S^T diag(h) S)`` for ``S`` the standardised X, in one pass over blocks of rows: no copy of
     X beyond one block (a whole ``X - shift`` is loop-invariant, and XLA would hoist it out of the Newton loop as
-    one more X; taking the shift off afterwards instead costs float32 the precision centring is for).
+    one more X; taking the shift off afterwards instead costs float32 the precision centring is for). With ``h``
+    None, only ``(g @ S,)``.
 
     The trainer's row buckets above ``block`` rows are multiples of 2048 or more (a quarter of n's leading power
     of two), so they split into equal blocks of ``gcd(n, block)`` rows; other row counts take one pass.
@@ -197,12 +198,20 @@ def _newton_products(X, g, h, shift=None, scale=None, block: int = 8192):
 
     def products(Xb, gb, hb):
         Sb = Xb if scale is None else (Xb - shift) / scale
+        if hb is None:
+            return (gb @ Sb,)
         return gb @ Sb, hb @ Sb, jax.lax.dot_general(Sb * hb[:, None], Sb, (((0,), (0,)), ((), ())))
 
     if n <= block or rows < 512:
         return products(X, g, h)
-    blocks = (X.reshape(n // rows, rows, d), g.reshape(n // rows, rows), h.reshape(n // rows, rows))
-    zeros = (jnp.zeros(d, X.dtype), jnp.zeros(d, X.dtype), jnp.zeros((d, d), X.dtype))
+    blocks = (
+        X.reshape(n // rows, rows, d),
+        g.reshape(n // rows, rows),
+        h if h is None else h.reshape(-1, rows),
+    )
+    zeros = (jnp.zeros(d, X.dtype),) + (
+        () if h is None else (jnp.zeros(d, X.dtype), jnp.zeros((d, d), X.dtype))
+    )
     return jax.lax.scan(lambda total, b: (jax.tree.map(jnp.add, total, products(*b)), None), zeros, blocks)[0]
 
 
@@ -387,6 +396,148 @@ def fista_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) -> 
             "converged": converged,
             "hist": c["hist"].at[c["k"]].set(value_next),
         }
+
+    return jax.lax.while_loop(lambda c: ~c["done"] & (c["k"] < stop), body, carry)
+
+
+# -------------------------------------------------------------------------------------------- interior point
+# Pinball loss plus L1 on a one-output ``Linear`` model is a linear program, solved exactly (as scikit-learn's
+# QuantileRegressor does with HiGHS) by a primal-dual interior point method with Mehrotra's predictor-corrector,
+# after Portnoy & Koenker (1997). It works on the dual, in the solver's standardised coordinates ``Xa`` (with a
+# column of ones for the intercept):
+#
+#     max  y·a   subject to   Xa^T a + p - m = (1 - q)·Xa^T w,   0 <= a <= w,   0 <= p, m <= W·λ
+#
+# where ``p`` and ``m`` carry each coefficient's L1 penalty ``λ_j·|θ_j|`` (scaled by the total weight ``W``,
+# since the loss is a weighted mean) and the equality's multipliers are minus the coefficients ``θ``. Variables
+# whose upper bound is zero (padded rows, unpenalised coefficients) take no part. Each step solves one d×d
+# system ``Xa^T Θ Xa + diag(Θ_p + Θ_m)`` built in a pass over X, as a Newton step does; it stops when the
+# duality gap, relative to the objective, is at most ``tol``: tens of steps, whatever n.
+
+
+def _lp_operators(problem: Problem, unravel, hyper: dict, X):
+    """``Xa @ θ`` and ``Xa^T v`` (and, given ``h``, ``Xa^T diag(h) Xa``) for the standardised design ``Xa``."""
+    intercept = problem.model.fit_intercept
+
+    def design(theta):
+        params = to_model(unravel(theta), hyper)
+        return X @ params["coef"][:, 0] + params.get("intercept", jnp.zeros(1, X.dtype))[0]
+
+    def transposed(v, h=None):
+        parts = _newton_products(X, v, h, hyper.get("shift"), hyper.get("scale"))
+        if not intercept:
+            return parts if h is not None else parts[0]
+        if h is None:
+            return jnp.append(parts[0], jnp.sum(v))
+        gS, hS, hess = parts
+        return jnp.append(gS, jnp.sum(v)), jnp.block(
+            [[hess, hS[:, None]], [hS[None, :], jnp.sum(h)[None, None]]]
+        )
+
+    return design, transposed
+
+
+@functools.partial(jax.jit, static_argnames=("problem",))
+def interior_init(problem: Problem, params, data, hyper) -> dict:
+    X, y, w = data
+    theta, unravel = ravel_pytree(params)
+    omega = _solver_penalty(problem, params, hyper, "l1") * jnp.sum(w)
+    upper = jnp.concatenate([w, omega, omega])
+    active = upper > 0
+    q = problem.objective.quantile
+    _, transposed = _lp_operators(problem, unravel, hyper, X)
+    # a = (1 - q)·w (and p = m) meets the equality exactly; from θ = 0 the reduced costs are y (zero for p, m),
+    # split into positive parts shifted away from the bound so that both start strictly inside
+    cost = jnp.concatenate([-y[:, 0], jnp.zeros(2 * theta.size, theta.dtype)])
+    shift = 0.1 * jnp.maximum(1.0, jnp.sum(jnp.where(active, jnp.abs(cost), 0.0)) / jnp.sum(active))
+    return _start(
+        problem,
+        unravel(jnp.zeros_like(theta)),
+        x=jnp.where(active, (1 - q) * upper, 0.0),
+        s=jnp.where(active, q * upper, 0.0),
+        z=jnp.where(active, jnp.maximum(cost, 0.0) + shift, 1.0),
+        v=jnp.where(active, jnp.maximum(-cost, 0.0) + shift, 1.0),
+        rhs=(1 - q) * transposed(w),
+        eta=jnp.zeros_like(w),
+    )
+
+
+@functools.partial(jax.jit, static_argnames=("problem",))
+def interior_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) -> dict:
+    TRACES["interior_point"] += 1
+    X, y, w = data
+    theta0, unravel = ravel_pytree(carry["params"])
+    n, d = w.shape[0], theta0.size
+    lam = _solver_penalty(problem, carry["params"], hyper, "l1")
+    omega = lam * jnp.sum(w)
+    active = jnp.concatenate([w, omega, omega]) > 0
+    cost = jnp.concatenate([-y[:, 0], jnp.zeros(2 * d, theta0.dtype)])
+    q, eps = problem.objective.quantile, jnp.finfo(theta0.dtype).eps
+    design, transposed = _lp_operators(problem, unravel, hyper, X)
+
+    def safe(a):
+        return jnp.where(active, a, 1.0)
+
+    def constraint(a):  # the equality's left side: Xa^T a + p - m
+        return transposed(a[:n]) + a[n : n + d] - a[n + d :]
+
+    def longest(value, change):  # the largest step in [0, 1] keeping value + step·change >= 0
+        blocking = active & (change < 0)
+        return jnp.minimum(1.0, jnp.min(jnp.where(blocking, -value / jnp.where(blocking, change, -1.0), 1.0)))
+
+    def objective(eta, theta):
+        r = y[:, 0] - eta
+        return jnp.sum(w * jnp.maximum(q * r, (q - 1) * r)) / jnp.sum(w) + lam @ jnp.abs(theta)
+
+    def body(c):
+        x, s, z, v, theta, eta = c["x"], c["s"], c["z"], c["v"], ravel_pytree(c["params"])[0], c["eta"]
+        dual = jnp.where(active, cost - jnp.concatenate([-eta, -theta, theta]) - z + v, 0.0)
+        primal = c["rhs"] - constraint(x)
+        theta_ = jnp.where(active, 1 / (z / safe(x) + v / safe(s)), 0.0)
+        rho_affine = dual + z - v  # the affine step's right side, see solve
+        data_part, hess = transposed(theta_[:n] * rho_affine[:n], theta_[:n])
+        system = hess + jnp.diag(theta_[n : n + d] + theta_[n + d :])
+        scale = jax.lax.rsqrt(jnp.maximum(jnp.diag(system), jnp.finfo(theta0.dtype).tiny))
+        factor = jax.scipy.linalg.cho_factor(system * scale[:, None] * scale + 10 * d * eps * jnp.eye(d))
+
+        def solve(r_xz, r_sv, projected=None):
+            rho = dual - r_xz / safe(x) + r_sv / safe(s)
+            product = theta_ * rho
+            if projected is None:
+                projected = transposed(product[:n])
+            projected = projected + product[n : n + d] - product[n + d :]
+            dy = scale * jax.scipy.linalg.cho_solve(factor, scale * (primal + projected))
+            design_dy = design(dy)
+            dx = jnp.where(active, theta_ * (jnp.concatenate([design_dy, dy, -dy]) - rho), 0.0)
+            dz = jnp.where(active, (r_xz - z * dx) / safe(x), 0.0)
+            dv = jnp.where(active, (r_sv + v * dx) / safe(s), 0.0)
+            return dx, dy, dz, dv, design_dy
+
+        count = jnp.sum(active)
+        mu = jnp.sum(jnp.where(active, x * z + s * v, 0.0)) / (2 * count)
+        dx, _, dz, dv, _ = solve(-x * z, -s * v, projected=data_part)
+        step_p = jnp.minimum(longest(x, dx), longest(s, -dx))
+        step_d = jnp.minimum(longest(z, dz), longest(v, dv))
+        xz = (x + step_p * dx) * (z + step_d * dz) + (s - step_p * dx) * (v + step_d * dv)
+        sigma = (jnp.sum(jnp.where(active, xz, 0.0)) / (2 * count) / mu) ** 3
+        dx, dy, dz, dv, design_dy = solve(sigma * mu - x * z - dx * dz, sigma * mu - s * v + dx * dv)
+        step_p = 0.99995 * jnp.minimum(longest(x, dx), longest(s, -dx))
+        step_d = 0.99995 * jnp.minimum(longest(z, dz), longest(v, dv))
+        x, s = x + step_p * dx, s - step_p * dx
+        z, v = z + step_d * dz, v + step_d * dv
+        theta, eta = theta - step_d * dy, eta - step_d * design_dy  # θ is minus the equality's multipliers
+        value = objective(eta, theta)
+        gap = jnp.sum(jnp.where(active, x * z + s * v, 0.0)) / jnp.sum(w)
+        converged = gap <= hyper["tol"] * jnp.maximum(jnp.abs(value), 1.0)
+        stalled = jnp.maximum(step_p, step_d) < 1e-9
+        return c | {
+            "params": unravel(theta),
+            "x": x, "s": s, "z": z, "v": v, "eta": eta,
+            "k": c["k"] + 1,
+            "done": converged | stalled | ~jnp.isfinite(value),
+            "converged": converged,
+            "hist": c["hist"].at[c["k"]].set(value),
+        }  # fmt: skip
 
     return jax.lax.while_loop(lambda c: ~c["done"] & (c["k"] < stop), body, carry)
 
