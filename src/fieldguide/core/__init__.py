@@ -2,7 +2,8 @@
 
 A *model* (``models``: ``init``/``apply`` pure functions over a PyTree of params), an *objective* (``objectives``:
 a weighted-mean loss on the outputs, plus ``penalties`` on the weights, plus a link) and an *optimizer* (any Optax
-``GradientTransformation``, or ``"lbfgs"``/``"newton"``/``"proximal"`` for full-batch solvers). ``Learner.fit`` minimises
+``GradientTransformation``, or ``"lbfgs"``/``"newton"``/``"proximal"``/``"interior_point"`` for full-batch
+solvers). ``Learner.fit`` minimises
 ``loss + Σ penalties`` and returns a ``Fitted`` with ``params``, ``history`` and ``predict``.
 
 Design notes (the non-obvious parts):
@@ -16,7 +17,9 @@ Design notes (the non-obvious parts):
   part (or ``"proximal"``) uses FISTA with backtracking and restarts, so zeros are exact. Optax optimizers run
   minibatch epochs, each one ``lax.scan`` over shuffled row indices inside a ``while_loop`` over epochs that
   carries the early-stopping state; with L1 they take the OWL-QN pseudo-gradient and an orthant projection after
-  each update (exact zeros without knowing the optimizer's step size).
+  each update (exact zeros without knowing the optimizer's step size). ``"interior_point"`` solves pinball loss
+  plus L1 on a one-output ``Linear`` model, a linear program, to its optimum: a primal-dual method on the dual
+  with Mehrotra's predictor-corrector, each step one ``X^T Θ X`` over row blocks and a d×d Cholesky solve.
 - **Compiled once per configuration and row bucket**: the loops are module-level ``jax.jit`` functions keyed by
   (model, objective without penalties, optimizer, a few static settings); rows are padded with zero weight up to
   a bucket (steps of 2^(1/4)); penalty strengths, ``tol`` and ``max_iter`` are dynamic. Optax optimizers are keyed
