@@ -184,6 +184,14 @@ CASES = [
         pinball,
     ),
     Case(
+        "quantile without intercept",
+        lambda p: models.QuantileRegressor(quantile=p["quantile"], alpha=0.0, fit_intercept=False, **_TIGHT),
+        lambda p: sk.QuantileRegressor(quantile=p["quantile"], alpha=0.0, fit_intercept=False),
+        "real",
+        {"quantile": 0.2, "alpha": 0.0},
+        pinball,
+    ),
+    Case(
         "logistic",
         lambda p: models.LogisticRegression(C=p["C"], **_TIGHT),
         lambda p: sk.LogisticRegression(C=p["C"], tol=1e-12, max_iter=10_000),

@@ -425,14 +425,13 @@ def _lp_operators(problem: Problem, unravel, hyper: dict, X):
 
     def transposed(v, h=None):
         parts = _newton_products(X, v, h, hyper.get("shift"), hyper.get("scale"))
-        if not intercept:
-            return parts if h is not None else parts[0]
+        vS = jnp.append(parts[0], jnp.sum(v)) if intercept else parts[0]
         if h is None:
-            return jnp.append(parts[0], jnp.sum(v))
-        gS, hS, hess = parts
-        return jnp.append(gS, jnp.sum(v)), jnp.block(
+            return vS
+        hS, hess = parts[1:]
+        return vS, jnp.block(
             [[hess, hS[:, None]], [hS[None, :], jnp.sum(h)[None, None]]]
-        )
+        ) if intercept else hess
 
     return design, transposed
 
