@@ -166,8 +166,9 @@ class Learner:
     Args:
         optimizer: an ``optax.GradientTransformation`` (minibatch epochs; an L1 part is handled by a proximal
             orthant step that yields exact zeros; line-search ones such as ``optax.lbfgs()`` get each batch's
-            value and a function re-evaluating it, so a batch holding every row makes them full-batch), ``"lbfgs"`` (full-batch ``optax.lbfgs`` with zoom linesearch
-            for smooth objectives; objectives with an L1 part switch to FISTA), ``"newton"`` (full-batch damped
+            value and a function re-evaluating it, so a batch holding every row makes them full-batch),
+            ``"lbfgs"`` (full-batch ``optax.lbfgs`` with zoom linesearch for smooth objectives; objectives with an
+            L1 part switch to FISTA), ``"newton"`` (full-batch damped
             Newton for one-output ``models.Linear``: each step is one matrix product over X and an
             eigendecomposition of the d×d Hessian, and GLMs converge in a handful of steps however badly scaled the
             features; an L1 part switches to FISTA), ``"proximal"`` (full-batch FISTA with backtracking) or
@@ -231,7 +232,7 @@ class Learner:
                 )
         elif not hasattr(self.optimizer, "update"):
             raise TypeError(
-                "Learner: optimizer must be 'lbfgs', 'newton', 'proximal', 'interior_point' or an Optax transformation, "
+                f"Learner: optimizer must be one of {_FULL_BATCH} or an Optax transformation, "
                 f"got {self.optimizer!r}"
             )
         if not self.max_iter >= 1:

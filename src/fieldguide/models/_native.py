@@ -23,9 +23,8 @@ __all__ = ["check_lightgbm", "check_sklearn_tree", "check_xgboost"]
 
 
 def _integer(value: Any, what: str, low: int = 0) -> int:
-    if isinstance(value, str) and re.fullmatch(
-        r"-?\d{1,18}", value.strip()
-    ):  # XGBoost writes numbers as text
+    """``value`` as an int >= ``low``; XGBoost's JSON writes its counts as text ("3")."""
+    if isinstance(value, str) and re.fullmatch(r"-?\d{1,18}", value.strip()):
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
         raise ValueError(f"{what} must be an integer >= {low}, found {value!r:.60}")
@@ -137,7 +136,7 @@ def _lightgbm_tree(fields: dict[str, str], n_features: int, what: str) -> None:
     if (kind & 1).any():
         raise ValueError(f"{what}: categorical splits are not supported in a saved LightGBM model")
     # A child >= 0 is a split node, a child < 0 the leaf ~child; leaves are mapped past the splits to check both.
-    left, right = (np.where(c < 0, splits + np.clip(~c, -1, leaves), c) for c in (left, right))
+    left, right = (np.where(c < 0, splits + np.minimum(~c, leaves), c) for c in (left, right))
     _check_walks(left, right, feature, np.ones(splits, bool), splits + leaves, n_features, what,
                  ("left_child", "right_child", "split_feature"))  # fmt: skip
 
