@@ -79,6 +79,18 @@ def test_a_bundle_holds_the_parameters_the_model_was_fitted_with(tmp_path):
     assert (refitted.C, refitted.fit_intercept) == (100.0, False)
 
 
+def test_a_bundle_with_a_retired_parameter_still_loads(tmp_path):
+    """QuantileRegressor's learning_rate_init went with its Adam solver; bundles written before still load."""
+    X = np.random.default_rng(4).normal(size=(50, 2))
+    model = models.QuantileRegressor(alpha=0.0).fit(X, X @ [1.0, -1.0])
+    path = io.save(model, tmp_path / "quantile")
+    _rewrite_meta(path, lambda meta: meta["params"]["dict"].update(learning_rate_init={"value": 0.05}))
+    np.testing.assert_array_equal(io.load(path).predict(X), model.predict(X))
+    _rewrite_meta(path, lambda meta: meta["params"]["dict"].update(learning_rate={"value": 0.05}))
+    with pytest.raises(ArtifactError, match="parameters do not fit QuantileRegressor"):
+        io.load(path)
+
+
 def test_bundle_contains_no_pickle(ridge, tmp_path):
     path = io.save(ridge, tmp_path / "model")
     assert sorted(p.name for p in path.iterdir()) == ["manifest.json", "meta.json", "tensors.safetensors"]

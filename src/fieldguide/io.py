@@ -288,6 +288,8 @@ def _build(node: Any, tensors: dict[str, np.ndarray], where: str) -> Any:
             raise ArtifactError(
                 f"{where}: {name}'s {part} must be a 'dict' entry, found {type(value).__name__}"
             )
+    retired = getattr(allowed[name], "_retired_params", ())  # written by earlier versions, meaningless now
+    params = {key: value for key, value in params.items() if key not in retired}
     try:
         estimator = allowed[name](**params)
     except TypeError as err:

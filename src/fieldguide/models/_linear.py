@@ -237,6 +237,9 @@ class QuantileRegressor(_StandardisedTarget):
         True
     """
 
+    # Adam's step size, from before the interior point solver: bundles that hold it still load (fieldguide.io)
+    _retired_params = ("learning_rate_init",)
+
     def __init__(
         self,
         *,
