@@ -221,7 +221,8 @@ def check_xgboost(text: str, n_features: int, n_classes: int) -> None:
             f"booster_: the booster is {booster.get('name')!r:.40}; fieldguide saves 'gbtree' models"
         )
     for key, expected in (("num_feature", n_features), ("num_class", n_classes), ("num_target", 1)):
-        if _integer(param.get(key), f"booster_: learner_model_param.{key}") != expected:
+        found = param.get(key, "1" if key == "num_target" else None)  # XGBoost 2.0 wrote no num_target
+        if _integer(found, f"booster_: learner_model_param.{key}") != expected:
             raise ValueError(
                 f"booster_: learner_model_param.{key} is {param.get(key)!r:.40}; expected {expected}"
             )
@@ -243,7 +244,7 @@ def check_xgboost(text: str, n_features: int, n_classes: int) -> None:
     groups = _indices(model.get("tree_info"), "booster_: tree_info", count)
     if ((groups < 0) | (groups >= max(n_classes, 1))).any():
         raise ValueError(f"booster_: tree_info must name output groups 0..{max(n_classes, 1) - 1}")
-    indptr = np.asarray(model.get("iteration_indptr"))
+    indptr = np.asarray(model.get("iteration_indptr", [0, count]))  # which trees form each round, when given
     if (
         indptr.ndim != 1
         or indptr.dtype.kind not in "iu"
