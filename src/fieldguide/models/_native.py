@@ -221,7 +221,7 @@ def check_xgboost(text: str, n_features: int, n_classes: int) -> None:
             f"booster_: the booster is {booster.get('name')!r:.40}; fieldguide saves 'gbtree' models"
         )
     for key, expected in (("num_feature", n_features), ("num_class", n_classes), ("num_target", 1)):
-        found = param.get(key, "1" if key == "num_target" else None)  # XGBoost 2.0 wrote no num_target
+        found = param.get(key, "1" if key == "num_target" else None)  # absent from older models: one target
         if _integer(found, f"booster_: learner_model_param.{key}") != expected:
             raise ValueError(
                 f"booster_: learner_model_param.{key} is {param.get(key)!r:.40}; expected {expected}"
