@@ -320,8 +320,9 @@ class Learner:
         n_pad = bucket(n)
         X = stage_rows(X, n_pad, self.dtype)
         data = tuple(jax.device_put(a) for a in (X, _pad_rows(y, n_pad), _pad_rows(w, n_pad)))
-        use_fista = self.optimizer == "proximal" or self.objective.penalty.l1_strength > 0
-        solver = "fista" if use_fista and self.optimizer != "interior_point" else self.optimizer
+        smooth_solver = self.optimizer in ("lbfgs", "newton")  # an L1 part takes them to FISTA
+        use_fista = self.optimizer == "proximal" or (smooth_solver and self.objective.penalty.l1_strength > 0)
+        solver = "fista" if use_fista else self.optimizer
         if solver in ("newton", "interior_point") and params["coef"].shape[1] != 1:
             raise ValueError(
                 f"Learner: optimizer {solver!r} handles one output; {type(self.objective).__name__} needs "

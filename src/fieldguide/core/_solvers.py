@@ -436,18 +436,22 @@ def _lp_operators(problem: Problem, unravel, hyper: dict, X):
     return design, transposed
 
 
+def _lp_bounds(problem: Problem, params, y, w, hyper: dict):
+    """The LP's upper bounds ``[w, W·λ, W·λ]``, which of them are active (> 0), and its costs ``[-y, 0, 0]``."""
+    omega = _solver_penalty(problem, params, hyper, "l1") * jnp.sum(w)
+    upper = jnp.concatenate([w, omega, omega])
+    return upper, upper > 0, jnp.concatenate([-y[:, 0], jnp.zeros(2 * omega.size, w.dtype)])
+
+
 @functools.partial(jax.jit, static_argnames=("problem",))
 def interior_init(problem: Problem, params, data, hyper) -> dict:
     X, y, w = data
     theta, unravel = ravel_pytree(params)
-    omega = _solver_penalty(problem, params, hyper, "l1") * jnp.sum(w)
-    upper = jnp.concatenate([w, omega, omega])
-    active = upper > 0
+    upper, active, cost = _lp_bounds(problem, params, y, w, hyper)
     q = problem.objective.quantile
     _, transposed = _lp_operators(problem, unravel, hyper, X)
     # a = (1 - q)·w (and p = m) meets the equality exactly; from θ = 0 the reduced costs are y (zero for p, m),
     # split into positive parts shifted away from the bound so that both start strictly inside
-    cost = jnp.concatenate([-y[:, 0], jnp.zeros(2 * theta.size, theta.dtype)])
     shift = 0.1 * jnp.maximum(1.0, jnp.sum(jnp.where(active, jnp.abs(cost), 0.0)) / jnp.sum(active))
     return _start(
         problem,
@@ -468,9 +472,7 @@ def interior_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) 
     theta0, unravel = ravel_pytree(carry["params"])
     n, d = w.shape[0], theta0.size
     lam = _solver_penalty(problem, carry["params"], hyper, "l1")
-    omega = lam * jnp.sum(w)
-    active = jnp.concatenate([w, omega, omega]) > 0
-    cost = jnp.concatenate([-y[:, 0], jnp.zeros(2 * d, theta0.dtype)])
+    _, active, cost = _lp_bounds(problem, carry["params"], y, w, hyper)
     q, eps = problem.objective.quantile, jnp.finfo(theta0.dtype).eps
     design, transposed = _lp_operators(problem, unravel, hyper, X)
 
