@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 
 import numpy as np
@@ -133,6 +134,26 @@ def test_lightgbm_class_weight_is_keyed_by_label(data):
         adapters.LGBMClassifier(n_estimators=2, class_weight={"ant": 1.0, "dog": 2.0}).fit(X, labels)
 
 
+BOOSTERS = [cls for cls in ADAPTERS if cls.__name__.startswith(("LGBM", "XGB"))]
+
+
+@pytest.mark.parametrize("cls", BOOSTERS, ids=lambda c: c.__name__)
+def test_boosters_give_the_wrapped_librarys_importances_and_class_count(cls, data, tmp_path):
+    """feature_importances_ (and a classifier's n_classes_) as the library's own estimator gives them, fitted and
+    loaded: LightGBM's split counts, XGBoost's normalised gains."""
+    X, labels, values = data
+    ours = _small(cls).fit(X, labels if _is_classifier(cls) else values)
+    twin, y_twin = _library_twin(cls, ours.get_params(), labels if _is_classifier(cls) else values)
+    twin.fit(X, y_twin)
+    assert twin.feature_importances_.any()
+    for model in (ours, _round_trip(ours, tmp_path)):
+        assert model.feature_importances_.dtype == twin.feature_importances_.dtype
+        np.testing.assert_array_equal(model.feature_importances_, twin.feature_importances_)
+        if _is_classifier(cls):
+            assert model.n_classes_ == twin.n_classes_ == 3
+    assert not hasattr(_small(cls), "feature_importances_")
+
+
 # -- saving -----------------------------------------------------------------------------------------------------
 
 
@@ -211,6 +232,58 @@ def test_corrupt_tree_state_is_refused(data, tmp_path):
     del meta["attributes"]["dict"]["tree_"]["dict"]["nodes"]["dict"]["threshold"]
     _rewrite_meta(path, meta)
     with pytest.raises(ArtifactError, match="cannot restore the fitted DecisionTreeClassifier"):
+        io.load(path)
+
+
+@pytest.mark.parametrize("cls", ADAPTERS, ids=lambda c: c.__name__)
+def test_round_trip_keeps_feature_names(cls, data, tmp_path):
+    """A model fitted on a DataFrame refuses one with its columns reordered or renamed, loaded as well as fitted
+    (kNN, refitted on load from its arrays, forgot the names and predicted such a frame wrong with a warning)."""
+    pd = pytest.importorskip("pandas")
+    X, names, values = data
+    frame = pd.DataFrame(X, columns=["w", "x", "y", "z"])
+    estimator = _small(cls).fit(frame, names if _is_classifier(cls) else values)
+    loaded = _round_trip(estimator, tmp_path)
+    assert loaded.feature_names_in_.tolist() == estimator.feature_names_in_.tolist() == ["w", "x", "y", "z"]
+    assert loaded.n_features_in_ == estimator.n_features_in_ == 4
+    np.testing.assert_array_equal(loaded.predict(frame), estimator.predict(frame))
+    if "Dummy" in cls.__name__:
+        return  # a dummy never reads X, fitted or loaded
+    reordered, renamed = frame[["z", "y", "x", "w"]], frame.set_axis(["w", "x", "y", "v"], axis=1)
+    for model in (estimator, loaded):
+        for wrong in (reordered, renamed):
+            with pytest.raises(ValueError, match="feature names should match those that were passed"):
+                model.predict(wrong)
+
+
+FORGED_NAMES = [
+    ({"strings": ["w", "x", "y"], "dtype": "object"}, "array(['w', 'x', 'y'], dtype=object)"),
+    ({"list": [{"value": "w"}, {"value": "x"}, {"value": "y"}, {"value": 4}]}, "['w', 'x', 'y', 4]"),
+    ({"value": "wxyz"}, "'wxyz'"),
+]
+
+
+# kNN (refitted on load) and one adapter of each other kind (tree, plain attributes, booster)
+NAMED = [
+    adapters.KNeighborsRegressor,
+    adapters.DecisionTreeClassifier,
+    adapters.GaussianNB,
+    adapters.LGBMRegressor,
+]
+
+
+@pytest.mark.parametrize("cls", NAMED, ids=lambda c: c.__name__)
+@pytest.mark.parametrize(("forged", "found"), FORGED_NAMES, ids=["too few", "not strings", "a string"])
+def test_forged_feature_names_are_refused(cls, forged, found, data, tmp_path):
+    pd = pytest.importorskip("pandas")
+    X, names, values = data
+    model = _small(cls).fit(pd.DataFrame(X, columns=list("wxyz")), names if _is_classifier(cls) else values)
+    path = io.save(model, tmp_path / "model")
+    meta = json.loads((path / "meta.json").read_text())
+    meta["attributes"]["dict"]["feature_names_in_"] = forged
+    _rewrite_meta(path, meta)
+    expected = f"feature_names_in_ must be a list of 4 strings (n_features_in_), found {found}"
+    with pytest.raises(ArtifactError, match=re.escape(expected)):
         io.load(path)
 
 

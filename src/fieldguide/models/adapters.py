@@ -5,9 +5,10 @@ Each adapter is a scikit-learn estimator with the usual ``fit``/``predict``/``pr
 the same constructor and behaviour) plus two hooks: ``__fieldguide_state__()`` returns the learned state as plain
 data (arrays, numbers, strings, lists, dicts; names ending in ``_``) and ``__fieldguide_restore__(state)`` sets it
 back. Trees are stored as their ``Tree.__getstate__`` arrays (node fields and values), kNN as its training arrays
-(refitted on load: the search structure is deterministic), the rest as their fitted arrays. The boosters wrap
-LightGBM's and XGBoost's scikit-learn estimators, keep only the trained booster, and store its native model
-(LightGBM's model text, XGBoost's JSON model) as a string. XGBoost is an optional extra (``fieldguide[xgboost]``).
+and column names (refitted on load: the search structure is deterministic), the rest as their fitted arrays. The
+boosters wrap LightGBM's and XGBoost's scikit-learn estimators, keep only the trained booster, and store its native
+model (LightGBM's model text, XGBoost's JSON model) as a string. XGBoost is an optional extra
+(``fieldguide[xgboost]``).
 
 :class:`Ensemble` averages fitted members' probabilities (or predictions) with weights, for ensemble selection.
 
@@ -48,6 +49,36 @@ def _learned(estimator: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
     }
 
 
+def _n_features(state: dict[str, Any]) -> int:
+    n = state.get("n_features_in_")
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+        raise ValueError(f"n_features_in_ must be a positive integer, found {n!r:.40}")
+    return int(n)
+
+
+def _feature_names(names: Any, n_features: int) -> np.ndarray:
+    """Saved column names as scikit-learn keeps them (an object array): it checks every DataFrame's columns
+    against them, so they must be one string per feature."""
+    values = names.tolist() if isinstance(names, np.ndarray) else names
+    if (
+        not isinstance(values, list)
+        or len(values) != n_features
+        or not all(isinstance(v, str) for v in values)
+    ):
+        raise ValueError(
+            f"feature_names_in_ must be a list of {n_features} strings (n_features_in_), found {names!r:.80}"
+        )
+    return np.asarray(values, dtype=object)
+
+
+def _set_learned(estimator: Any, state: dict[str, Any]) -> None:
+    """Set the learned attributes in ``state`` on ``estimator``, a saved ``feature_names_in_`` checked first."""
+    if "feature_names_in_" in state:
+        state = {**state, "feature_names_in_": _feature_names(state["feature_names_in_"], _n_features(state))}
+    for key, value in state.items():
+        setattr(estimator, key, value)
+
+
 class _Savable:
     """Default hooks: the learned attributes are plain data already (naive Bayes, QDA)."""
 
@@ -56,8 +87,7 @@ class _Savable:
         return _learned(self)
 
     def __fieldguide_restore__(self, state: dict[str, Any]) -> None:
-        for key, value in state.items():
-            setattr(self, key, value)
+        _set_learned(self, state)
 
 
 # -- scikit-learn: trees and forests -------------------------------------------------------------------------
@@ -82,13 +112,6 @@ def _tree_state(estimator: Any) -> dict[str, Any]:
     }
 
 
-def _n_features(state: dict[str, Any]) -> int:
-    n = state.get("n_features_in_")
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        raise ValueError(f"n_features_in_ must be a positive integer, found {n!r:.40}")
-    return int(n)
-
-
 def _restore_tree(estimator: Any, state: dict[str, Any], n_features: int) -> Any:
     """Rebuild a tree whose every split is checked to lead to a leaf over ``n_features`` columns."""
     state = dict(state)
@@ -106,8 +129,7 @@ def _restore_tree(estimator: Any, state: dict[str, Any], n_features: int) -> Any
             "values": np.ascontiguousarray(saved["values"], dtype=np.float64),
         }
     )
-    for key, value in state.items():
-        setattr(estimator, key, value)
+    _set_learned(estimator, state)
     estimator.tree_ = fitted
     return estimator
 
@@ -167,7 +189,8 @@ class ExtraTreesRegressor(_Forest, ensemble.ExtraTreesRegressor):
 
 
 class _Neighbors(_Savable):
-    """kNN is its training data: saved as the arrays, refitted on load (the search tree is deterministic)."""
+    """kNN is its training data: saved as the arrays and column names, refitted on load (the search tree is
+    deterministic). The arrays carry no column names, so those it was fitted with are set back after the refit."""
 
     def __fieldguide_state__(self) -> dict[str, Any]:
         check_is_fitted(self)
@@ -178,10 +201,13 @@ class _Neighbors(_Savable):
                 if self.outputs_2d_
                 else self.classes_[y]
             )
-        return {"fit_X_": self._fit_X, "fit_y_": y}
+        names = {"feature_names_in_": self.feature_names_in_} if hasattr(self, "feature_names_in_") else {}
+        return {**names, "fit_X_": self._fit_X, "fit_y_": y}
 
     def __fieldguide_restore__(self, state: dict[str, Any]) -> None:
         self.fit(state["fit_X_"], state["fit_y_"])
+        if "feature_names_in_" in state:
+            self.feature_names_in_ = _feature_names(state["feature_names_in_"], self.n_features_in_)
 
 
 class KNeighborsClassifier(_Neighbors, neighbors.KNeighborsClassifier):
@@ -277,8 +303,7 @@ class _Boosting(BaseEstimator):
         classes = len(state.get("classes_", ())) if is_classifier(self) else 0
         self._check_booster(text, _n_features(state), classes if classes > 2 else 0)
         self.booster_ = self._booster_from_text(text)
-        for key, value in state.items():
-            setattr(self, key, value)
+        _set_learned(self, state)
 
 
 def _by_class_id(class_weight: dict, classes: np.ndarray) -> dict[int, float]:
@@ -293,6 +318,12 @@ def _by_class_id(class_weight: dict, classes: np.ndarray) -> dict[int, float]:
 
 
 class _BoostingClassifier(ClassifierMixin, _Boosting):
+    @property
+    def n_classes_(self) -> int:
+        """The number of classes, ``len(classes_)``, as LightGBM's and XGBoost's own classifiers give it."""
+        check_is_fitted(self)
+        return len(self.classes_)
+
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, shape (n, k), columns in the order of ``classes_``."""
         proba = np.asarray(self._raw_predict(self._validated(X)), dtype=np.float64)
@@ -359,6 +390,13 @@ class _LightGBM:
         if isinstance(self.class_weight, dict):  # keyed by label; LightGBM is fitted on class ids
             params["class_weight"] = _by_class_id(self.class_weight, self.classes_)
         return getattr(lightgbm, self._library_class)(**params)
+
+    @property
+    def feature_importances_(self) -> np.ndarray:
+        """How many splits use each feature (int32), as LightGBM's own estimators give by default
+        (``importance_type="split"``)."""
+        check_is_fitted(self)
+        return self.booster_.feature_importance(importance_type="split")
 
     def _booster_of(self, fitted):
         return fitted.booster_
@@ -446,6 +484,16 @@ class _XGBoost:
 
     def _library_estimator(self):
         return getattr(self._xgboost(), self._library_class)(**self.get_params())
+
+    @property
+    def feature_importances_(self) -> np.ndarray:
+        """Each feature's share of the gain of all splits (float32, summing to 1; zeros if no tree splits), as
+        XGBoost's own tree estimators give by default (``importance_type="gain"``)."""
+        check_is_fitted(self)
+        gain = self.booster_.get_score(importance_type="gain")  # keyed f0, f1, ...: fitted on unnamed arrays
+        shares = np.array([gain.get(f"f{i}", 0.0) for i in range(self.n_features_in_)], dtype=np.float32)
+        total = shares.sum()
+        return shares / total if total else shares
 
     def _booster_of(self, fitted):
         return fitted.get_booster()
