@@ -477,7 +477,13 @@ BAD_INPUT = [
         "negative weight",
         LOGLOSS,
         {"sample_weight": -np.ones(10)},
-        "sample_weight: expected finite values >= 0",
+        "sample_weight: expected values >= 0, found 10 that are not (first at row 0: -1.0)",
+    ),
+    (
+        "NaN weight",
+        LOGLOSS,
+        {"sample_weight": np.r_[np.ones(9), np.nan]},
+        "sample_weight: expected finite values, found 1 that are not (first at row 9: nan)",
     ),
     ("weights misshaped", LOGLOSS, {"sample_weight": np.ones(3)}, "sample_weight: expected shape (10,)"),
     (

@@ -530,19 +530,29 @@ def _check_data(objective: Objective, X, y, sample_weight, dtype: str):
         raise DataError(
             f"y: expected finite values in {dtype}, found {int((~np.isfinite(y)).sum())} NaN or inf"
         )
-    if sample_weight is None:
-        w = np.ones(X.shape[0], dtype)
-    else:
-        w = np.asarray(sample_weight, dtype=dtype)
-        if w.shape != (X.shape[0],):
-            raise DataError(f"sample_weight: expected shape ({X.shape[0]},), found {w.shape}")
-        if not np.isfinite(w).all() or (w < 0).any():
-            raise DataError(
-                f"sample_weight: expected finite values >= 0, found min {np.nanmin(w)!r} or NaN/inf"
-            )
-        if w.sum() <= 0:
-            raise DataError("sample_weight: expected a positive total weight, found all zeros")
+    w = (
+        np.ones(X.shape[0], dtype)
+        if sample_weight is None
+        else check_sample_weight(sample_weight, X.shape[0], dtype)
+    )
     return X, y, w
+
+
+def check_sample_weight(sample_weight, n_rows: int, dtype: str) -> np.ndarray:
+    """``sample_weight`` as an ``(n_rows,)`` array of ``dtype``: finite, none negative, with a positive total."""
+    w = np.asarray(sample_weight, dtype=dtype)
+    if w.shape != (n_rows,):
+        raise DataError(f"sample_weight: expected shape ({n_rows},), found {w.shape}")
+    for bad, expected in ((~np.isfinite(w), "finite values"), (w < 0, "values >= 0")):
+        if bad.any():
+            first = int(np.argmax(bad))
+            raise DataError(
+                f"sample_weight: expected {expected}, found {int(bad.sum())} that are not "
+                f"(first at row {first}: {float(w[first])!r})"
+            )
+    if w.sum() <= 0:
+        raise DataError("sample_weight: expected a positive total weight, found all zeros")
+    return w
 
 
 def _pad_rows(a: np.ndarray, n_pad: int) -> np.ndarray:
