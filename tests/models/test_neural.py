@@ -57,6 +57,14 @@ def test_early_stopping_stops_and_keeps_validation_curve():
     ).fit(X_train, y_train)
     assert model.n_iter_ < 300
     assert len(model.validation_loss_curve_) == model.n_iter_
+    assert model.loss_ == model.loss_curve_[-1] and model.best_loss_ is None  # as scikit-learn's
+
+
+def test_loss_and_best_loss_read_the_loss_curve_as_scikit_learn_does():
+    X_train, _, y_train, _ = _split(*load_breast_cancer(return_X_y=True))
+    model = models.MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(X_train, y_train)
+    assert len(model.loss_curve_) == 5
+    assert model.loss_ == model.loss_curve_[-1] and model.best_loss_ == min(model.loss_curve_)
 
 
 def test_factorization_machine_learns_interactions():

@@ -18,13 +18,14 @@ import jax.numpy as jnp
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from fieldguide._inputs import tabular, target, text_column_error
 from fieldguide.core import Learner, bucket, models
-from fieldguide.core._learner import stage_rows
+from fieldguide.core._learner import check_sample_weight, stage_rows
 
 _DTYPES = {"float32": np.float32, "float64": np.float64}
 
@@ -47,7 +48,10 @@ def _whole(value) -> bool:
 # fit starts, so that a bad value is named as the user wrote it, not as the core's rescaled penalty sees it.
 _PARAMETER_RULES = {
     "alpha": ("a number >= 0", lambda v: _real(v) and v >= 0),
-    "C": ("a number > 0", lambda v: _real(v) and v > 0),
+    "C": (
+        "a number > 0 (np.inf for no penalty)",
+        lambda v: (_real(v) and v > 0) or (isinstance(v, float) and v == math.inf),
+    ),
     "l1_ratio": ("a number in [0, 1]", lambda v: v is None or (_real(v) and 0 <= v <= 1)),
     "epsilon": ("a number >= 1", lambda v: _real(v) and v >= 1),
     "quantile": ("a number in (0, 1)", lambda v: _real(v) and 0 < v < 1),
@@ -102,6 +106,8 @@ class ZooEstimator(BaseEstimator):
 
     # "linear" models expose coef_/intercept_ in scikit-learn's layout
     _linear: ClassVar[bool] = True
+    # the dtype a fit computes in where ``dtype`` is too coarse for its solver (the parameters stay ``dtype``)
+    _fit_dtype: ClassVar[str | None] = None
 
     # -- hooks -------------------------------------------------------------------------------------------------
     def _model(self):
@@ -141,16 +147,23 @@ class ZooEstimator(BaseEstimator):
         return True
 
     def _warn_unless_converged(self) -> None:
-        """scikit-learn's ``ConvergenceWarning`` when the fit ran out of ``max_iter`` before its stopping test."""
+        """scikit-learn's ``ConvergenceWarning`` when the fit ran out of ``max_iter``, or stalled, before its
+        stopping test."""
         if self.converged_ or not self._has_stopping_test():
             return
-        warnings.warn(
-            f"{type(self).__name__} did not converge within max_iter={self.max_iter} "
-            f"{'iterations' if isinstance(self._optimizer(), str) else 'epochs'} (tol={self.tol}): its "
-            "parameters may be far from the minimum; raise max_iter",
-            ConvergenceWarning,
-            stacklevel=3,
-        )
+        unit = "iterations" if isinstance(self._optimizer(), str) else "epochs"
+        if self.n_iter_ < self.max_iter:  # the solver stalled: more iterations would not help
+            message = (
+                f"{type(self).__name__} stopped after {self.n_iter_} of max_iter={self.max_iter} {unit}, unable to "
+                f"make progress in {self._fit_dtype or self.dtype} before its stopping test (tol={self.tol}); "
+                "its parameters may be short of the minimum: raise tol, or fit in dtype='float64'"
+            )
+        else:
+            message = (
+                f"{type(self).__name__} did not converge within max_iter={self.max_iter} {unit} (tol={self.tol}): "
+                "its parameters may be far from the minimum; raise max_iter"
+            )
+        warnings.warn(message, ConvergenceWarning, stacklevel=3)
 
     def __fieldguide_restore__(self, state: dict) -> None:
         """Learned attributes read back by ``fieldguide.io``: ``params_`` must have the arrays, shapes and dtype
@@ -235,15 +248,17 @@ class ZooEstimator(BaseEstimator):
             self._model(),
             self._objective(weight_sum, n_classes, X.shape[0]),
             optimizer=self._solver(X, n_classes),
-            dtype=self.dtype,
+            dtype=self._fit_dtype or self.dtype,
             tol=self.tol,
             max_iter=self.max_iter,
             verbose=self.verbose,
         )
 
     def _fit_encoded(self, X, y, sample_weight, n_classes: int | None):
-        dtype = self._check_dtype()
-        sample_weight = _check_sample_weight(sample_weight, X, dtype=dtype)
+        dtype = _DTYPES[self._fit_dtype] if self._fit_dtype else self._check_dtype()
+        sample_weight = check_sample_weight(
+            _check_sample_weight(sample_weight, X, dtype=dtype), X.shape[0], dtype
+        )
         learner = self._learner(X, float(sample_weight.sum()), n_classes)
         fitted = learner.fit(X, y, sample_weight=sample_weight, **self._fit_options(X.shape[0]))
         self.params_ = jax.tree.map(np.asarray, fitted.params)
@@ -313,13 +328,26 @@ class ZooRegressor(RegressorMixin, ZooEstimator):
     def fit(self, X, y, sample_weight=None):
         """Fit on ``X`` (n, d) and ``y`` (n,), optionally weighting rows by ``sample_weight``."""
         X, y = self._validate_fit(X, y, y_numeric=True)
-        self._fit_encoded(X, y.astype(self._check_dtype()), sample_weight, None)
+        self._fit_target(X, y, sample_weight)
         self._warn_unless_converged()
         return self
+
+    def _fit_target(self, X, y, sample_weight) -> None:
+        """The fit itself, on the checked ``y`` (a hook for regressors that standardise it first)."""
+        self._fit_encoded(X, y.astype(self._fit_dtype or self._check_dtype()), sample_weight, None)
 
     def predict(self, X) -> np.ndarray:
         """Predicted mean of y for each row of ``X``."""
         return self._linked(X, None).reshape(-1)
+
+
+def _class_weights(class_weight, classes, y, ids, sample_weight) -> np.ndarray:
+    """Each class's weight, as scikit-learn 1.6 on computes it: from a dict by label, or ``"balanced"``:
+    ``W / (k·W_c)`` where ``W_c`` is the class's total sample weight."""
+    if isinstance(class_weight, str) and class_weight == "balanced":
+        totals = np.bincount(ids, weights=sample_weight, minlength=len(classes))
+        return totals.sum() / (len(classes) * totals)
+    return compute_class_weight(class_weight, classes=classes, y=y)
 
 
 class ZooClassifier(ClassifierMixin, ZooEstimator):
@@ -336,9 +364,20 @@ class ZooClassifier(ClassifierMixin, ZooEstimator):
             raise ValueError(
                 f"{type(self).__name__} needs at least 2 classes in y; found 1 class: {self.classes_[0]!r}"
             )
-        self._fit_encoded(X, ids, sample_weight, len(self.classes_))
+        weights = getattr(self, "class_weight", None)
+        if weights is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+            weights = _class_weights(weights, self.classes_, np.asarray(y), ids, sample_weight)
+        self._fit_classes(X, ids, sample_weight, weights)
         self._warn_unless_converged()
         return self
+
+    def _fit_classes(self, X, ids, sample_weight, class_weight: np.ndarray | None) -> None:
+        """The fit on class ids ``0..k-1``, each row weighted by its sample weight (an array when there are class
+        weights) times its class's weight."""
+        if class_weight is not None:
+            sample_weight = class_weight[ids] * sample_weight
+        self._fit_encoded(X, ids, sample_weight, len(self.classes_))
 
     def decision_function(self, X) -> np.ndarray:
         """Raw scores: shape (n,) for two classes (positive means ``classes_[1]``), (n, k) for more."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import warnings
 from typing import ClassVar
 
 import jax.numpy as jnp
@@ -17,10 +18,92 @@ import numpy as np
 from sklearn.utils.validation import _check_sample_weight
 
 from fieldguide.core import models, objectives, penalties
+from fieldguide.core._learner import check_sample_weight
 from fieldguide.models._base import ZooClassifier, ZooRegressor
 
 
-class LinearRegression(ZooRegressor):
+class _StandardisedTarget(ZooRegressor):
+    """A linear regressor whose objective is equivariant in y's location and scale: it fits
+    ``y' = (y - centre)/unit`` and maps the solution back, so a target of 1e8 ± 30 trains as a unit one does (in
+    float32, y itself would keep 8 units of resolution there, and the solvers' first steps would chase its offset).
+
+    With ``y = centre + unit·y'`` the solution is ``β = unit·β'``, ``b = centre + unit·b'`` (σ = unit·σ'); for a
+    loss homogeneous of degree ``m`` in the residual (``_loss_degree``: 2 for squared error, 1 for Huber and
+    pinball) the objective is ``unit^m·(loss' + unit^(k-m)·penalty(β'))`` with ``k`` the penalty's degree (2 for
+    L2, 1 for L1), which is how :meth:`_objective` rescales the penalties during the fit.
+    """
+
+    _loss_degree: ClassVar[int] = 2
+    _y_unit: float = 1.0  # the target's unit during a fit
+
+    def _target_map(self, y: np.ndarray, weight: np.ndarray) -> tuple[float, float] | None:
+        """``(centre, unit)``: y's weighted mean (0 without an intercept) and its root mean square about it."""
+        centre = float(np.average(y, weights=weight)) if self.fit_intercept else 0.0
+        return centre, float(np.sqrt(np.average((y - centre) ** 2, weights=weight)))
+
+    def _objective(self, weight_sum, n_classes, n_rows):
+        objective = super()._objective(weight_sum, n_classes, n_rows)
+        unit, degree, penalty = self._y_unit, self._loss_degree, objective.penalty
+        if unit == 1.0:
+            return objective
+        terms = (penalties.L1(penalty.l1_strength * unit ** (1 - degree)),) if penalty.l1_strength else ()
+        terms += (penalties.L2(penalty.l2_strength * unit ** (2 - degree)),) if penalty.l2_strength else ()
+        return dataclasses.replace(objective, penalty=penalties.Penalties(terms))
+
+    def _fit_target(self, X, y, sample_weight) -> None:
+        weight = check_sample_weight(
+            _check_sample_weight(sample_weight, X, dtype=np.float64), len(y), "float64"
+        )
+        y = np.asarray(y, np.float64)
+        found = self._target_map(y, weight)
+        if found is None:
+            return super()._fit_target(X, y, sample_weight)
+        centre, unit = found
+        if not (np.isfinite(unit) and unit > 0):  # a constant y, or one whose spread overflows
+            unit = float(np.max(np.abs(y - centre), initial=0.0)) or 1.0
+        dtype = np.dtype(self._check_dtype())
+        if (step := abs(centre) * np.finfo(dtype).eps) > 1e-3 * unit:
+            warnings.warn(
+                f"{type(self).__name__}: y is centred at {centre:.6g} with a spread of {unit:.3g}; {dtype} resolves "
+                f"predictions near it only to steps of {step:.3g} ({step / unit:.1%} of that spread): pass "
+                "dtype='float64'",
+                UserWarning,
+                stacklevel=4,
+            )
+        self._y_unit = unit
+        try:
+            super()._fit_target(X, (y - centre) / unit, sample_weight)
+        finally:
+            del self._y_unit
+        params = dict(self.params_)
+        params["coef"] = params["coef"] * unit
+        if "intercept" in params:
+            params["intercept"] = centre + unit * params["intercept"]
+        if "log_scale" in params:
+            params["log_scale"] = params["log_scale"] + np.log(unit)
+        self.params_ = {key: np.asarray(value, self._check_dtype()) for key, value in params.items()}
+
+
+class _RobustTarget(_StandardisedTarget):
+    """Standardised by the weighted median and median absolute deviation, for losses of degree 1."""
+
+    _loss_degree = 1
+
+    def _target_map(self, y, weight):
+        centre = _weighted_median(y, weight) if self.fit_intercept else 0.0
+        return centre, _weighted_median(np.abs(y - centre), weight)
+
+
+def _weighted_median(values: np.ndarray, weight: np.ndarray) -> float:
+    """The lower weighted median of ``values`` (NaN when no weight is positive)."""
+    order = np.argsort(values, kind="stable")
+    cumulative = np.cumsum(weight[order])
+    if not cumulative.size or cumulative[-1] <= 0:
+        return float("nan")
+    return float(values[order][np.searchsorted(cumulative, 0.5 * cumulative[-1])])
+
+
+class LinearRegression(_StandardisedTarget):
     """Ordinary least squares: minimises ``Σ w·(y - Xβ - b)²``, i.e. the core's half squared error, no penalty.
 
     Example:
@@ -42,7 +125,7 @@ class LinearRegression(ZooRegressor):
         return objectives.SquaredError()
 
 
-class Ridge(ZooRegressor):
+class Ridge(_StandardisedTarget):
     """Ridge regression, as scikit-learn's ``Ridge``: minimises ``Σ w·(y - Xβ - b)² + alpha·||β||²``.
 
     Divided by ``2W``: ``mean(½r²) + (alpha/W)/2·||β||²``, so the core sees ``SquaredError() + L2(alpha/W)``.
@@ -72,7 +155,7 @@ class Ridge(ZooRegressor):
         return penalties.L2(self.alpha / weight_sum)
 
 
-class Lasso(ZooRegressor):
+class Lasso(_StandardisedTarget):
     """The lasso, as scikit-learn's ``Lasso``: minimises ``Σ w·r²/(2W) + alpha·||β||₁``.
 
     That is already the core's ``SquaredError() + L1(alpha)``; fitted by proximal gradient, so zeros are exact.
@@ -92,13 +175,13 @@ class Lasso(ZooRegressor):
         return objectives.SquaredError()
 
     def _penalty(self, weight_sum, n_rows):
-        return penalties.L1(self.alpha)  # degree 1, as the pinball loss: the same on standardised y
+        return penalties.L1(self.alpha)
 
     def _optimizer(self):
         return "proximal"
 
 
-class ElasticNet(ZooRegressor):
+class ElasticNet(_StandardisedTarget):
     """Elastic net, as scikit-learn's ``ElasticNet``:
     ``Σ w·r²/(2W) + alpha·l1_ratio·||β||₁ + alpha·(1 - l1_ratio)/2·||β||²``, the core's
     ``SquaredError() + ElasticNet(alpha, l1_ratio)`` unchanged.
@@ -133,54 +216,7 @@ class ElasticNet(ZooRegressor):
         return "proximal"
 
 
-class _StandardisedTarget(ZooRegressor):
-    """A regressor whose objective is equivariant in y's location and scale: it fits ``y' = (y - centre)/unit``
-    (weighted median, and median absolute deviation, of y) and maps the solution back, so a target in the tens
-    of thousands trains as a unit one does (float32 precision, Adam's bounded steps, σ's start at 1).
-
-    With ``y = centre + unit·y'`` the solution is ``β = unit·β'``, ``b = centre + unit·b'`` (σ = unit·σ'), and the
-    objective is ``unit·(loss' + unit^(k-1)·penalty(β'))`` for a penalty homogeneous of degree ``k``: during the
-    fit ``_y_unit`` is that unit, for ``_penalty`` to read.
-    """
-
-    _y_unit: float = 1.0
-
-    def fit(self, X, y, sample_weight=None):
-        """Fit on ``X`` (n, d) and ``y`` (n,), optionally weighting rows by ``sample_weight``."""
-        X, y = self._validate_fit(X, y, y_numeric=True)
-        y = np.asarray(y, np.float64)
-        weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
-        centre = _weighted_median(y, weight) if self.fit_intercept else 0.0
-        unit = _weighted_median(np.abs(y - centre), weight)
-        unit = (
-            unit if np.isfinite(unit) and unit > 0 else float(np.max(np.abs(y - centre), initial=0.0)) or 1.0
-        )
-        self._y_unit = unit
-        try:
-            self._fit_encoded(X, ((y - centre) / unit).astype(self._check_dtype()), sample_weight, None)
-        finally:
-            del self._y_unit
-        self._warn_unless_converged()
-        params = dict(self.params_)
-        params["coef"] = params["coef"] * unit
-        if "intercept" in params:
-            params["intercept"] = centre + unit * params["intercept"]
-        if "log_scale" in params:
-            params["log_scale"] = params["log_scale"] + np.log(unit)
-        self.params_ = {key: np.asarray(value, self._check_dtype()) for key, value in params.items()}
-        return self
-
-
-def _weighted_median(values: np.ndarray, weight: np.ndarray) -> float:
-    """The lower weighted median of ``values`` (NaN when no weight is positive)."""
-    order = np.argsort(values, kind="stable")
-    cumulative = np.cumsum(weight[order])
-    if not cumulative.size or cumulative[-1] <= 0:
-        return float("nan")
-    return float(values[order][np.searchsorted(cumulative, 0.5 * cumulative[-1])])
-
-
-class HuberRegressor(_StandardisedTarget):
+class HuberRegressor(_RobustTarget):
     """Robust regression, as scikit-learn's ``HuberRegressor``, with the scale σ learned jointly:
     minimises ``Σ w·(σ + σ·H_ε(r/σ)) + alpha·||β||²`` where ``H_ε(z) = z²`` for ``|z| <= ε``, else ``2ε|z| - ε²``.
 
@@ -214,14 +250,20 @@ class HuberRegressor(_StandardisedTarget):
         return _ConcomitantHuber(epsilon=float(self.epsilon))
 
     def _penalty(self, weight_sum, n_rows):
-        return penalties.L2(2.0 * self.alpha * self._y_unit / weight_sum)  # degree 2: see _StandardisedTarget
+        return penalties.L2(2.0 * self.alpha / weight_sum)
+
+    def _fit_target(self, X, y, sample_weight) -> None:
+        super()._fit_target(X, y, sample_weight)
+        # scikit-learn's outliers_: the rows whose residual lies beyond epsilon·σ, in the linear part of the loss
+        residual = np.asarray(y, np.float64) - (np.asarray(X, np.float64) @ self.coef_ + self.intercept_)
+        self.outliers_ = np.abs(residual) > self.epsilon * self.scale_
 
     @property
     def scale_(self) -> float:
         return float(np.exp(self.params_["log_scale"]))
 
 
-class QuantileRegressor(_StandardisedTarget):
+class QuantileRegressor(_RobustTarget):
     """Quantile regression, as scikit-learn's ``QuantileRegressor``: ``Σ w·pinball_q(r)/W + alpha·||β||₁``.
 
     That is the core's ``Pinball(quantile) + L1(alpha)`` unchanged, a linear program: it is solved exactly, as
@@ -239,6 +281,9 @@ class QuantileRegressor(_StandardisedTarget):
 
     # Adam's step size, from before the interior point solver: bundles that hold it still load (fieldguide.io)
     _retired_params = ("learning_rate_init",)
+    # the interior point's d×d solves lose a column like a year to rounding in float32 (without an intercept to
+    # centre on) and its iterates drift off the LP's equality: float32 fits stopped 2-30% above the optimum
+    _fit_dtype = "float64"
 
     def __init__(
         self,
@@ -263,19 +308,21 @@ class QuantileRegressor(_StandardisedTarget):
         return objectives.Pinball(self.quantile)
 
     def _penalty(self, weight_sum, n_rows):
-        return penalties.L1(self.alpha)  # degree 1, as the pinball loss: the same on standardised y
+        return penalties.L1(self.alpha)
 
     def _optimizer(self):
         return "interior_point"
 
 
 class LogisticRegression(ZooClassifier):
-    """Logistic regression, binary or multinomial, as scikit-learn's: ``C·Σ w·logloss + penalty(β)`` with
-    ``penalty`` ``"l2"`` (``½||β||²``), ``"l1"`` (``||β||₁``), ``"elasticnet"`` (``l1_ratio·||β||₁ +
-    (1 - l1_ratio)/2·||β||²``) or ``None``.
+    """Logistic regression, binary or multinomial, as scikit-learn's: ``C·Σ w·logloss + penalty(β)`` with the
+    penalty ``l1_ratio·||β||₁ + (1 - l1_ratio)/2·||β||²`` (scikit-learn 1.8 on: ``l1_ratio=0`` is L2, 1 is L1,
+    ``C=np.inf`` no penalty), or, as earlier scikit-learn, named by ``penalty``: ``"l2"``, ``"l1"``,
+    ``"elasticnet"`` (mixed by ``l1_ratio``) or ``None``.
 
     Divided by ``C·W``: ``mean(logloss) + penalty/(C·W)``, i.e. ``L2``/``L1``/``ElasticNet`` with
     ``alpha = 1/(C·W)``. Two classes use one logit (``LogLoss``); more use a softmax over k outputs.
+    ``class_weight`` (a dict by label, or ``"balanced"``) multiplies each row's weight by its class's.
 
     Example:
         >>> from sklearn.datasets import load_iris
@@ -287,10 +334,11 @@ class LogisticRegression(ZooClassifier):
 
     def __init__(
         self,
-        penalty="l2",
+        penalty="deprecated",
         *,
         C=1.0,
-        l1_ratio=None,
+        l1_ratio=0.0,
+        class_weight=None,
         fit_intercept=True,
         tol=1e-6,
         max_iter=1000,
@@ -300,6 +348,7 @@ class LogisticRegression(ZooClassifier):
         self.penalty = penalty
         self.C = C
         self.l1_ratio = l1_ratio
+        self.class_weight = class_weight
         self.fit_intercept = fit_intercept
         self.tol = tol
         self.max_iter = max_iter
@@ -309,26 +358,30 @@ class LogisticRegression(ZooClassifier):
     def _loss(self, n_classes):
         return objectives.LogLoss() if n_classes == 2 else objectives.SoftmaxCrossEntropy(n_classes)
 
+    def _penalty_kind(self) -> str | None:
+        """``"l2"``, ``"l1"``, ``"elasticnet"`` or None, from ``penalty`` or, when it is left ``"deprecated"`` (as
+        scikit-learn 1.8 on), from ``l1_ratio`` and ``C``."""
+        if self.penalty == "deprecated":
+            ratio = self.l1_ratio or 0.0
+            return (
+                None if np.isposinf(self.C) else "l2" if ratio == 0 else "l1" if ratio == 1 else "elasticnet"
+            )
+        if self.penalty not in ("l2", "l1", "elasticnet", None):
+            raise ValueError(
+                f"LogisticRegression: penalty must be 'l2', 'l1', 'elasticnet' or None, got {self.penalty!r}"
+            )
+        if self.penalty == "elasticnet" and self.l1_ratio is None:
+            raise ValueError("LogisticRegression: penalty='elasticnet' needs l1_ratio in [0, 1], got None")
+        return self.penalty
+
     def _penalty(self, weight_sum, n_rows):
-        if self.penalty is None:
-            return None
-        alpha = 1.0 / (self.C * weight_sum)
-        if self.penalty == "l2":
-            return penalties.L2(alpha)
-        if self.penalty == "l1":
-            return penalties.L1(alpha)
-        if self.penalty == "elasticnet":
-            if self.l1_ratio is None:
-                raise ValueError(
-                    "LogisticRegression: penalty='elasticnet' needs l1_ratio in [0, 1], got None"
-                )
+        kind, alpha = self._penalty_kind(), 1.0 / (self.C * weight_sum)
+        if kind == "elasticnet":
             return penalties.ElasticNet(alpha, self.l1_ratio)
-        raise ValueError(
-            f"LogisticRegression: penalty must be 'l2', 'l1', 'elasticnet' or None, got {self.penalty!r}"
-        )
+        return None if kind is None else penalties.L1(alpha) if kind == "l1" else penalties.L2(alpha)
 
     def _optimizer(self):
-        return "proximal" if self.penalty in ("l1", "elasticnet") else "lbfgs"
+        return "proximal" if self._penalty_kind() in ("l1", "elasticnet") else "lbfgs"
 
 
 class _GLM(ZooRegressor):
@@ -382,7 +435,7 @@ class GammaRegressor(_GLM):
         return objectives.Gamma()
 
 
-class TweedieRegressor(_GLM):
+class TweedieRegressor(_StandardisedTarget, _GLM):
     """Tweedie regression, as scikit-learn's ``TweedieRegressor`` with ``link="auto"``: ``power=0`` is the normal
     distribution with identity link (half squared error), ``power >= 1`` uses the log link (see ``_GLM``)."""
 
@@ -413,19 +466,35 @@ class TweedieRegressor(_GLM):
             )
         return objectives.SquaredError() if self.power == 0 else objectives.Tweedie(float(self.power))
 
+    def _target_map(self, y, weight):
+        # the normal distribution's identity link is equivariant in y's location and scale; the log link is not
+        return super()._target_map(y, weight) if self.power == 0 else None
+
 
 class LinearSVC(ZooClassifier):
     """Linear support vector classifier, as scikit-learn's ``LinearSVC`` (squared hinge, L2, one-vs-rest):
     ``½||β||² + C·Σ w·max(0, 1 - y·f)²``, divided by ``C·W``: ``SquaredHinge() + L2(1/(C·W))``.
 
     Unlike liblinear, the intercept is not penalised (liblinear treats it as a weight on a constant feature of
-    value ``intercept_scaling``); with ``fit_intercept=False`` the two solve the same problem.
+    value ``intercept_scaling``); with ``fit_intercept=False`` the two solve the same problem. ``class_weight``
+    (a dict by label, or ``"balanced"``) sets class i's C to ``class_weight[i]·C``, as liblinear does.
     """
 
     _probabilistic: ClassVar[bool] = False
 
-    def __init__(self, *, C=1.0, fit_intercept=True, tol=1e-6, max_iter=1000, dtype="float32", verbose=False):
+    def __init__(
+        self,
+        *,
+        C=1.0,
+        class_weight=None,
+        fit_intercept=True,
+        tol=1e-6,
+        max_iter=1000,
+        dtype="float32",
+        verbose=False,
+    ):
         self.C = C
+        self.class_weight = class_weight
         self.fit_intercept = fit_intercept
         self.tol = tol
         self.max_iter = max_iter
@@ -438,13 +507,20 @@ class LinearSVC(ZooClassifier):
     def _penalty(self, weight_sum, n_rows):
         return penalties.L2(1.0 / (self.C * weight_sum))
 
-    def _fit_encoded(self, X, y, sample_weight, n_classes):
+    def _fit_classes(self, X, ids, sample_weight, class_weight):
+        n_classes = len(self.classes_)
         if n_classes == 2:
-            return super()._fit_encoded(X, y, sample_weight, n_classes)
-        # one-vs-rest: one binary problem per class, stacked as the columns of coef/intercept
+            return super()._fit_classes(X, ids, sample_weight, class_weight)
+        # one-vs-rest: one binary problem per class, stacked as the columns of coef/intercept; as liblinear, a
+        # class weight scales that class's rows in its own problem only (the rest keep C)
         columns, n_iter, converged = [], 0, True
         for k in range(n_classes):
-            super()._fit_encoded(X, (y == k).astype(np.int32), sample_weight, 2)
+            weight = (
+                sample_weight
+                if class_weight is None
+                else sample_weight * np.where(ids == k, class_weight[k], 1)
+            )
+            self._fit_encoded(X, (ids == k).astype(np.int32), weight, 2)
             columns.append(self.params_)
             n_iter, converged = max(n_iter, self.n_iter_), converged and self.converged_
         self.params_ = {key: np.concatenate([c[key] for c in columns], axis=-1) for key in columns[0]}

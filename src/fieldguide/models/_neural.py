@@ -57,6 +57,18 @@ class _Stochastic(ZooEstimator):
             self.validation_loss_curve_ = [float(v) for v in fitted.history["val_loss"]]
         return fitted
 
+    @property
+    def loss_(self) -> float:
+        """The last epoch's training loss (mean loss plus penalty), as scikit-learn's ``loss_``."""
+        check_is_fitted(self)
+        return self.loss_curve_[-1]
+
+    @property
+    def best_loss_(self) -> float | None:
+        """The lowest training loss of any epoch; None with early stopping, which watches the validation loss."""
+        check_is_fitted(self)
+        return None if self.early_stopping else min(self.loss_curve_)
+
 
 class _MLP(_Stochastic):
     def __init__(
