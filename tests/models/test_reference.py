@@ -391,6 +391,16 @@ def test_quantile_regression_has_exact_zeros_where_scikit_learn_has():
     assert _pinball_objective(ours, X, y, 0.5, 0.05) <= _pinball_objective(ref, X, y, 0.5, 0.05) * (1 + 1e-6)
 
 
+def test_a_quantile_fit_converging_on_its_last_allowed_step_says_so():
+    X, y, _ = _data("real")
+    full = models.QuantileRegressor(alpha=0.01, dtype="float64").fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        exact = models.QuantileRegressor(alpha=0.01, dtype="float64", max_iter=full.n_iter_).fit(X, y)
+    assert exact.converged_ and exact.n_iter_ == full.n_iter_
+    np.testing.assert_array_equal(exact.coef_, full.coef_)
+
+
 def test_a_quantile_penalty_beyond_float32_range_still_converges():
     """With alpha = 1e10 every coefficient is 0; the L1 bounds W·λ are then ~1e12, and the equality's rounding
     scales with them (the fit ran to NaN, then reported 'did not converge')."""

@@ -471,7 +471,7 @@ def interior_init(problem: Problem, params, data, hyper) -> dict:
         v=jnp.where(active, jnp.maximum(-cost, 0.0) + shift, 1.0),
         rhs=(1 - q) * transposed(w),
         eta=jnp.zeros_like(w),
-        small_gap=jnp.asarray(False),
+        primal=jnp.zeros_like(theta),  # the equality's residual, zero at this start
     )
 
 
@@ -500,14 +500,6 @@ def interior_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) 
         r = y[:, 0] - eta
         return jnp.sum(w * jnp.maximum(q * r, (q - 1) * r)) / jnp.sum(w) + lam @ jnp.abs(theta)
 
-    def body(c):
-        primal = c["rhs"] - constraint(c["x"])
-        # converged: a small duality gap (the last step's) at a point that meets the equality, which rounding in
-        # the d×d solves can break in float32 while the gap still shrinks
-        size = jnp.maximum(jnp.max(jnp.abs(c["rhs"])), jnp.max(c["x"][n:], initial=0.0))  # p, m: up to W·λ
-        feasible = jnp.max(jnp.abs(primal)) <= jnp.sqrt(eps) * (1.0 + size)
-        return jax.lax.cond(c["small_gap"] & feasible, finish, lambda c: step(c, primal), c)
-
     def finish(c):
         """The converged point, with exact zeros where the dual says a coefficient is zero: its L1 slack ``p - m``
         strictly inside ``±W·λ`` (an interior point leaves such coefficients at about the gap, not at 0), kept
@@ -518,15 +510,11 @@ def interior_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) 
         eta = design(sparse)
         value, before = objective(eta, sparse), objective(c["eta"], theta)
         keep = value <= before + 0.1 * hyper["tol"] * jnp.abs(before)
-        return c | {
-            "params": unravel(jnp.where(keep, sparse, theta)),
-            "eta": jnp.where(keep, eta, c["eta"]),
-            "done": jnp.asarray(True),
-            "converged": jnp.asarray(True),
-        }
+        return c | {"params": unravel(jnp.where(keep, sparse, theta)), "eta": jnp.where(keep, eta, c["eta"])}
 
-    def step(c, primal):
-        x, s, z, v, theta, eta = c["x"], c["s"], c["z"], c["v"], ravel_pytree(c["params"])[0], c["eta"]
+    def body(c):
+        x, s, z, v, eta, primal = c["x"], c["s"], c["z"], c["v"], c["eta"], c["primal"]
+        theta = ravel_pytree(c["params"])[0]
         dual = jnp.where(active, cost - jnp.concatenate([-eta, -theta, theta]) - z + v, 0.0)
         theta_ = jnp.where(active, 1 / (z / safe(x) + v / safe(s)), 0.0)
         rho_affine = dual + z - v  # the affine step's right side, see solve
@@ -563,22 +551,28 @@ def interior_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) 
         theta, eta = theta - step_d * dy, eta - step_d * design_dy  # θ is minus the equality's multipliers
         value = objective(eta, theta)
         gap = jnp.sum(jnp.where(active, x * z + s * v, 0.0)) / jnp.sum(w)
-        # relative to the objective, down to a floor at the dtype's precision for an objective near 0 (a fit
-        # that interpolates its rows)
-        small_gap = gap <= hyper["tol"] * jnp.maximum(jnp.abs(value), jnp.sqrt(eps))
+        primal = c["rhs"] - constraint(x)
+        # converged: a gap relative to the objective (down to a floor at the dtype's precision, for an objective
+        # near 0 when the fit interpolates its rows) at a point that meets the equality, which rounding in the
+        # d×d solves can break in float32 while the gap still shrinks
+        size = jnp.maximum(jnp.max(jnp.abs(c["rhs"])), jnp.max(x[n:], initial=0.0))  # p, m: up to W·λ
+        converged = (gap <= hyper["tol"] * jnp.maximum(jnp.abs(value), jnp.sqrt(eps))) & (
+            jnp.max(jnp.abs(primal)) <= jnp.sqrt(eps) * (1.0 + size)
+        )
         stalled = jnp.maximum(step_p, step_d) < 1e-9
         new = c | {
             "params": unravel(theta),
-            "x": x, "s": s, "z": z, "v": v, "eta": eta,
+            "x": x, "s": s, "z": z, "v": v, "eta": eta, "primal": primal,
             "k": c["k"] + 1,
-            "done": stalled,
-            "small_gap": small_gap,
+            "done": converged | stalled,
+            "converged": converged,
             "hist": c["hist"].at[c["k"]].set(value),
         }  # fmt: skip
         finite = jnp.isfinite(value) & jnp.all(jnp.isfinite(theta)) & jnp.isfinite(gap)
         # past the dtype's precision (tol = 0, or a penalty beyond its range) a step can return NaN: the last
         # finite point stays, and the fit stops unconverged
-        return jax.tree.map(lambda a, b: jnp.where(finite, a, b), new, c | {"done": True})
+        new = jax.tree.map(lambda a, b: jnp.where(finite, a, b), new, c | {"done": True})
+        return jax.lax.cond(new["converged"], finish, lambda c: c, new)
 
     return jax.lax.while_loop(lambda c: ~c["done"] & (c["k"] < stop), body, carry)
 
