@@ -72,6 +72,24 @@ def _columns(X: Any):
             yield j, array[:, j]
 
 
+def numeric(X: Any, owner: str, validate):
+    """``validate(tabular(X))`` (scikit-learn's ``validate_data``), with a column that holds text (or categories,
+    dates) named: scikit-learn's check says only "could not convert string to float", and lets Polars and Arrow
+    text through as objects. ``owner`` names the estimator in the error."""
+    X = tabular(X)
+    try:
+        checked = validate(X)
+    except ValueError as err:
+        error = text_column_error(X, owner)
+        if error is None:
+            raise
+        raise error from err
+    array = checked[0] if isinstance(checked, tuple) else checked
+    if array.dtype.kind not in "biuf" and (error := text_column_error(X, owner)) is not None:
+        raise error
+    return checked
+
+
 def text_column_error(X: Any, owner: str) -> ValueError | None:
     """A ``DataError`` naming the first column of ``X`` that holds a value that is not a number (text, a
     category, a date), or None when every column is numeric."""

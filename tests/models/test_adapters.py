@@ -13,7 +13,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from fieldguide import io
 from fieldguide._files import sha256_file
-from fieldguide.errors import ArtifactError
+from fieldguide.errors import ArtifactError, DataError
 from fieldguide.models import ZOO, LinearSVC, LogisticRegression, Ridge, adapters
 
 SMALL = {
@@ -403,3 +403,18 @@ def test_zoo_lists_xgboost_only_when_installed():
     names = {entry.name for entry in ZOO}
     assert ({"XGBClassifier", "XGBRegressor"} <= names) == adapters.XGBOOST_AVAILABLE
     assert {"LGBMClassifier", "LGBMRegressor", "DummyClassifier", "DummyRegressor"} <= names
+
+
+@pytest.mark.parametrize("cls", BOOSTERS, ids=lambda c: c.__name__)
+def test_a_booster_names_a_text_or_category_column(cls, data, tmp_path):
+    """A pandas category column: the boosters said only "could not convert string to float: 'x'"."""
+    pd = pytest.importorskip("pandas")
+    X, labels, values = data
+    y = labels if _is_classifier(cls) else values
+    frame = pd.DataFrame({"a": X[:, 0], "shop": pd.Categorical(np.resize(["x", "y", "z"], len(X)))})
+    expected = f"X column 'shop' holds str values such as 'x': {cls.__name__} needs numeric columns"
+    with pytest.raises(DataError, match=re.escape(expected)):
+        _small(cls).fit(frame, y)
+    fitted = _small(cls).fit(frame[["a"]].assign(shop=1.0), y)
+    with pytest.raises(DataError, match=re.escape(expected)):
+        fitted.predict(frame)

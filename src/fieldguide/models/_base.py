@@ -23,7 +23,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from fieldguide._inputs import tabular, target, text_column_error
+from fieldguide._inputs import numeric, target
 from fieldguide.core import Learner, bucket, models
 from fieldguide.core._learner import check_sample_weight, stage_rows
 
@@ -225,23 +225,7 @@ class ZooEstimator(BaseEstimator):
         )
 
     def _numeric(self, X, validate):
-        """``validate(X)``, with a column that holds text (or categories, dates) named: scikit-learn's check says
-        only "could not convert string to float", and lets Polars and Arrow text through as objects."""
-        X = tabular(X)
-        try:
-            checked = validate(X)
-        except ValueError as err:
-            error = text_column_error(X, type(self).__name__)
-            if error is None:
-                raise
-            raise error from err
-        array = checked[0] if isinstance(checked, tuple) else checked
-        if (
-            array.dtype.kind not in "biuf"
-            and (error := text_column_error(X, type(self).__name__)) is not None
-        ):
-            raise error
-        return checked
+        return numeric(X, type(self).__name__, validate)
 
     def _learner(self, X: np.ndarray, weight_sum: float, n_classes: int | None):
         return Learner(

@@ -34,7 +34,7 @@ from sklearn.utils._tags import Tags
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from fieldguide._inputs import tabular, target
+from fieldguide._inputs import numeric, target
 from fieldguide.models._native import check_lightgbm, check_sklearn_tree, check_xgboost
 
 XGBOOST_AVAILABLE = importlib.util.find_spec("xgboost") is not None
@@ -268,13 +268,17 @@ class _Boosting(BaseEstimator):
 
     def fit(self, X, y, sample_weight=None):
         """Fit on ``X`` (n, d) and ``y`` (n,), optionally weighting rows by ``sample_weight``."""
-        X, y = validate_data(
-            self,
-            tabular(X),
-            target(y),
-            dtype=np.float64,
-            ensure_all_finite="allow-nan",
-            y_numeric=not is_classifier(self),
+        X, y = numeric(
+            X,
+            type(self).__name__,
+            lambda X: validate_data(
+                self,
+                X,
+                target(y),
+                dtype=np.float64,
+                ensure_all_finite="allow-nan",
+                y_numeric=not is_classifier(self),
+            ),
         )
         if is_classifier(self):
             check_classification_targets(y)
@@ -291,7 +295,11 @@ class _Boosting(BaseEstimator):
 
     def _validated(self, X) -> np.ndarray:
         check_is_fitted(self)
-        return validate_data(self, tabular(X), reset=False, dtype=np.float64, ensure_all_finite="allow-nan")
+        return numeric(
+            X,
+            type(self).__name__,
+            lambda X: validate_data(self, X, reset=False, dtype=np.float64, ensure_all_finite="allow-nan"),
+        )
 
     def __fieldguide_state__(self) -> dict[str, Any]:
         check_is_fitted(self)
