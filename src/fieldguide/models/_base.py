@@ -205,8 +205,10 @@ class ZooEstimator(BaseEstimator):
         checked finite when it is staged for the device (``stage_rows``), in one pass."""
         check_is_fitted(self)
         self._check_dtype()
-        return self._numeric(
-            X, lambda X: validate_data(self, X, reset=False, dtype="numeric", ensure_all_finite=False)
+        return numeric(
+            X,
+            type(self).__name__,
+            lambda X: validate_data(self, X, reset=False, dtype="numeric", ensure_all_finite=False),
         )
 
     def _check_params(self) -> None:
@@ -220,12 +222,11 @@ class ZooEstimator(BaseEstimator):
         it and checks it finite in one pass."""
         self._check_params()
         self._check_dtype()
-        return self._numeric(
-            X, lambda X: validate_data(self, X, target(y), dtype="numeric", ensure_all_finite=False, **kw)
+        return numeric(
+            X,
+            type(self).__name__,
+            lambda X: validate_data(self, X, target(y), dtype="numeric", ensure_all_finite=False, **kw),
         )
-
-    def _numeric(self, X, validate):
-        return numeric(X, type(self).__name__, validate)
 
     def _learner(self, X: np.ndarray, weight_sum: float, n_classes: int | None):
         return Learner(
