@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
 
-# The suite compiles from scratch, so that no result depends on what an earlier run left in JAX's persistent
-# compilation cache; the cache's own switch is tested in a subprocess (tests/core/test_trainer.py).
-os.environ["FIELDGUIDE_JAX_CACHE"] = "0"
+# Each run compiles from scratch, so that no result depends on what an earlier run left in JAX's persistent
+# compilation cache, into a cache of its own that the run's workers share (they inherit this variable from the
+# process that starts them, which removes the directory at exit); the cache's switch is tested in subprocesses
+# (tests/core/test_trainer.py).
+if "FIELDGUIDE_CACHE" not in os.environ:
+    os.environ["FIELDGUIDE_CACHE"] = tempfile.mkdtemp(prefix="fieldguide-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["FIELDGUIDE_CACHE"], ignore_errors=True)
 
 POSTGRES_URL = os.environ.get("FIELDGUIDE_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 

@@ -48,9 +48,10 @@ def optax_optimizer(name: str, **hyperparams: Any) -> optax.GradientTransformati
 
 
 def bucket(n: int) -> int:
-    """Rows are padded up to the next of 8, 10, 12, 14, 16, 20, 24, 28, 32, 40... (steps of 2^(1/4))."""
-    if n <= 8:
-        return 8
+    """Rows are padded up to 64, 128, 256, 512 or 1024, then up to the next of 1280, 1536, 1792, 2048, 2560…
+    (steps of a quarter of a power of two)."""
+    if n <= 1024:
+        return max(64, 1 << (int(n) - 1).bit_length())
     step = 2 ** (int(math.log2(n)) - 2)
     return -(-n // step) * step
 
@@ -344,7 +345,9 @@ class Learner:
         if n_val and n - n_val < 1:
             raise DataError(f"validation_fraction={validation_fraction} leaves no training rows out of {n}")
         n_train = n - n_val
-        bs = min(batch_size, bucket(n_train))
+        # a batch holding every row is the whole padded bucket (padding rows weigh nothing), so every batch_size
+        # of at least n_train, scikit-learn's "auto" on small data included, shares that bucket's compiled loop
+        bs = bucket(n_train) if batch_size >= n_train else batch_size
         n_pad = -(-bucket(n_train) // bs) * bs
         if n_val:
             order = np.random.default_rng(seed).permutation(n)
