@@ -30,8 +30,9 @@ def _split(X, y):
 @pytest.mark.parametrize("loader", [load_digits, load_breast_cancer], ids=["digits", "breast_cancer"])
 def test_mlp_classifier_matches_sklearn_accuracy(loader):
     X_train, X_test, y_train, y_test = _split(*loader(return_X_y=True))
-    ours = models.MLPClassifier(**SAME, max_iter=30, random_state=0).fit(X_train, y_train)
-    ref = sknn.MLPClassifier(**SAME, max_iter=30, random_state=0, n_iter_no_change=30).fit(X_train, y_train)
+    budget = {"max_iter": 30, "n_iter_no_change": 30, "random_state": 0}  # every epoch, in both libraries
+    ours = models.MLPClassifier(**SAME, **budget).fit(X_train, y_train)
+    ref = sknn.MLPClassifier(**SAME, **budget).fit(X_train, y_train)
     assert ours.score(X_test, y_test) >= ref.score(X_test, y_test) - 0.01
     assert len(ours.loss_curve_) == 30 and ours.loss_curve_[-1] < ours.loss_curve_[0]
 
@@ -40,8 +41,9 @@ def test_mlp_regressor_matches_sklearn_r2():
     X, y = make_friedman1(n_samples=1000, noise=0.5, random_state=0)
     X_train, X_test, y_train, y_test = _split(X, y)
     # 200 epochs: both converge (y is not scaled, so the first tens of epochs mostly fit its mean)
-    ours = models.MLPRegressor(**SAME, max_iter=200, random_state=0).fit(X_train, y_train)
-    ref = sknn.MLPRegressor(**SAME, max_iter=200, random_state=0, n_iter_no_change=200).fit(X_train, y_train)
+    budget = {"max_iter": 200, "n_iter_no_change": 200, "random_state": 0}
+    ours = models.MLPRegressor(**SAME, **budget).fit(X_train, y_train)
+    ref = sknn.MLPRegressor(**SAME, **budget).fit(X_train, y_train)
     assert ours.score(X_test, y_test) >= ref.score(X_test, y_test) - 0.01
 
 
@@ -58,6 +60,33 @@ def test_early_stopping_stops_and_keeps_validation_curve():
     assert model.n_iter_ < 300
     assert len(model.validation_loss_curve_) == model.n_iter_
     assert model.loss_ == model.loss_curve_[-1] and model.best_loss_ is None  # as scikit-learn's
+
+
+@pytest.mark.parametrize("early_stopping", [False, True], ids=["training-loss", "early-stopping"])
+def test_a_fit_stops_after_as_many_epochs_without_improvement_as_scikit_learns(early_stopping):
+    """With a tol no epoch can beat, the first epoch is the best: both libraries stop n_iter_no_change + 1
+    epochs later."""
+    X_train, _, y_train, _ = _split(*load_breast_cancer(return_X_y=True))
+    same = {"hidden_layer_sizes": (4,), "tol": 1e9, "n_iter_no_change": 3, "early_stopping": early_stopping}
+    ours = models.MLPClassifier(**same, random_state=0).fit(X_train, y_train)
+    ref = sknn.MLPClassifier(**same, random_state=0).fit(X_train, y_train)
+    assert ours.n_iter_ == ref.n_iter_ == 5 and ours.converged_
+
+
+def test_a_fit_without_early_stopping_ends_when_its_training_loss_levels_off():
+    X, y = make_friedman1(n_samples=500, noise=0.5, random_state=0)
+    X_train, _, y_train, _ = _split(X, y)
+    model = models.MLPRegressor((16,), learning_rate_init=1e-2, max_iter=2000, random_state=0)
+    model.fit(X_train, y_train)
+    assert model.converged_ and model.n_iter_ < 2000
+    best, bad, tol = np.float32(np.inf), 0, np.float32(model.tol)  # scikit-learn's rule, in the fit's float32
+    stopped_at = None
+    for epoch, loss in enumerate(np.float32(model.loss_curve_), start=1):
+        best, bad = (loss, 0) if loss < best - tol else (best, bad + 1)
+        if bad > model.n_iter_no_change:
+            stopped_at = epoch
+            break
+    assert stopped_at == model.n_iter_
 
 
 def test_loss_and_best_loss_read_the_loss_curve_as_scikit_learn_does():
@@ -98,8 +127,9 @@ def test_mlp_on_letter_recognition_if_present():
     table = pl.read_csv(LETTERS).head(6000)
     X, y = table.drop("lettr").to_numpy().astype(float), table["lettr"].to_numpy()
     X_train, X_test, y_train, y_test = _split(X, y)
-    ours = models.MLPClassifier(**SAME, max_iter=10, random_state=0).fit(X_train, y_train)
-    ref = sknn.MLPClassifier(**SAME, max_iter=10, random_state=0, n_iter_no_change=10).fit(X_train, y_train)
+    budget = {"max_iter": 10, "n_iter_no_change": 10, "random_state": 0}
+    ours = models.MLPClassifier(**SAME, **budget).fit(X_train, y_train)
+    ref = sknn.MLPClassifier(**SAME, **budget).fit(X_train, y_train)
     assert ours.score(X_test, y_test) >= ref.score(X_test, y_test) - 0.01
 
 

@@ -590,9 +590,10 @@ def test_a_target_far_from_unit_scale_fits_in_float32(name, offset, scale):
         (lambda **kw: models.HuberRegressor(**kw), "real"),
         (lambda **kw: models.QuantileRegressor(alpha=0.01, **kw), "real"),
         (lambda **kw: models.PoissonRegressor(**kw), "counts"),
+        (lambda **kw: models.MLPClassifier((4,), random_state=0, **kw), "binary"),
         (lambda **kw: models.MLPClassifier((4,), early_stopping=True, random_state=0, **kw), "binary"),
     ],
-    ids=["logistic", "svc-ovr", "lasso", "huber", "quantile", "poisson", "mlp-early-stopping"],
+    ids=["logistic", "svc-ovr", "lasso", "huber", "quantile", "poisson", "mlp", "mlp-early-stopping"],
 )
 def test_running_out_of_max_iter_warns_as_scikit_learn_does(make, kind):
     from sklearn.exceptions import ConvergenceWarning
@@ -606,14 +607,6 @@ def test_running_out_of_max_iter_warns_as_scikit_learn_does(make, kind):
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         assert make(max_iter=5000).fit(X, y).converged_
-
-
-def test_fits_without_a_stopping_test_do_not_warn():
-    """An MLP without early stopping always runs max_iter epochs."""
-    X, y, _ = _data("real")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        models.MLPRegressor((4,), max_iter=3, random_state=0).fit(X, y)
 
 
 @pytest.mark.parametrize("power", [-1.0, 0.5])

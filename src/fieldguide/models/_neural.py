@@ -2,9 +2,11 @@
 
 Both follow scikit-learn's ``MLPClassifier``/``MLPRegressor`` conventions: ``max_iter`` is the number of epochs,
 ``batch_size="auto"`` is ``min(200, n)``, and scikit-learn adds ``alpha/(2·batch)·||W||²`` to each minibatch's mean
-loss, so the core sees ``L2(alpha/batch_size)``. ``early_stopping=True`` holds out ``validation_fraction`` of the
-rows and stops after ``n_iter_no_change`` epochs without improvement of the validation loss, restoring the best
-parameters. Unlike scikit-learn, training without early stopping runs all ``max_iter`` epochs.
+loss, so the core sees ``L2(alpha/batch_size)``. As in scikit-learn, a fit stops when the loss it watches has not
+improved by ``tol`` for more than ``n_iter_no_change`` consecutive epochs (``converged_`` is then True; running out
+of ``max_iter`` first gives a ``ConvergenceWarning``). It watches the training loss, or with
+``early_stopping=True`` the loss on ``validation_fraction`` of the rows held out (scikit-learn watches the
+validation accuracy or R²); either way the parameters of the best epoch are kept.
 """
 
 from __future__ import annotations
@@ -43,12 +45,9 @@ class _Stochastic(ZooEstimator):
             "epochs": self.max_iter,
             "batch_size": self._batch_size(n_rows),
             "validation_fraction": self.validation_fraction if self.early_stopping else 0.0,
-            "patience": self.n_iter_no_change if self.early_stopping else None,
+            "patience": self.n_iter_no_change + 1,  # scikit-learn stops when the count *exceeds* it
             "seed": seed,
         }
-
-    def _has_stopping_test(self):
-        return bool(self.early_stopping)  # without it, every fit runs max_iter epochs
 
     def _fit_encoded(self, X, y, sample_weight, n_classes):
         fitted = super()._fit_encoded(X, y, sample_weight, n_classes)
