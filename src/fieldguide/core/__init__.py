@@ -22,13 +22,15 @@ Design notes (the non-obvious parts):
   with Mehrotra's predictor-corrector, each step one ``X^T Θ X`` over row blocks and a d×d Cholesky solve.
 - **Compiled once per configuration and row bucket**: the loops are module-level ``jax.jit`` functions keyed by
   (model, objective without penalties, optimizer, a few static settings); rows are padded with zero weight up to
-  a bucket (steps of 2^(1/4)); penalty strengths, ``tol`` and ``max_iter`` are dynamic. Optax optimizers are keyed
-  by object identity: reuse the object or build it with ``optax_optimizer(name, **hyperparams)``, which returns
-  one shared object per configuration.
+  a bucket (64 to 1,024 rows by powers of two, then steps of a quarter of a power of two), and a minibatch that
+  would hold every row is the whole bucket; penalty strengths, ``tol`` and ``max_iter`` are dynamic. Optax
+  optimizers are keyed by object identity: reuse the object or build it with ``optax_optimizer(name,
+  **hyperparams)``, which returns one shared object per configuration.
 - **float64** runs inside ``jax.enable_x64`` scopes (JAX 0.10 has the scoped context), so float32 users are
   never affected and nothing is switched on globally.
 - **Persistent compilation cache**: on first fit, JAX's cache goes to ``fieldguide._config.cache_dir() / "jax"``
-  unless one is already configured; ``FIELDGUIDE_JAX_CACHE=0`` turns this off.
+  unless one is already configured (``FIELDGUIDE_CACHE`` moves ``cache_dir()``); ``FIELDGUIDE_JAX_CACHE=0``
+  turns this off.
 - **Memory maps**: every XLA:CPU executable holds memory mappings; a process that compiles thousands of shapes
   would reach Linux's ``vm.max_map_count`` and abort, so the trainer clears JAX's caches past half of it.
 
