@@ -13,11 +13,11 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-# Each run compiles from scratch, so that no result depends on what an earlier run left in JAX's persistent
-# compilation cache, into a cache of its own that the run's workers share (they inherit this variable from the
-# process that starts them, which removes the directory at exit); the cache's switch is tested in subprocesses
-# (tests/core/test_trainer.py).
-if "FIELDGUIDE_CACHE" not in os.environ:
+# Each run compiles from scratch, so that no result depends on what an earlier run (or the user's own work) left
+# in JAX's persistent compilation cache, into a cache of its own that the run's workers share: they inherit this
+# variable from the process that starts them, which removes the directory at exit. The cache's switches are
+# tested in subprocesses (tests/core/test_trainer.py).
+if "PYTEST_XDIST_WORKER" not in os.environ:
     os.environ["FIELDGUIDE_CACHE"] = tempfile.mkdtemp(prefix="fieldguide-test-cache-")
     atexit.register(shutil.rmtree, os.environ["FIELDGUIDE_CACHE"], ignore_errors=True)
 
