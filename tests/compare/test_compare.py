@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import polars as pl
 import pytest
+from rich.console import Console
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.dummy import DummyRegressor
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LinearRegression
 from sklearn.metrics import root_mean_squared_error
 
@@ -16,6 +19,7 @@ from fieldguide._backend import get_backend
 from fieldguide._stats import corrected_resampled_ttest
 from fieldguide.compare import Candidate, compare
 from fieldguide.compare import _compare as compare_module
+from fieldguide.compare._render import print_summary
 from fieldguide.data import Featurizer, infer_schema, splits, synthetic
 from fieldguide.errors import DataError, FieldguideError
 
@@ -136,6 +140,29 @@ def test_a_failing_model_is_recorded_and_the_comparison_goes_on(monkeypatch, reg
     assert result.recommendation.model == "Ridge"
     written = [r for r in json.loads(result.to_json())["results"] if r["error"]]
     assert [(r["model"], r["score"]) for r in written] == [("Fragile", None)]
+
+
+class _WarnsOnFit(DummyRegressor):
+    def fit(self, X, y, sample_weight=None):
+        warnings.warn("planted: stopped early", ConvergenceWarning, stacklevel=2)
+        return super().fit(X, y, sample_weight)
+
+
+def test_a_models_warnings_are_noted_once_after_the_table_not_printed_per_fold(monkeypatch, regression):
+    planted = Candidate("Noisy", _WarnsOnFit(), 0.5)
+    zoo = compare_module.zoo
+    monkeypatch.setattr(compare_module, "zoo", lambda task, seed=0: [*zoo(task, seed), planted])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing escapes to the terminal while the folds run
+        result = compare(regression, "y", models=["Ridge", "Noisy"], **FAST)
+    noted = result.results.filter(pl.col("warning").is_not_null())
+    assert noted["model"].to_list() == ["Noisy"] * 3
+    assert noted["warning"][0] == "ConvergenceWarning: planted: stopped early"
+    console = Console(record=True, width=200)
+    print_summary(result, console)
+    note = "Noisy warned on 3 of 3 fold(s): ConvergenceWarning: planted: stopped early"
+    assert note in console.export_text()
+    assert note in result.to_html()
 
 
 @pytest.mark.slow  # spawned workers and Ray workers each import JAX and compile: tens of seconds

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import math
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -25,7 +26,8 @@ ALPHA = 0.05
 
 
 class FoldResult(NamedTuple):
-    """One model on one fold: score, seconds to fit and to predict, or the error (score and times None)."""
+    """One model on one fold: score, seconds to fit and to predict, or the error (score and times None); the
+    first warning its fit or prediction gave (a ``ConvergenceWarning``, say), if any."""
 
     model: str
     repeat: int
@@ -36,12 +38,16 @@ class FoldResult(NamedTuple):
     n_train: int
     n_test: int
     error: str | None
+    warning: str | None = None
 
 
 _RESULT_SCHEMA = dict(
     zip(
         FoldResult._fields,
-        (pl.String, pl.Int64, pl.Int64, pl.Float64, pl.Float64, pl.Float64, pl.Int64, pl.Int64, pl.String),
+        (
+            *(pl.String, pl.Int64, pl.Int64, pl.Float64, pl.Float64, pl.Float64, pl.Int64, pl.Int64),
+            *(pl.String, pl.String),
+        ),
         strict=True,
     )
 )
@@ -99,7 +105,8 @@ class Recommendation:
 class Comparison:
     """What ``compare`` found: per-fold ``results``, the per-model ``summary`` and the ``recommendation``.
 
-    ``results`` has one row per model × fold (``score`` null and ``error`` set where the model failed);
+    ``results`` has one row per model × fold (``score`` null and ``error`` set where the model failed;
+    ``warning``: the first warning the fold's fit or prediction gave);
     ``summary`` one row per model, best first, with mean ± std score, mean fit/predict time, ``rank`` (null for
     a model that failed on any fold) and the test against the best model: ``difference`` (how much worse, in
     the metric's units), ``t`` and ``p``.
@@ -323,39 +330,49 @@ _WARMED: set[tuple[str, int]] = set()  # (model, feature count) pairs this proce
 
 
 def _fit_fold(item: tuple[str, int], shared: _Shared) -> FoldResult:
-    """Fit one model's pipeline on one fold's training part and score it on the test part; record a failure.
-
-    Fit time is ``Pipeline.fit`` (featurizer, model and its reference statistics); predict time the test part's
-    features and the model's output. When a process first meets a model with a feature count, it fits and
-    predicts twice and keeps the second timing, so that JAX compilation is not charged to one fold.
-    """
-    from fieldguide.pipeline import Pipeline
-
+    """Fit one model's pipeline on one fold's training part and score it on the test part; record a failure,
+    and the first warning (notes on a model's folds are shown once after the table, not printed mid-progress)."""
     name, split = item
     train, test = shared.folds[split]
     estimator = next(c.estimator for c in shared.candidates if c.name == name)
-    metric = METRICS[shared.metric]
     fit_time = predict_time = score = error = None
-    try:
-        for _ in range(2):
-            start = time.perf_counter()
-            pipe = Pipeline.fit(
-                shared.frame[train], shared.target, estimator, schema=shared.schema, seed=shared.seed
-            )
-            fit_time = time.perf_counter() - start
-            start = time.perf_counter()
-            features = pipe.featurizer.transform(shared.frame[test])
-            output = model_output(pipe.model, features, metric, shared.task)
-            predict_time = time.perf_counter() - start
-            if (name, features.shape[1]) in _WARMED:
-                break
-            _WARMED.add((name, features.shape[1]))
-        classes = np.arange(len(pipe.classes_)) if pipe.classes_ else None
-        score = float(metric.fn(shared.y[test], output, classes))
-    except Exception as failure:  # any model error is a result of the comparison, not a crash of it
-        error = f"{type(failure).__name__}: {failure}"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            score, fit_time, predict_time = _fit_and_score(name, train, test, estimator, shared)
+        except Exception as failure:  # any model error is a result of the comparison, not a crash of it
+            error = f"{type(failure).__name__}: {failure}"
+    warning = f"{caught[0].category.__name__}: {caught[0].message}" if caught else None
     repeat, fold = divmod(split, shared.k)
-    return FoldResult(name, repeat + 1, fold + 1, score, fit_time, predict_time, len(train), len(test), error)
+    return FoldResult(
+        name, repeat + 1, fold + 1, score, fit_time, predict_time, len(train), len(test), error, warning
+    )
+
+
+def _fit_and_score(name: str, train, test, estimator, shared: _Shared) -> tuple[float, float, float]:
+    """Score, fit and predict seconds. Fit time is ``Pipeline.fit`` (featurizer, model and its reference
+    statistics); predict time the test part's features and the model's output. When a process first meets a model
+    with a feature count, it fits and predicts twice and keeps the second timing, so that JAX compilation is not
+    charged to one fold.
+    """
+    from fieldguide.pipeline import Pipeline
+
+    metric = METRICS[shared.metric]
+    for _ in range(2):
+        start = time.perf_counter()
+        pipe = Pipeline.fit(
+            shared.frame[train], shared.target, estimator, schema=shared.schema, seed=shared.seed
+        )
+        fit_time = time.perf_counter() - start
+        start = time.perf_counter()
+        features = pipe.featurizer.transform(shared.frame[test])
+        output = model_output(pipe.model, features, metric, shared.task)
+        predict_time = time.perf_counter() - start
+        if (name, features.shape[1]) in _WARMED:
+            break
+        _WARMED.add((name, features.shape[1]))
+    classes = np.arange(len(pipe.classes_)) if pipe.classes_ else None
+    return float(metric.fn(shared.y[test], output, classes)), fit_time, predict_time
 
 
 # -- summary and recommendation --------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import numpy as np
+import polars as pl
 from rich import box
 from rich.console import Console
 from rich.live import Live
@@ -109,6 +110,17 @@ def _failures(comparison: Comparison) -> list[str]:
     ]
 
 
+def _warnings(comparison: Comparison) -> list[str]:
+    """One line per model whose folds gave warnings: how many folds, and the first warning."""
+    warned = comparison.results.filter(pl.col("warning").is_not_null())
+    lines = []
+    for model in dict.fromkeys(warned["model"]):
+        part = warned.filter(pl.col("model") == model)
+        total = comparison.results.filter(pl.col("model") == model).height
+        lines.append(f"{model} warned on {part.height} of {total} fold(s): {part['warning'][0]}")
+    return lines
+
+
 def _title(comparison: Comparison) -> str:
     c = comparison
     direction = "higher" if c.metric.greater_is_better else "lower"
@@ -130,6 +142,8 @@ def print_summary(comparison: Comparison, console: Console | None = None) -> Non
     console.print(view)
     for line in _failures(c):
         console.print(f"[red]{escape(line)}[/red]")
+    for line in _warnings(c):
+        console.print(f"[yellow]{escape(line)}[/yellow]")
     console.print(f"[bold green]Recommended:[/bold green] {escape(c.recommendation.explain(c.metric))}")
 
 
@@ -175,12 +189,13 @@ def to_html(comparison: Comparison) -> str:
     )
     direction = "higher" if c.metric.greater_is_better else "lower"
     failures = "".join(f"<p class='failed'>{html.escape(line)}</p>" for line in _failures(c))
+    failures += "".join(f"<p class='warned'>{html.escape(line)}</p>" for line in _warnings(c))
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>fieldguide compare: {html.escape(c.target)}</title>
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
 table {{ border-collapse: collapse; }} td, th {{ padding: 0.3em 0.7em; border-bottom: 1px solid #ddd; }}
-td {{ text-align: right; }} td:nth-child(2) {{ text-align: left; }} .failed {{ color: #b2182b; }}
+td {{ text-align: right; }} td:nth-child(2) {{ text-align: left; }} .failed {{ color: #b2182b; }} .warned {{ color: #8c510a; }}
 tr.rec {{ background: #e5f5e0; font-weight: bold; }} img {{ display: block; margin: 1em 0; max-width: 100%; }}
 .rec-box {{ border-left: 4px solid #41ab5d; padding: 0.5em 1em; background: #f7fcf5; }}
 </style></head><body>
