@@ -44,10 +44,7 @@ class FoldResult(NamedTuple):
 _RESULT_SCHEMA = dict(
     zip(
         FoldResult._fields,
-        (
-            *(pl.String, pl.Int64, pl.Int64, pl.Float64, pl.Float64, pl.Float64, pl.Int64, pl.Int64),
-            *(pl.String, pl.String),
-        ),
+        (pl.String, pl.Int64, pl.Int64, *[pl.Float64] * 3, pl.Int64, pl.Int64, pl.String, pl.String),
         strict=True,
     )
 )
