@@ -532,8 +532,10 @@ def test_badly_scaled_features_take_newton_and_match(ours, reference, kind, dtyp
     assert est._solver(X, 2 if kind == "binary" else None) == "newton"
     assert est.converged_ and est.n_iter_ <= 20
     coef, ref_coef = np.ravel(est.coef_), np.ravel(ref.coef_)
+    # to 1e-4 in float32 too: Newton's last step, whose decrease float32 cannot resolve, is still taken whole
+    assert np.linalg.norm(coef - ref_coef) <= 1e-4 * np.linalg.norm(ref_coef), (coef, ref_coef)
+    # the intercept absorbs 2017 times the year's coefficient, and so its float32 rounding
     rtol = 1e-4 if dtype == "float64" else 1e-3
-    assert np.linalg.norm(coef - ref_coef) <= rtol * np.linalg.norm(ref_coef), (coef, ref_coef)
     np.testing.assert_allclose(est.intercept_, ref.intercept_, rtol=rtol, atol=1e-5)
 
 

@@ -263,10 +263,14 @@ def newton_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) ->
         bad = ~jnp.all(jnp.isfinite(step)) | (grad @ step >= 0)
         step = jnp.where(bad, -grad, step)
         slope, move = grad @ step, outputs(step)  # outputs are linear in theta
+        # the step's predicted decrease is within the value's rounding: the line search cannot judge it (in
+        # float32 it halved such steps, stopping with coefficients ~sqrt(eps) off), yet the step, computed from
+        # the gradient, is accurate; it is taken whole and is the last
+        last = ~bad & _converged_by_decrease(value, value + slope, theta.dtype)
 
         def too_high(s):
             t, v = s
-            return ~(v <= value + 1e-4 * t * slope) & (t > 1e-10)
+            return ~last & ~(v <= value + 1e-4 * t * slope) & (t > 1e-10)
 
         def halve(s):
             t = s[0] / 2
@@ -274,11 +278,11 @@ def newton_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) ->
 
         one = jnp.asarray(1.0, theta.dtype)
         t, new_value = jax.lax.while_loop(too_high, halve, (one, value_at(theta + step, eta + move)))
-        accepted = new_value <= value + 1e-4 * t * slope
+        accepted = last | (new_value <= value + 1e-4 * t * slope)
         small_grad = jnp.max(jnp.abs(grad)) <= hyper["tol"]
         moved = accepted & ~small_grad
-        # converged: a small gradient, a relative decrease at rounding level, or no decrease left to find
-        converged = small_grad | ~accepted | _converged_by_decrease(value, new_value, theta.dtype)
+        # converged: a small gradient, a last step, a relative decrease at rounding level, or no decrease left
+        converged = small_grad | last | ~accepted | _converged_by_decrease(value, new_value, theta.dtype)
         new_value = jnp.where(moved, new_value, value)
         return {
             "params": unravel(jnp.where(moved, theta + t * step, theta)),
