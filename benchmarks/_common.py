@@ -46,6 +46,11 @@ def glm_data(kind: str, n: int = 200_000, d: int = 50, seed: int = 0, dtype=np.f
     return X, y
 
 
+def devices_arg(value: str) -> int | str:
+    """``--devices``: an integer or ``all``, as the zoo's ``devices`` parameter takes them."""
+    return value if value == "all" else int(value)
+
+
 def best_time(fit: Callable[[], object], repeats: int = 3) -> float:
     """Best wall time of ``repeats`` calls (after the caller's own first call)."""
     times = []

@@ -8,7 +8,9 @@ as raw tables have them (scikit-learn's documentation asks users to standardise 
 read at equal (or lower) loss. "first" is a fresh process with the persistent compilation cache filled by an
 earlier run, "cold" one compiling from scratch; "warm peak/X" is the peak memory of a repeated fit (no compiler).
 
-    python benchmarks/bench_glm.py [--rows 200000] [--scaled]
+    python benchmarks/bench_glm.py [--rows 200000] [--scaled] [--devices all]
+
+``--devices`` (an integer or ``all``) trains fieldguide data parallel over that many of JAX's devices (GPUs).
 """
 
 from __future__ import annotations
@@ -20,13 +22,13 @@ import sys
 import numpy as np
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
-from _common import best_time, fresh_process, glm_data, measure_once, table
+from _common import best_time, devices_arg, fresh_process, glm_data, measure_once, table
 
 PROBLEMS = ("logistic", "poisson", "ridge")
 ALPHA = {"logistic": 1.0, "poisson": 1e-3, "ridge": 1.0}  # C for logistic
 
 
-def estimators(problem: str, library: str):
+def estimators(problem: str, library: str, devices=None):
     if library == "sklearn":
         import sklearn.linear_model as lm
 
@@ -38,9 +40,9 @@ def estimators(problem: str, library: str):
     from fieldguide import models
 
     return {
-        "logistic": lambda: models.LogisticRegression(C=ALPHA["logistic"]),
-        "poisson": lambda: models.PoissonRegressor(alpha=ALPHA["poisson"]),
-        "ridge": lambda: models.Ridge(alpha=ALPHA["ridge"]),
+        "logistic": lambda: models.LogisticRegression(C=ALPHA["logistic"], devices=devices),
+        "poisson": lambda: models.PoissonRegressor(alpha=ALPHA["poisson"], devices=devices),
+        "ridge": lambda: models.Ridge(alpha=ALPHA["ridge"], devices=devices),
     }[problem]()
 
 
@@ -57,10 +59,10 @@ def final_loss(problem: str, est, X, y) -> float:
     return float(np.mean((y - eta) ** 2) / 2 + ALPHA["ridge"] / (2 * n) * coef @ coef)
 
 
-def child(problem: str, library: str, rows: int, scaled: bool) -> None:
+def child(problem: str, library: str, rows: int, scaled: bool, devices) -> None:
     """Fresh process: one fit (compile included) and its peak memory; prints JSON."""
     X, y = glm_data(problem, n=rows, scaled=scaled)
-    est = estimators(problem, library)
+    est = estimators(problem, library, devices)
     result = measure_once(lambda: est.fit(X, y), X.nbytes)
     print(json.dumps(result))
 
@@ -69,10 +71,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--scaled", action="store_true", help="correlated features of scales 0.03 to 30")
+    parser.add_argument("--devices", type=devices_arg, help="fieldguide's devices: an integer or 'all'")
     parser.add_argument("--child", nargs=2, metavar=("PROBLEM", "LIBRARY"))
     args = parser.parse_args()
     if args.child:
-        return child(*args.child, args.rows, args.scaled)
+        return child(*args.child, args.rows, args.scaled, args.devices)
     rows = []
     for problem in PROBLEMS:
         X, y = glm_data(problem, n=args.rows, scaled=args.scaled)
@@ -80,10 +83,11 @@ def main() -> None:
         for library in ("sklearn", "fieldguide"):
             args_ = ("bench_glm.py", "--rows", str(args.rows), "--child", problem, library)
             args_ += ("--scaled",) if args.scaled else ()
+            args_ += ("--devices", str(args.devices)) if args.devices else ()
             cold = fresh_process(*args_, env={"FIELDGUIDE_JAX_CACHE": "0"})  # compiling from scratch
             fresh_process(*args_)  # fills the persistent compilation cache (a user's earlier run)
             first = fresh_process(*args_)  # a new process, cache warm: what a user sees from then on
-            est = estimators(problem, library).fit(X, y)
+            est = estimators(problem, library, args.devices).fit(X, y)
             row[f"{library} warm s"] = best_time(lambda est=est, X=X, y=y: est.fit(X, y), repeats=10)
             row[f"{library} first s"] = first["seconds"]
             row[f"{library} cold s"] = cold["seconds"]

@@ -3,7 +3,9 @@ fieldguide vs scikit-learn's ``MLPClassifier`` vs PyTorch on the CPU (skipped wi
 
 Accuracy on a held-out 20% is reported next to the times, so the speed-up is read at equal accuracy.
 
-    python benchmarks/bench_mlp.py [--rows 200000] [--epochs 5]
+    python benchmarks/bench_mlp.py [--rows 200000] [--epochs 5] [--devices all]
+
+``--devices`` (an integer or ``all``) trains fieldguide data parallel over that many of JAX's devices (GPUs).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import warnings
 import numpy as np
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
-from _common import best_time, fresh_process, glm_data, measure_once, table
+from _common import best_time, devices_arg, fresh_process, glm_data, measure_once, table
 
 HIDDEN, BATCH, LR, ALPHA = (64, 64), 256, 1e-3, 1e-4
 
@@ -27,16 +29,22 @@ def split(rows: int):
     return X[:cut], y[:cut], X[cut:], y[cut:]
 
 
-def fieldguide_fit(X, y, epochs):
+def fieldguide_fit(X, y, epochs, devices=None):
     from fieldguide import models
 
     est = models.MLPClassifier(
-        HIDDEN, alpha=ALPHA, batch_size=BATCH, learning_rate_init=LR, max_iter=epochs, random_state=0
+        HIDDEN,
+        alpha=ALPHA,
+        batch_size=BATCH,
+        learning_rate_init=LR,
+        max_iter=epochs,
+        random_state=0,
+        devices=devices,
     )
     return est.fit(X, y)
 
 
-def sklearn_fit(X, y, epochs):
+def sklearn_fit(X, y, epochs, devices=None):
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
 
@@ -87,26 +95,27 @@ class TorchMLP:
             return float(((self.net(torch.from_numpy(X))[:, 0] > 0).numpy() == y).mean())
 
 
-def torch_fit(X, y, epochs):
+def torch_fit(X, y, epochs, devices=None):
     return TorchMLP().fit(X, y, epochs)
 
 
 FITS = {"sklearn": sklearn_fit, "fieldguide": fieldguide_fit, "pytorch": torch_fit}
 
 
-def child(library: str, rows: int, epochs: int) -> None:
+def child(library: str, rows: int, epochs: int, devices) -> None:
     X, y, _, _ = split(rows)
-    print(json.dumps(measure_once(lambda: FITS[library](X, y, epochs), X.nbytes)))
+    print(json.dumps(measure_once(lambda: FITS[library](X, y, epochs, devices), X.nbytes)))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--devices", type=devices_arg, help="fieldguide's devices: an integer or 'all'")
     parser.add_argument("--child", metavar="LIBRARY")
     args = parser.parse_args()
     if args.child:
-        return child(args.child, args.rows, args.epochs)
+        return child(args.child, args.rows, args.epochs, args.devices)
     libraries = ["sklearn", "fieldguide"]
     try:
         import torch
@@ -118,11 +127,12 @@ def main() -> None:
     X, y, X_test, y_test = split(args.rows)
     rows = []
     for library in libraries:
+        more = ("--devices", str(args.devices)) if args.devices else ()
         first = fresh_process(
-            "bench_mlp.py", "--rows", str(args.rows), "--epochs", str(args.epochs), "--child", library
+            "bench_mlp.py", "--rows", str(args.rows), "--epochs", str(args.epochs), "--child", library, *more
         )
-        est = FITS[library](X, y, args.epochs)
-        warm = best_time(lambda library=library: FITS[library](X, y, args.epochs), repeats=1)
+        est = FITS[library](X, y, args.epochs, args.devices)
+        warm = best_time(lambda library=library: FITS[library](X, y, args.epochs, args.devices), repeats=1)
         rows.append(
             {
                 "library": library,

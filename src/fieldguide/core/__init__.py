@@ -31,6 +31,12 @@ Design notes (the non-obvious parts):
 - **Persistent compilation cache**: on first fit, JAX's cache goes to ``fieldguide._config.cache_dir() / "jax"``
   unless one is already configured (``FIELDGUIDE_CACHE`` moves ``cache_dir()``); ``FIELDGUIDE_JAX_CACHE=0``
   turns this off.
+- **Several devices** (``Learner(..., devices=k)``): data parallel in XLA's SPMD partitioner. The rows are
+  staged as ``k`` equal parts, each led by its share of the real rows, and placed one part per device; parameters
+  and optimizer state are replicated, and every reduction over rows becomes a local sum plus an all-reduce. What
+  would make XLA gather X is kept out of the loops: Newton's and the interior point's blocked products scan the
+  blocks of every device's part in step, and minibatches gather rows within each device's part (each part has
+  its own shuffle). The interior point's per-row dual vectors (one number per row) are gathered, X never.
 - **Memory maps**: every XLA:CPU executable holds memory mappings; a process that compiles thousands of shapes
   would reach Linux's ``vm.max_map_count`` and abort, so the trainer clears JAX's caches past half of it.
 

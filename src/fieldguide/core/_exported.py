@@ -48,6 +48,7 @@ def loop(run: Callable, problem, data: tuple, hyper: dict) -> Callable:
     exportable = (
         folder is not None
         and isinstance(problem.optimizer, str)
+        and problem.shards == 1  # a sharded loop is jitted for its mesh
         and type(problem.model) in _BUILT_IN_MODELS
         and type(problem.objective).__module__ == objectives.__name__
     )

@@ -183,6 +183,13 @@ class Learner:
             the objective's relative decrease is below 4·eps (machine epsilon of ``dtype``); Optax: the improvement early stopping requires.
         max_iter: full batch: the most iterations.
         verbose: show a Rich progress bar for fits longer than about a second.
+        devices: where the fit runs. ``None``: JAX's default device. An int ``k``, ``"all"``, or a sequence of
+            ``jax.Device``: data parallel over those devices (several GPUs, say). The rows are split evenly, each
+            device holds its part of X (the data goes to each device once) and computes its part of every pass,
+            and the parameters are replicated: XLA adds the reductions across devices. Full-batch solvers reach
+            the single-device solution (up to the order of floating-point sums); an Optax epoch draws each
+            minibatch's rows evenly from every device's part, ``ceil(batch_size / k)`` rows each. The fitted
+            parameters come back to the default device.
 
     Example:
         >>> import numpy as np
@@ -202,6 +209,7 @@ class Learner:
     tol: float = 1e-6
     max_iter: int = 1000
     verbose: bool = True
+    devices: Any = None
 
     def __post_init__(self):
         if not isinstance(self.model, Model):
@@ -238,6 +246,9 @@ class Learner:
             )
         if not self.max_iter >= 1:
             raise ValueError(f"Learner: max_iter must be >= 1, got {self.max_iter!r}")
+        if isinstance(self.devices, list):  # a tuple, so that the learner stays hashable
+            object.__setattr__(self, "devices", tuple(self.devices))
+        self._mesh()  # a bad devices value fails here, not at fit time
 
     def fit(
         self,
@@ -301,6 +312,8 @@ class Learner:
             if patience is not None and not full_batch:
                 history["best_epoch"] = int(carry["best_epoch"])
                 params_out = carry["best_params"]
+            if self._mesh() is not None:  # replicated across the devices: one copy on the default device
+                params_out = jax.tree.map(jnp.asarray, jax.device_get(params_out))
         return Fitted(
             self._problem("predict"), params_out, history, self.dtype, X.shape[1], self.objective.penalty
         )
@@ -316,11 +329,39 @@ class Learner:
         penalty = self.objective.penalty
         return {"tol": float(self.tol), "l2": penalty.l2_strength, "l1": penalty.l1_strength, **kw}
 
+    def _mesh(self) -> jax.sharding.Mesh | None:
+        """The devices of a data-parallel fit as a one-axis mesh (``"rows"``), or None for the default device."""
+        devices, available = self.devices, jax.devices()
+        if devices is None:
+            return None
+        if devices == "all":
+            devices = tuple(available)
+        elif isinstance(devices, int) and not isinstance(devices, bool) and devices >= 1:
+            if devices > len(available):
+                raise ValueError(
+                    f"Learner: devices={devices} asks for more devices than JAX has ({len(available)}: "
+                    f"{', '.join(str(d) for d in available)})"
+                )
+            devices = tuple(available[:devices])
+        elif not (isinstance(devices, tuple) and devices and all(isinstance(d, jax.Device) for d in devices)):
+            raise ValueError(
+                "Learner: devices must be None, an integer >= 1, 'all' or a list of jax.Device, "
+                f"got {self.devices!r}"
+            )
+        if len(set(devices)) != len(devices):
+            raise ValueError(f"Learner: devices lists a device twice: {list(devices)}")
+        if devices == (available[0],):
+            return None
+        return jax.sharding.Mesh(devices, ("rows",))
+
     def _fit_full_batch(self, params, X, y, w) -> dict:
         n = X.shape[0]
-        n_pad = bucket(n)
-        X = stage_rows(X, n_pad, self.dtype)
-        data = tuple(jax.device_put(a) for a in (X, _pad_rows(y, n_pad), _pad_rows(w, n_pad)))
+        mesh = self._mesh()
+        shards = 1 if mesh is None else mesh.size
+        n_pad = bucket(-(-n // shards)) * shards
+        X = stage_rows(X, n_pad, self.dtype, shards=shards)
+        y, w = _pad_rows(y, n_pad, shards), _pad_rows(w, n_pad, shards)
+        data = _put((X, y, w), mesh)
         smooth_solver = self.optimizer in ("lbfgs", "newton")  # an L1 part takes them to FISTA
         use_fista = self.optimizer == "proximal" or (smooth_solver and self.objective.penalty.l1_strength > 0)
         solver = "fista" if use_fista else self.optimizer
@@ -329,10 +370,10 @@ class Learner:
                 f"Learner: optimizer {solver!r} handles one output; {type(self.objective).__name__} needs "
                 f"{params['coef'].shape[1]} here, use 'lbfgs'"
             )
-        problem = self._problem(solver, history_len=_history_len(self.max_iter))
+        problem = self._problem(solver, history_len=_history_len(self.max_iter), shards=shards)
         init, run = _SOLVERS[solver]
         hyper = self._hyper()
-        hyper |= self._preconditioner(X, w, n)
+        hyper |= self._preconditioner(X, w, n if shards == 1 else n_pad)
         carry = init(problem, _solvers.to_solver(params, hyper), data, hyper)
         carry = _drive(
             _exported.loop(run, problem, data, hyper), carry, self.max_iter, "iterations", self.verbose
@@ -345,25 +386,39 @@ class Learner:
         if n_val and n - n_val < 1:
             raise DataError(f"validation_fraction={validation_fraction} leaves no training rows out of {n}")
         n_train = n - n_val
-        # a batch holding every row is the whole padded bucket (padding rows weigh nothing), so every batch_size
-        # of at least n_train, scikit-learn's "auto" on small data included, shares that bucket's compiled loop
-        bs = bucket(n_train) if batch_size >= n_train else batch_size
-        n_pad = -(-bucket(n_train) // bs) * bs
+        mesh = self._mesh()
+        shards = 1 if mesh is None else mesh.size
+        # per device: a batch holding every row is the whole padded bucket (padding rows weigh nothing), so every
+        # batch_size of at least n_train, scikit-learn's "auto" on small data included, shares that bucket's
+        # compiled loop
+        rows = bucket(-(-n_train // shards))
+        bs = rows if batch_size >= n_train else -(-batch_size // shards)
+        n_pad = -(-rows // bs) * bs * shards
         if n_val:
             order = np.random.default_rng(seed).permutation(n)
             train, val = order[n_val:], order[:n_val]
-            data = [stage_rows(X, n_pad, self.dtype, train), *(_pad_rows(a[train], n_pad) for a in (y, w))]
-            data += [stage_rows(X, bucket(n_val), self.dtype, val)]
-            data += [_pad_rows(a[val], bucket(n_val)) for a in (y, w)]
+            n_val_pad = bucket(-(-n_val // shards)) * shards
+            data = [stage_rows(X, n_pad, self.dtype, train, shards)]
+            data += [_pad_rows(a[train], n_pad, shards) for a in (y, w)]
+            data += [stage_rows(X, n_val_pad, self.dtype, val, shards)]
+            data += [_pad_rows(a[val], n_val_pad, shards) for a in (y, w)]
+            data = _put(data, mesh)
         else:  # the validation arrays are placeholders, never read when has_validation is False
-            data = [stage_rows(X, n_pad, self.dtype), *(_pad_rows(a, n_pad) for a in (y, w))]
-            data += [a[:1] for a in data]
-        data = tuple(jax.device_put(a) for a in data)
+            data = [
+                stage_rows(X, n_pad, self.dtype, shards=shards),
+                *(_pad_rows(a, n_pad, shards) for a in (y, w)),
+            ]
+            data = _put(data, mesh) + _put([a[:1] for a in data], mesh, shared=True)
         problem = self._problem(
-            self.optimizer, batch_size=bs, has_validation=bool(n_val), history_len=_history_len(epochs)
+            self.optimizer,
+            batch_size=bs * shards,
+            has_validation=bool(n_val),
+            history_len=_history_len(epochs),
+            shards=shards,
         )
-        hyper = self._hyper(n_rows=n_train, patience=-1 if patience is None else patience)
-        hyper |= self._preconditioner(data[0], data[2], n_train)
+        shard_rows = np.asarray([last - first for first, last in _shares(n_train, shards)], np.int32)
+        hyper = self._hyper(shard_rows=shard_rows, patience=-1 if patience is None else patience)
+        hyper |= self._preconditioner(data[0], data[2], n_train if shards == 1 else n_pad)
         carry = _solvers.optax_init(problem, _solvers.to_solver(params, hyper), data, hyper, seed)
         step = functools.partial(_solvers.optax_run, problem, data=data, hyper=hyper)
         carry = _drive(step, carry, epochs, "epochs", self.verbose)
@@ -475,9 +530,25 @@ def _as_numbers(X, dtype: str) -> np.ndarray:
 _STAGE_ROWS = 8192  # rows cast and copied at a time, then checked while they are still in the CPU's cache
 
 
-def stage_rows(X, n_pad: int, dtype: str, rows: np.ndarray | None = None) -> np.ndarray:
+def _put(arrays, mesh: jax.sharding.Mesh | None, shared: bool = False) -> tuple:
+    """``arrays`` on the default device, or split by rows across ``mesh`` (``shared``: whole on each device)."""
+    if mesh is None:
+        return tuple(jax.device_put(a) for a in arrays)
+    spec = jax.sharding.PartitionSpec() if shared else jax.sharding.PartitionSpec("rows")
+    return tuple(jax.device_put(a, jax.sharding.NamedSharding(mesh, spec)) for a in arrays)
+
+
+def _shares(n: int, shards: int) -> list[tuple[int, int]]:
+    """``(first, last)`` of each device's rows: ``n`` rows split in order into ``shards`` near-equal runs."""
+    bounds = [s * n // shards for s in range(shards + 1)]
+    return list(itertools.pairwise(bounds))
+
+
+def stage_rows(X, n_pad: int, dtype: str, rows: np.ndarray | None = None, shards: int = 1) -> np.ndarray:
     """``X`` (or its ``rows``, in that order) cast to ``dtype``, with zero rows appended up to ``n_pad`` (with zero
-    sample weight they change nothing), in a fresh 64-byte-aligned buffer, and checked finite.
+    sample weight they change nothing), in a fresh 64-byte-aligned buffer, and checked finite. With ``shards``,
+    the buffer is that many equal parts, one per device, each holding its share of the rows (:func:`_shares`)
+    followed by its zero rows.
 
     One pass over ``X`` where a cast, a padded copy and a finiteness check would each be one: the buffer is filled
     block by block and each block checked while it is in cache. ``jax.device_put`` uses such a buffer in place on
@@ -488,12 +559,13 @@ def stage_rows(X, n_pad: int, dtype: str, rows: np.ndarray | None = None) -> np.
     out = _aligned_empty((n_pad, X.shape[1]), np.dtype(dtype))
     finite = True
     with np.errstate(over="ignore"):  # a value beyond dtype's range becomes inf, reported below
-        for start in range(0, n, _STAGE_ROWS):
-            stop = min(n, start + _STAGE_ROWS)
-            block = out[start:stop]
-            block[...] = X[start:stop] if rows is None else X[rows[start:stop]]
-            finite = finite and bool(np.isfinite(block).all())
-        out[n:] = 0
+        for part, (first, last) in zip(np.split(out, shards), _shares(n, shards), strict=True):
+            for start in range(first, last, _STAGE_ROWS):
+                stop = min(last, start + _STAGE_ROWS)
+                block = part[start - first : stop - first]
+                block[...] = X[start:stop] if rows is None else X[rows[start:stop]]
+                finite = finite and bool(np.isfinite(block).all())
+            part[last - first :] = 0
         if not finite:  # reported from all of X cast to dtype, in the caller's row numbers
             bad = np.flatnonzero(~np.isfinite(np.asarray(X, dtype=dtype)).all(axis=1))
             raise DataError(
@@ -558,11 +630,13 @@ def check_sample_weight(sample_weight, n_rows: int, dtype: str) -> np.ndarray:
     return w
 
 
-def _pad_rows(a: np.ndarray, n_pad: int) -> np.ndarray:
-    """``a`` (checked targets or weights) with zero rows appended up to ``n_pad``, in a fresh aligned buffer."""
+def _pad_rows(a: np.ndarray, n_pad: int, shards: int = 1) -> np.ndarray:
+    """``a`` (checked targets or weights) with zero rows appended up to ``n_pad``, in a fresh aligned buffer, laid
+    out in ``shards`` parts as :func:`stage_rows` lays out X."""
     out = _aligned_empty((n_pad, *a.shape[1:]), a.dtype)
-    out[: a.shape[0]] = a
-    out[a.shape[0] :] = 0
+    for part, (first, last) in zip(np.split(out, shards), _shares(a.shape[0], shards), strict=True):
+        part[: last - first] = a[first:last]
+        part[last - first :] = 0
     return out
 
 

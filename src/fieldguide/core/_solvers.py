@@ -40,6 +40,7 @@ class Problem:
     batch_size: int = 0
     has_validation: bool = False
     history_len: int = 1
+    shards: int = 1  # devices the rows are split across (data-parallel), each holding an equal part
 
     def outputs(self, params, X):
         # one-output linear models: X @ coef whose gradient is the blocked row sum (faster on XLA's CPU backend)
@@ -181,24 +182,27 @@ def _newton_system(problem: Problem, eta, X, y, w, hyper: dict):
     grad_fn = jax.grad(summed)
     g = grad_fn(eta)[:, 0]  # rows are independent: the gradient of the sum holds each row's derivative
     h = jnp.maximum(jax.jvp(grad_fn, (eta,), (jnp.ones_like(eta),))[1][:, 0], 0.0)
-    grad, cross, hess = _newton_products(X, g, h, hyper.get("shift"), hyper.get("scale"))
+    grad, cross, hess = _newton_products(X, g, h, hyper.get("shift"), hyper.get("scale"), problem.shards)
     if problem.model.fit_intercept:
         grad = jnp.append(grad, jnp.sum(g))
         hess = jnp.block([[hess, cross[:, None]], [cross[None, :], jnp.sum(h)[None, None]]])
     return summed(eta), grad, hess
 
 
-def _newton_products(X, g, h, shift=None, scale=None, block: int = 8192):
+def _newton_products(X, g, h, shift=None, scale=None, shards: int = 1, block: int = 8192):
     """``(g @ S, h @ S, S^T diag(h) S)`` for ``S`` the standardised X, in one pass over blocks of rows: no copy of
     X beyond one block (a whole ``X - shift`` is loop-invariant, and XLA would hoist it out of the Newton loop as
     one more X; taking the shift off afterwards instead costs float32 the precision centring is for). With ``h``
     None, only ``(g @ S,)``.
 
     The trainer's row buckets above ``block`` rows are multiples of 2048 or more (a quarter of n's leading power
-    of two), so they split into equal blocks of ``gcd(n, block)`` rows; other row counts take one pass.
+    of two), so they split into equal blocks of ``gcd(n, block)`` rows; other row counts take one pass. Rows
+    split across ``shards`` devices are blocked within each device's part, and every device sums its own blocks
+    in step (a scan over the sharded rows themselves would gather them onto each device).
     """
     n, d = X.shape
-    rows = math.gcd(n, block)
+    local = n // shards
+    rows = math.gcd(local, block)
 
     def products(Xb, gb, hb):
         Sb = Xb if scale is None else (Xb - shift) / scale
@@ -206,17 +210,23 @@ def _newton_products(X, g, h, shift=None, scale=None, block: int = 8192):
             return (gb @ Sb,)
         return gb @ Sb, hb @ Sb, jax.lax.dot_general(Sb * hb[:, None], Sb, (((0,), (0,)), ((), ())))
 
-    if n <= block or rows < 512:
+    if local <= block or rows < 512:
         return products(X, g, h)
-    blocks = (
-        X.reshape(n // rows, rows, d),
-        g.reshape(n // rows, rows),
-        h if h is None else h.reshape(-1, rows),
+    parts = (
+        X.reshape(shards, -1, rows, d),
+        g.reshape(shards, -1, rows),
+        h if h is None else h.reshape(shards, -1, rows),
     )
-    zeros = (jnp.zeros(d, X.dtype),) + (
-        () if h is None else (jnp.zeros(d, X.dtype), jnp.zeros((d, d), X.dtype))
+
+    def add(total, i):
+        sums = jax.vmap(products)(*(a if a is None else a[:, i] for a in parts))
+        return jax.tree.map(jnp.add, total, sums), None
+
+    zeros = (jnp.zeros((shards, d), X.dtype),) + (
+        () if h is None else (jnp.zeros((shards, d), X.dtype), jnp.zeros((shards, d, d), X.dtype))
     )
-    return jax.lax.scan(lambda total, b: (jax.tree.map(jnp.add, total, products(*b)), None), zeros, blocks)[0]
+    totals = jax.lax.scan(add, zeros, jnp.arange(local // rows))[0]
+    return tuple(jnp.sum(t, axis=0) for t in totals)
 
 
 @functools.partial(jax.jit, static_argnames=("problem",))
@@ -437,7 +447,7 @@ def _lp_operators(problem: Problem, unravel, hyper: dict, X):
         return X @ params["coef"][:, 0] + params.get("intercept", jnp.zeros(1, X.dtype))[0]
 
     def transposed(v, h=None):
-        parts = _newton_products(X, v, h, hyper.get("shift"), hyper.get("scale"))
+        parts = _newton_products(X, v, h, hyper.get("shift"), hyper.get("scale"), problem.shards)
         vS = jnp.append(parts[0], jnp.sum(v)) if intercept else parts[0]
         if h is None:
             return vS
@@ -657,16 +667,20 @@ def _shuffled(key, n_rows, n_pad: int):
 def optax_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) -> dict:
     """Minibatch epochs: each epoch is one ``lax.scan`` over batches of shuffled row indices (``_shuffled``).
 
-    ``hyper["n_rows"]`` real rows lead the padded arrays; batches past them are skipped. ``hyper["patience"] < 0``
-    disables early stopping; otherwise the monitored loss (validation if any, else training) must improve by
-    ``hyper["tol"]`` within that many epochs.
+    The rows lie in ``problem.shards`` equal parts, one per device, each led by its real rows
+    (``hyper["shard_rows"]`` of them); every part is shuffled on its own, and a batch takes an equal slice of
+    each part's order, so no device reads another's rows. Batches past every part's real rows are skipped.
+    ``hyper["patience"] < 0`` disables early stopping; otherwise the monitored loss (validation if any, else
+    training) must improve by ``hyper["tol"]`` within that many epochs.
     """
     TRACES["optax"] += 1
     X, y, w, Xv, yv, wv = data
-    n_pad, bs = X.shape[0], problem.batch_size
-    n_batches = n_pad // bs
+    shards = problem.shards
+    part, bs = X.shape[0] // shards, problem.batch_size // shards  # rows and batch rows on each device
+    n_batches = part // bs
+    parts = [a.reshape(shards, part, *a.shape[1:]) for a in (X, y, w)]
     x0, unravel = ravel_pytree(carry["params"])
-    n_rows, patience, tol, l2 = hyper["n_rows"], hyper["patience"], hyper["tol"], hyper["l2"]
+    shard_rows, patience, tol, l2 = hyper["shard_rows"], hyper["patience"], hyper["tol"], hyper["l2"]
     lam = _solver_penalty(problem, carry["params"], hyper, "l1")
     optimizer = optax.with_extra_args_support(problem.optimizer)
 
@@ -679,10 +693,10 @@ def optax_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) -> 
         def step(state):
             params, opt_state = state
 
-            def rows(a):  # the order holds valid, distinct indices: no bounds handling
-                return a.at[idx].get(mode="promise_in_bounds", unique_indices=True)
+            def rows(a, at):  # the order holds valid, distinct indices: no bounds handling
+                return a.at[at].get(mode="promise_in_bounds", unique_indices=True)
 
-            Xb, yb, wb = rows(X), rows(y), rows(w)
+            Xb, yb, wb = (jax.vmap(rows)(a, idx).reshape(-1, *a.shape[2:]) for a in parts)
             value, grad = jax.value_and_grad(smooth)(params, Xb, yb, wb)
             if problem.has_l1:
                 flat_p, flat_g = ravel_pytree(params)[0], ravel_pytree(grad)[0]
@@ -697,11 +711,13 @@ def optax_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) -> 
                 new = unravel(_orthant_project(ravel_pytree(new)[0], flat_p, pseudo))
             return (new, opt_state), value * jnp.sum(wb)
 
-        return jax.lax.cond(i * bs < n_rows, step, lambda s: (s, jnp.zeros((), x0.dtype)), state)
+        return jax.lax.cond(i * bs < jnp.max(shard_rows), step, lambda s: (s, jnp.zeros((), x0.dtype)), state)
 
     def epoch(c):
         key, sub = jax.random.split(c["key"])
-        batches = _shuffled(sub, n_rows, n_pad).reshape(n_batches, bs)
+        keys = sub[None] if shards == 1 else jax.random.split(sub, shards)
+        order = jax.vmap(_shuffled, in_axes=(0, 0, None))(keys, shard_rows, part)
+        batches = order.reshape(shards, n_batches, bs).swapaxes(0, 1)  # batch i: (shards, bs) row numbers
         (params, state), weighted = jax.lax.scan(
             batch_step, (c["params"], c["state"]), (jnp.arange(n_batches), batches)
         )

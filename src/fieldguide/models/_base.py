@@ -61,6 +61,11 @@ _PARAMETER_RULES = {
     "rank": ("an integer >= 1", lambda v: _whole(v) and v >= 1),
     "validation_fraction": ("a number in [0, 1)", lambda v: _real(v) and 0 <= v < 1),
     "n_iter_no_change": ("an integer >= 1", lambda v: _whole(v) and v >= 1),
+    # JSON-able values only, so that a saved estimator keeps them (the core also takes jax.Device sequences)
+    "devices": (
+        "None, an integer >= 1 or 'all'",
+        lambda v: v is None or v == "all" or (_whole(v) and v >= 1),
+    ),
 }
 
 
@@ -237,6 +242,7 @@ class ZooEstimator(BaseEstimator):
             tol=self.tol,
             max_iter=self.max_iter,
             verbose=self.verbose,
+            devices=self.devices,
         )
 
     def _fit_encoded(self, X, y, sample_weight, n_classes: int | None):

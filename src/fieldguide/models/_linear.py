@@ -114,12 +114,15 @@ class LinearRegression(_StandardisedTarget):
         [5.0]
     """
 
-    def __init__(self, *, fit_intercept=True, tol=1e-6, max_iter=1000, dtype="float32", verbose=False):
+    def __init__(
+        self, *, fit_intercept=True, tol=1e-6, max_iter=1000, dtype="float32", verbose=False, devices=None
+    ):
         self.fit_intercept = fit_intercept
         self.tol = tol
         self.max_iter = max_iter
         self.dtype = dtype
         self.verbose = verbose
+        self.devices = devices
 
     def _loss(self, n_classes):
         return objectives.SquaredError()
@@ -139,7 +142,15 @@ class Ridge(_StandardisedTarget):
     """
 
     def __init__(
-        self, alpha=1.0, *, fit_intercept=True, tol=1e-6, max_iter=1000, dtype="float32", verbose=False
+        self,
+        alpha=1.0,
+        *,
+        fit_intercept=True,
+        tol=1e-6,
+        max_iter=1000,
+        dtype="float32",
+        verbose=False,
+        devices=None,
     ):
         self.alpha = alpha
         self.fit_intercept = fit_intercept
@@ -147,6 +158,7 @@ class Ridge(_StandardisedTarget):
         self.max_iter = max_iter
         self.dtype = dtype
         self.verbose = verbose
+        self.devices = devices
 
     def _loss(self, n_classes):
         return objectives.SquaredError()
@@ -162,7 +174,15 @@ class Lasso(_StandardisedTarget):
     """
 
     def __init__(
-        self, alpha=1.0, *, fit_intercept=True, tol=1e-6, max_iter=1000, dtype="float32", verbose=False
+        self,
+        alpha=1.0,
+        *,
+        fit_intercept=True,
+        tol=1e-6,
+        max_iter=1000,
+        dtype="float32",
+        verbose=False,
+        devices=None,
     ):
         self.alpha = alpha
         self.fit_intercept = fit_intercept
@@ -170,6 +190,7 @@ class Lasso(_StandardisedTarget):
         self.max_iter = max_iter
         self.dtype = dtype
         self.verbose = verbose
+        self.devices = devices
 
     def _loss(self, n_classes):
         return objectives.SquaredError()
@@ -197,6 +218,7 @@ class ElasticNet(_StandardisedTarget):
         max_iter=1000,
         dtype="float32",
         verbose=False,
+        devices=None,
     ):
         self.alpha = alpha
         self.l1_ratio = l1_ratio
@@ -205,6 +227,7 @@ class ElasticNet(_StandardisedTarget):
         self.max_iter = max_iter
         self.dtype = dtype
         self.verbose = verbose
+        self.devices = devices
 
     def _loss(self, n_classes):
         return objectives.SquaredError()
@@ -234,6 +257,7 @@ class HuberRegressor(_RobustTarget):
         max_iter=1000,
         dtype="float32",
         verbose=False,
+        devices=None,
     ):
         self.epsilon = epsilon
         self.alpha = alpha
@@ -242,6 +266,7 @@ class HuberRegressor(_RobustTarget):
         self.max_iter = max_iter
         self.dtype = dtype
         self.verbose = verbose
+        self.devices = devices
 
     def _model(self):
         return _ScaledLinear(fit_intercept=self.fit_intercept)
@@ -295,6 +320,7 @@ class QuantileRegressor(_RobustTarget):
         max_iter=200,
         dtype="float32",
         verbose=False,
+        devices=None,
     ):
         self.quantile = quantile
         self.alpha = alpha
@@ -303,6 +329,7 @@ class QuantileRegressor(_RobustTarget):
         self.max_iter = max_iter
         self.dtype = dtype
         self.verbose = verbose
+        self.devices = devices
 
     def _loss(self, n_classes):
         return objectives.Pinball(self.quantile)
@@ -344,6 +371,7 @@ class LogisticRegression(ZooClassifier):
         max_iter=1000,
         dtype="float32",
         verbose=False,
+        devices=None,
     ):
         self.penalty = penalty
         self.C = C
@@ -354,6 +382,7 @@ class LogisticRegression(ZooClassifier):
         self.max_iter = max_iter
         self.dtype = dtype
         self.verbose = verbose
+        self.devices = devices
 
     def _loss(self, n_classes):
         return objectives.LogLoss() if n_classes == 2 else objectives.SoftmaxCrossEntropy(n_classes)
@@ -405,7 +434,15 @@ class PoissonRegressor(_GLM):
     """Poisson regression with log link, as scikit-learn's ``PoissonRegressor`` (see ``_GLM`` for the mapping)."""
 
     def __init__(
-        self, *, alpha=1.0, fit_intercept=True, tol=1e-6, max_iter=1000, dtype="float32", verbose=False
+        self,
+        *,
+        alpha=1.0,
+        fit_intercept=True,
+        tol=1e-6,
+        max_iter=1000,
+        dtype="float32",
+        verbose=False,
+        devices=None,
     ):
         self.alpha = alpha
         self.fit_intercept = fit_intercept
@@ -413,6 +450,7 @@ class PoissonRegressor(_GLM):
         self.max_iter = max_iter
         self.dtype = dtype
         self.verbose = verbose
+        self.devices = devices
 
     def _loss(self, n_classes):
         return objectives.Poisson()
@@ -422,7 +460,15 @@ class GammaRegressor(_GLM):
     """Gamma regression with log link, as scikit-learn's ``GammaRegressor`` (see ``_GLM`` for the mapping)."""
 
     def __init__(
-        self, *, alpha=1.0, fit_intercept=True, tol=1e-6, max_iter=1000, dtype="float32", verbose=False
+        self,
+        *,
+        alpha=1.0,
+        fit_intercept=True,
+        tol=1e-6,
+        max_iter=1000,
+        dtype="float32",
+        verbose=False,
+        devices=None,
     ):
         self.alpha = alpha
         self.fit_intercept = fit_intercept
@@ -430,6 +476,7 @@ class GammaRegressor(_GLM):
         self.max_iter = max_iter
         self.dtype = dtype
         self.verbose = verbose
+        self.devices = devices
 
     def _loss(self, n_classes):
         return objectives.Gamma()
@@ -449,6 +496,7 @@ class TweedieRegressor(_StandardisedTarget, _GLM):
         max_iter=1000,
         dtype="float32",
         verbose=False,
+        devices=None,
     ):
         self.power = power
         self.alpha = alpha
@@ -457,6 +505,7 @@ class TweedieRegressor(_StandardisedTarget, _GLM):
         self.max_iter = max_iter
         self.dtype = dtype
         self.verbose = verbose
+        self.devices = devices
 
     def _loss(self, n_classes):
         if self.power < 0 or 0 < self.power < 1:
@@ -492,6 +541,7 @@ class LinearSVC(ZooClassifier):
         max_iter=1000,
         dtype="float32",
         verbose=False,
+        devices=None,
     ):
         self.C = C
         self.class_weight = class_weight
@@ -500,6 +550,7 @@ class LinearSVC(ZooClassifier):
         self.max_iter = max_iter
         self.dtype = dtype
         self.verbose = verbose
+        self.devices = devices
 
     def _loss(self, n_classes):
         return objectives.SquaredHinge()

@@ -86,6 +86,7 @@ class _MLP(_Stochastic):
         tol=1e-4,
         dtype="float32",
         verbose=False,
+        devices=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -100,6 +101,7 @@ class _MLP(_Stochastic):
         self.tol = tol
         self.dtype = dtype
         self.verbose = verbose
+        self.devices = devices
 
     def _model(self):
         sizes = self.hidden_layer_sizes
@@ -180,6 +182,7 @@ class _FM(_Stochastic):
         tol=1e-4,
         dtype="float32",
         verbose=False,
+        devices=None,
     ):
         self.rank = rank
         self.alpha = alpha
@@ -193,6 +196,7 @@ class _FM(_Stochastic):
         self.tol = tol
         self.dtype = dtype
         self.verbose = verbose
+        self.devices = devices
 
     def _model(self):
         return models.FactorizationMachine(rank=self.rank)
