@@ -581,3 +581,31 @@ def test_float64_input_fits_as_its_float32_cast():
     b = LOGLOSS.fit(X.astype(np.float32), y).params
     for key in a:
         np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_an_optax_fit_continued_from_its_state_is_the_fit_one_call_would_make():
+    X = features(n=500)
+    y = target("binary", X)
+    learner = Learner(
+        models.MLP(hidden=(4,)),
+        objectives.LogLoss(),
+        optax_optimizer("adam", learning_rate=1e-2),
+        verbose=False,
+    )
+    whole = learner.fit(X, y, epochs=3, batch_size=64, seed=1)
+    part = learner.fit(X, y, epochs=1, batch_size=64, seed=1)
+    for _ in range(2):  # the seed no longer matters: the key comes with the state
+        part = learner.fit(
+            X, y, epochs=1, batch_size=64, seed=7, init_params=part.params, init_state=part.opt_state
+        )
+    for a, b in zip(jax.tree.leaves(part.params), jax.tree.leaves(whole.params), strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="init_state does not fit this optimizer"):
+        learner.fit(X, y, epochs=1, init_params=part.params, init_state=part.opt_state["optimizer"])
+    wider = dataclasses.replace(learner, model=models.MLP(hidden=(5,)))
+    with pytest.raises(ValueError, match="init_state does not fit this optimizer"):
+        wider.fit(X, y, epochs=1, init_state=part.opt_state)
+    full_batch = Learner(models.Linear(), objectives.LogLoss(), verbose=False)
+    assert full_batch.fit(X, y).opt_state is None
+    with pytest.raises(ValueError, match="'lbfgs' keeps none"):
+        full_batch.fit(X, y, init_state=part.opt_state)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 import sklearn.neural_network as sknn
@@ -145,3 +146,66 @@ def test_coefs_follow_the_layers_in_order_with_ten_or_more_hidden_layers():
     np.testing.assert_allclose(
         forward @ model.coefs_[-1][:, 0] + model.intercepts_[-1], model.predict(X), rtol=1e-4, atol=1e-5
     )
+
+
+def _problem(n=1000, seed=0):
+    X = np.random.default_rng(seed).normal(size=(n, 4))
+    return X, (X[:, 0] + X[:, 1] ** 2 > 1).astype(int)
+
+
+@pytest.mark.parametrize("estimator", [models.MLPClassifier, models.FactorizationMachineClassifier])
+def test_partial_fit_epoch_by_epoch_is_the_fit_of_as_many_epochs(estimator):
+    X, y = _problem()
+    settings = {"max_iter": 3, "random_state": 0, "learning_rate_init": 1e-2}
+    whole = estimator(**settings).fit(X, y)
+    assert whole.loss_curve_ == sorted(
+        whole.loss_curve_, reverse=True
+    )  # improving: the last epoch is the best
+    stepwise = estimator(**settings)
+    for _ in range(3):
+        assert stepwise.partial_fit(X, y, classes=[0, 1]) is stepwise
+    assert stepwise.n_iter_ == 3 and stepwise.loss_curve_ == whole.loss_curve_
+    for ours, theirs in zip(jax.tree.leaves(stepwise.params_), jax.tree.leaves(whole.params_), strict=True):
+        np.testing.assert_array_equal(ours, theirs)  # the same shuffles and Adam state: the same training
+
+
+def test_partial_fit_learns_from_batches_of_new_rows():
+    X, _ = _problem(n=6000)
+    model = models.MLPRegressor((16,), random_state=0, learning_rate_init=1e-2)
+    scores = []
+    for rows in np.array_split(np.arange(5000), 10):  # a stream of 500-row batches, each seen once
+        model.partial_fit(X[rows], X[rows, 0] * X[rows, 1])
+        scores.append(model.score(X[5000:], X[5000:, 0] * X[5000:, 1]))
+    assert model.n_iter_ == 10 and len(model.loss_curve_) == 10
+    assert scores[-1] > scores[0] + 0.2 and scores[-1] > 0.5
+
+
+def test_partial_fit_checks_classes_and_features():
+    X, y = _problem()
+    model = models.MLPClassifier((4,), random_state=0)
+    with pytest.raises(ValueError, match="first call to partial_fit needs classes"):
+        model.partial_fit(X, y)
+    model.partial_fit(X[y == 0], y[y == 0], classes=np.array([1, 0, 1]))  # one class in this batch is fine
+    assert model.classes_.tolist() == [0, 1] and model.predict_proba(X).shape == (1000, 2)
+    with pytest.raises(ValueError, match=r"y has labels that are not in classes=\[0, 1\]: \[7\]"):
+        model.partial_fit(X, np.where(y == 1, 7, 0))
+    with pytest.raises(ValueError, match=r"classes=\[0, 1, 2\] differ from the first call's \[0, 1\]"):
+        model.partial_fit(X, y, classes=[0, 1, 2])
+    with pytest.raises(ValueError, match="3 features, but MLPClassifier is expecting 4"):
+        model.partial_fit(X[:, :3], y)
+    assert model.n_iter_ == 1  # the refused calls changed nothing
+
+
+def test_warm_start_continues_from_the_previous_fit():
+    X, y = _problem()
+    cold = models.MLPClassifier((8,), max_iter=3, random_state=0)
+    warm = models.MLPClassifier((8,), max_iter=3, random_state=0, warm_start=True)
+    for model in (cold, warm):
+        model.fit(X, y).fit(X, y)
+    assert cold.n_iter_ == 3 and warm.n_iter_ == 6 and len(warm.loss_curve_) == 6
+    assert warm.loss_curve_[:3] == cold.loss_curve_  # the first fit is the same
+    assert warm.loss_curve_[3] < warm.loss_curve_[2]  # the second starts where it ended, not afresh
+    with pytest.raises(
+        ValueError, match=r"warm_start needs y to have the classes of the previous fit \[0, 1\]"
+    ):
+        warm.fit(X, y + 1)

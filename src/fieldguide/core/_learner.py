@@ -117,7 +117,9 @@ def _max_map_count() -> int | None:
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Fitted:
-    """A fitted model: ``params``, ``history`` and predictions through the objective's link."""
+    """A fitted model: ``params``, ``history`` and predictions through the objective's link. ``opt_state``: where
+    an Optax fit ended, ``{"optimizer": its state, "key": the shuffling key's data}`` with NumPy leaves, which
+    ``Learner.fit(init_state=...)`` continues from; None for full-batch solvers."""
 
     problem: _solvers.Problem
     params: Any
@@ -125,6 +127,7 @@ class Fitted:
     dtype: str
     n_features: int
     penalty: Penalties
+    opt_state: Any = None
 
     def _x64(self):
         return jax.enable_x64(self.dtype == "float64")
@@ -262,12 +265,17 @@ class Learner:
         patience: int | None = None,
         seed: int = 0,
         init_params=None,
+        init_state=None,
     ) -> Fitted:
         """Train and return a :class:`Fitted`. ``epochs``, ``batch_size``, ``validation_fraction`` and
         ``patience`` apply to Optax optimizers (full-batch solvers use ``tol``/``max_iter``).
 
         ``patience``: stop after that many epochs without improvement of the validation loss (training loss
-        without validation) and restore the best parameters.
+        without validation) and restore the best parameters. ``init_params``: start from these parameters
+        instead of ``model.init``'s. ``init_state``: continue an Optax fit from the ``opt_state`` of an earlier
+        one with this optimizer and parameters of the same shapes: the optimizer's state (Adam's moments and
+        step count) and the shuffling key carry on, so epochs fitted over several calls on the same rows are
+        those one call would fit.
         """
         full_batch = isinstance(self.optimizer, str)
         _check_positive_int("epochs", epochs)
@@ -276,6 +284,10 @@ class Learner:
             raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction!r}")
         if patience is not None:
             _check_positive_int("patience", patience)
+        if init_state is not None and full_batch:
+            raise ValueError(
+                f"Learner: init_state continues an Optax optimizer; {self.optimizer!r} keeps none"
+            )
         _enable_compilation_cache()
         release_compiled_code_if_crowded()
         with jax.enable_x64(self.dtype == "float64"):
@@ -291,7 +303,7 @@ class Learner:
                 carry = self._fit_full_batch(params, X, y, w)
             else:
                 carry = self._fit_optax(
-                    params, X, y, w, epochs, batch_size, validation_fraction, patience, seed
+                    params, X, y, w, epochs, batch_size, validation_fraction, patience, seed, init_state
                 )
             n_iter = int(carry["k"])
             if not all(np.isfinite(p).all() for p in jax.tree.leaves(carry["params"])):
@@ -314,8 +326,18 @@ class Learner:
                 params_out = carry["best_params"]
             if self._mesh() is not None:  # replicated across the devices: one copy on the default device
                 params_out = jax.tree.map(jnp.asarray, jax.device_get(params_out))
+            opt_state = None
+            if not full_batch:
+                key = np.asarray(jax.random.key_data(carry["key"]))
+                opt_state = {"optimizer": jax.device_get(carry["state"]), "key": key}
         return Fitted(
-            self._problem("predict"), params_out, history, self.dtype, X.shape[1], self.objective.penalty
+            self._problem("predict"),
+            params_out,
+            history,
+            self.dtype,
+            X.shape[1],
+            self.objective.penalty,
+            opt_state,
         )
 
     def _problem(self, optimizer, **kw) -> _solvers.Problem:
@@ -380,7 +402,9 @@ class Learner:
         )
         return carry | {"params": _solvers.to_model(carry["params"], hyper)}
 
-    def _fit_optax(self, params, X, y, w, epochs, batch_size, validation_fraction, patience, seed) -> dict:
+    def _fit_optax(
+        self, params, X, y, w, epochs, batch_size, validation_fraction, patience, seed, init_state
+    ) -> dict:
         n = X.shape[0]
         n_val = math.ceil(validation_fraction * n) if validation_fraction > 0 else 0
         if n_val and n - n_val < 1:
@@ -420,6 +444,8 @@ class Learner:
         hyper = self._hyper(shard_rows=shard_rows, patience=-1 if patience is None else patience)
         hyper |= self._preconditioner(data[0], data[2], n_train if shards == 1 else n_pad)
         carry = _solvers.optax_init(problem, _solvers.to_solver(params, hyper), data, hyper, seed)
+        if init_state is not None:
+            carry |= _continued_state(init_state, carry)
         step = functools.partial(_solvers.optax_run, problem, data=data, hyper=hyper)
         carry = _drive(step, carry, epochs, "epochs", self.verbose)
         return carry | {key: _solvers.to_model(carry[key], hyper) for key in ("params", "best_params")}
@@ -528,6 +554,27 @@ def _as_numbers(X, dtype: str) -> np.ndarray:
 
 
 _STAGE_ROWS = 8192  # rows cast and copied at a time, then checked while they are still in the CPU's cache
+
+
+def _continued_state(given, carry: dict) -> dict:
+    """The optimizer state and shuffling key of ``given`` (an earlier fit's ``opt_state``) placed as this fit's
+    initial ones (``carry``) are, checked to have their structure, shapes and dtypes."""
+    fresh = {"optimizer": carry["state"], "key": jax.random.key_data(carry["key"])}
+    ok = (
+        isinstance(given, dict)
+        and jax.tree.structure(given) == jax.tree.structure(fresh)
+        and all(
+            np.shape(a) == b.shape
+            for a, b in zip(jax.tree.leaves(given), jax.tree.leaves(fresh), strict=True)
+        )
+    )
+    if not ok:
+        raise ValueError(
+            "Learner: init_state does not fit this optimizer and these parameters: expected an earlier fit's "
+            f"opt_state shaped {jax.tree.map(lambda a: a.shape, fresh)}, found {jax.tree.map(np.shape, given)}"
+        )
+    placed = jax.tree.map(lambda a, b: jax.device_put(np.asarray(a, b.dtype), b.sharding), given, fresh)
+    return {"state": placed["optimizer"], "key": jax.random.wrap_key_data(placed["key"])}
 
 
 def _put(arrays, mesh: jax.sharding.Mesh | None, shared: bool = False) -> tuple:

@@ -7,6 +7,12 @@ improved by ``tol`` for more than ``n_iter_no_change`` consecutive epochs (``con
 of ``max_iter`` first gives a ``ConvergenceWarning``). It watches the training loss, or with
 ``early_stopping=True`` the loss on ``validation_fraction`` of the rows held out (scikit-learn watches the
 validation accuracy or R²); either way the parameters of the best epoch are kept.
+
+``warm_start=True`` makes ``fit`` start from the parameters of the previous fit (with a fresh Adam, as
+scikit-learn's does), and ``partial_fit`` runs one epoch over the rows it is given, continuing Adam's moments
+and step count from the previous call (not kept by ``fieldguide.io.save``: a loaded model's next ``partial_fit``
+starts them afresh); both extend ``loss_curve_`` and ``n_iter_``. A classifier's first ``partial_fit`` needs
+``classes``.
 """
 
 from __future__ import annotations
@@ -16,13 +22,14 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from fieldguide.core import models, objectives, optax_optimizer, penalties
-from fieldguide.models._base import ZooClassifier, ZooEstimator, ZooRegressor
+from fieldguide.models._base import ZooClassifier, ZooEstimator, ZooRegressor, encode_classes
 
 
 class _Stochastic(ZooEstimator):
     """Shared by the minibatch-trained estimators: Adam, epochs, batches, early stopping, seeds."""
 
     _linear = False
+    _continuing: str | None = None  # during a fit: "warm" (warm_start) or "partial" (partial_fit), else None
 
     def _batch_size(self, n_rows: int) -> int:
         if self.batch_size == "auto":
@@ -41,20 +48,43 @@ class _Stochastic(ZooEstimator):
 
     def _fit_options(self, n_rows):
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        return {
+        options = {
             "epochs": self.max_iter,
             "batch_size": self._batch_size(n_rows),
             "validation_fraction": self.validation_fraction if self.early_stopping else 0.0,
             "patience": self.n_iter_no_change + 1,  # scikit-learn stops when the count *exceeds* it
             "seed": seed,
         }
+        if self._continuing == "partial":  # one epoch, no early stopping
+            options |= {"epochs": 1, "validation_fraction": 0.0, "patience": None}
+        if self._resuming():  # from the previous fit's parameters, with new shuffles
+            options |= {"init_params": self.params_, "seed": (seed + self.n_iter_) % np.iinfo(np.int32).max}
+            if self._continuing == "partial":  # Adam carries on where it was
+                options["init_state"] = getattr(self, "_opt_state", None)
+        return options
+
+    def _resuming(self) -> bool:
+        return self._continuing is not None and hasattr(self, "params_")
 
     def _fit_encoded(self, X, y, sample_weight, n_classes):
+        resuming = self._resuming()
+        n_iter, losses = (self.n_iter_, self.loss_curve_) if resuming else (0, [])
+        validation = getattr(self, "validation_loss_curve_", []) if resuming else []
         fitted = super()._fit_encoded(X, y, sample_weight, n_classes)
-        self.loss_curve_ = [float(v) for v in fitted.history["loss"]]
+        self._opt_state = fitted.opt_state
+        self.n_iter_ += n_iter
+        self.loss_curve_ = losses + [float(v) for v in fitted.history["loss"]]
         if "val_loss" in fitted.history:
-            self.validation_loss_curve_ = [float(v) for v in fitted.history["val_loss"]]
+            self.validation_loss_curve_ = validation + [float(v) for v in fitted.history["val_loss"]]
         return fitted
+
+    def _continue(self, mode: str | None, fit, *args):
+        """``fit(*args)`` with ``_continuing`` set to ``mode`` for its duration."""
+        self._continuing = mode
+        try:
+            return fit(*args)
+        finally:
+            del self._continuing
 
     @property
     def loss_(self) -> float:
@@ -84,6 +114,7 @@ class _MLP(_Stochastic):
         n_iter_no_change=10,
         random_state=None,
         tol=1e-4,
+        warm_start=False,
         dtype="float32",
         verbose=False,
         devices=None,
@@ -99,6 +130,7 @@ class _MLP(_Stochastic):
         self.n_iter_no_change = n_iter_no_change
         self.random_state = random_state
         self.tol = tol
+        self.warm_start = warm_start
         self.dtype = dtype
         self.verbose = verbose
         self.devices = devices
@@ -126,7 +158,62 @@ class _MLP(_Stochastic):
         return [layer["bias"] for layer in self._layers()]
 
 
-class MLPRegressor(ZooRegressor, _MLP):
+class _Incremental:
+    """``warm_start`` and ``partial_fit`` for the minibatch-trained estimators; placed before ``ZooClassifier`` /
+    ``ZooRegressor`` so that its ``fit`` wraps theirs."""
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit on ``X`` (n, d) and ``y``, optionally weighting rows by ``sample_weight``; with ``warm_start``,
+        from the parameters of the previous fit."""
+        warm = self.warm_start and hasattr(self, "params_")
+        if warm and hasattr(self, "classes_"):  # scikit-learn's rule: a warm start keeps the classes
+            found = encode_classes(np.asarray(y))[0]
+            if not np.array_equal(found, self.classes_):
+                raise ValueError(
+                    f"{type(self).__name__}: warm_start needs y to have the classes of the previous fit "
+                    f"{self.classes_.tolist()}, found {found.tolist()}"
+                )
+        return self._continue("warm" if warm else None, super().fit, X, y, sample_weight)
+
+
+class _IncrementalRegressor(_Incremental):
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch of minibatch Adam over ``(X, y)``, from the previous call's parameters and Adam state (the
+        first call from a fresh initialisation)."""
+        X, y = self._validate_fit(X, y, y_numeric=True, reset=not hasattr(self, "params_"))
+        self._continue("partial", self._fit_target, X, y, sample_weight)
+        return self
+
+
+class _IncrementalClassifier(_Incremental):
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """One epoch of minibatch Adam over ``(X, y)``, from the previous call's parameters and Adam state.
+        ``classes``: every label ``y`` may take, required on the first call (later calls may repeat it)."""
+        name, first = type(self).__name__, not hasattr(self, "params_")
+        if first and classes is None:
+            raise ValueError(f"{name}: the first call to partial_fit needs classes=[every label y may take]")
+        expected = self.classes_ if classes is None else encode_classes(np.asarray(classes))[0]
+        if not first and not np.array_equal(expected, self.classes_):
+            raise ValueError(
+                f"{name}: classes={expected.tolist()} differ from the first call's {self.classes_.tolist()}"
+            )
+        if len(expected) < 2:
+            raise ValueError(f"{name} needs at least 2 classes, got classes={expected.tolist()}")
+        X, y = self._validate_fit(X, y, reset=first)
+        y = np.asarray(y)
+        ids = np.minimum(np.searchsorted(expected, y), len(expected) - 1)
+        unknown = expected[ids] != y
+        if unknown.any():
+            raise ValueError(
+                f"{name}: y has labels that are not in classes={expected.tolist()}: "
+                f"{np.unique(y[unknown])[:5].tolist()}"
+            )
+        self.classes_ = expected
+        self._continue("partial", self._fit_encoded, X, ids.astype(np.int32), sample_weight, len(expected))
+        return self
+
+
+class MLPRegressor(_IncrementalRegressor, ZooRegressor, _MLP):
     """A multilayer perceptron for regression (half squared error), scikit-learn's ``MLPRegressor`` parameters.
 
     Example:
@@ -142,7 +229,7 @@ class MLPRegressor(ZooRegressor, _MLP):
         return objectives.SquaredError()
 
 
-class MLPClassifier(ZooClassifier, _MLP):
+class MLPClassifier(_IncrementalClassifier, ZooClassifier, _MLP):
     """A multilayer perceptron classifier (logistic output for two classes, softmax for more), with
     scikit-learn's ``MLPClassifier`` parameters.
 
@@ -180,6 +267,7 @@ class _FM(_Stochastic):
         n_iter_no_change=10,
         random_state=None,
         tol=1e-4,
+        warm_start=False,
         dtype="float32",
         verbose=False,
         devices=None,
@@ -194,6 +282,7 @@ class _FM(_Stochastic):
         self.n_iter_no_change = n_iter_no_change
         self.random_state = random_state
         self.tol = tol
+        self.warm_start = warm_start
         self.dtype = dtype
         self.verbose = verbose
         self.devices = devices
@@ -206,7 +295,7 @@ class _FM(_Stochastic):
         return self.params_["factors"]
 
 
-class FactorizationMachineRegressor(ZooRegressor, _FM):
+class FactorizationMachineRegressor(_IncrementalRegressor, ZooRegressor, _FM):
     """A factorization machine for regression (half squared error); see ``_FM`` for the model and penalty.
 
     Example:
@@ -221,7 +310,7 @@ class FactorizationMachineRegressor(ZooRegressor, _FM):
         return objectives.SquaredError()
 
 
-class FactorizationMachineClassifier(ZooClassifier, _FM):
+class FactorizationMachineClassifier(_IncrementalClassifier, ZooClassifier, _FM):
     """A factorization machine classifier (logistic for two classes, softmax for more); see ``_FM``."""
 
     def _loss(self, n_classes):
