@@ -609,3 +609,55 @@ def test_an_optax_fit_continued_from_its_state_is_the_fit_one_call_would_make():
     assert full_batch.fit(X, y).opt_state is None
     with pytest.raises(ValueError, match="'lbfgs' keeps none"):
         full_batch.fit(X, y, init_state=part.opt_state)
+
+
+@pytest.mark.parametrize(
+    ("objective", "kind"),
+    [
+        (objectives.LogLoss(), "binary"),
+        (objectives.SoftmaxCrossEntropy(3), "multiclass"),
+        (objectives.SquaredHinge(), "binary"),
+        (objectives.SquaredError(), "regression"),
+        (objectives.SquaredError(), "two outputs"),
+        (objectives.SquaredError(), "constant"),
+        (objectives.Poisson(), "counts"),
+    ],
+)
+def test_objective_scores_are_scikit_learns_weighted_accuracy_and_r2(objective, kind):
+    from sklearn.metrics import accuracy_score, r2_score
+
+    rng = np.random.default_rng(0)
+    n = 200
+    w = rng.uniform(0.1, 2.0, n)
+    outputs = rng.normal(size=(n, 3 if kind == "multiclass" else 2 if kind == "two outputs" else 1))
+    if kind in ("binary", "multiclass"):
+        y = rng.integers(0, outputs.shape[1] if kind == "multiclass" else 2, n)
+        predicted = outputs.argmax(axis=1) if kind == "multiclass" else (outputs[:, 0] > 0).astype(int)
+        expected = accuracy_score(y, predicted, sample_weight=w)
+    else:
+        y = {"constant": np.full((n, 1), 2.0), "counts": rng.poisson(2.0, (n, 1)).astype(float)}.get(
+            kind, outputs + rng.normal(size=outputs.shape)
+        )
+        predicted = np.asarray(objective.link(jnp.asarray(outputs)))
+        expected = r2_score(y, predicted.reshape(y.shape), sample_weight=w)
+    got = objective.score(jnp.asarray(outputs), jnp.asarray(objective.encode(y.squeeze())), jnp.asarray(w))
+    assert float(got) == pytest.approx(expected, rel=1e-6, abs=1e-9)
+
+
+def test_early_stopping_can_watch_the_score():
+    X = features(n=400)
+    y = target("binary", X)
+    learner = Learner(
+        models.MLP(hidden=(4,)),
+        objectives.LogLoss(),
+        optax_optimizer("adam", learning_rate=1e-2),
+        verbose=False,
+    )
+    fitted = learner.fit(X, y, epochs=30, validation_fraction=0.2, patience=2, monitor="score")
+    history = fitted.history
+    assert len(history["val_score"]) == len(history["val_loss"]) == history["n_iter"]
+    assert history["best_epoch"] == 1 + int(np.argmax(history["val_score"]))  # the first of the best
+    with pytest.raises(ValueError, match="monitor='score' watches the validation rows"):
+        learner.fit(X, y, epochs=3, monitor="score")
+    with pytest.raises(ValueError, match="monitor must be 'loss' or 'score'"):
+        learner.fit(X, y, epochs=3, validation_fraction=0.2, monitor="accuracy")

@@ -59,8 +59,32 @@ def test_early_stopping_stops_and_keeps_validation_curve():
         random_state=0,
     ).fit(X_train, y_train)
     assert model.n_iter_ < 300
-    assert len(model.validation_loss_curve_) == model.n_iter_
+    assert len(model.validation_loss_curve_) == len(model.validation_scores_) == model.n_iter_
     assert model.loss_ == model.loss_curve_[-1] and model.best_loss_ is None  # as scikit-learn's
+    # it watches the validation accuracy as scikit-learn does, and keeps the best epoch's parameters
+    scores = np.float32(model.validation_scores_)
+    assert (
+        _stop_by_scikit_learns_rule(scores, np.float32(model.tol), 3, higher_is_better=True) == model.n_iter_
+    )
+    assert model.best_validation_score_ == max(model.validation_scores_)
+    assert set(np.round(scores * 40, 4)) <= set(np.arange(41.0))  # accuracies on 40 held-out rows
+    without = models.MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0).fit(X_train, y_train)
+    assert without.validation_scores_ is None and without.best_validation_score_ is None
+
+
+def test_early_stopping_regressors_watch_the_validation_r2():
+    X, y = make_friedman1(n_samples=600, noise=0.5, random_state=0)
+    X_train, _, y_train, _ = _split(X, y)
+    model = models.MLPRegressor(
+        (16,), learning_rate_init=1e-2, max_iter=500, early_stopping=True, random_state=0
+    )
+    model.fit(X_train, y_train)
+    assert model.converged_ and model.n_iter_ < 500
+    scores = np.float32(model.validation_scores_)
+    assert (
+        _stop_by_scikit_learns_rule(scores, np.float32(model.tol), 10, higher_is_better=True) == model.n_iter_
+    )
+    assert 0.5 < model.best_validation_score_ <= 1.0
 
 
 @pytest.mark.parametrize("early_stopping", [False, True], ids=["training-loss", "early-stopping"])
@@ -80,14 +104,22 @@ def test_a_fit_without_early_stopping_ends_when_its_training_loss_levels_off():
     model = models.MLPRegressor((16,), learning_rate_init=1e-2, max_iter=2000, random_state=0)
     model.fit(X_train, y_train)
     assert model.converged_ and model.n_iter_ < 2000
-    best, bad, tol = np.float32(np.inf), 0, np.float32(model.tol)  # scikit-learn's rule, in the fit's float32
-    stopped_at = None
-    for epoch, loss in enumerate(np.float32(model.loss_curve_), start=1):
-        best, bad = (loss, 0) if loss < best - tol else (best, bad + 1)
-        if bad > model.n_iter_no_change:
-            stopped_at = epoch
-            break
-    assert stopped_at == model.n_iter_
+    assert (
+        _stop_by_scikit_learns_rule(np.float32(model.loss_curve_), np.float32(model.tol), 10) == model.n_iter_
+    )
+
+
+def _stop_by_scikit_learns_rule(watched, tol, n_iter_no_change: int, higher_is_better: bool = False):
+    """The epoch at which scikit-learn's ``_update_no_improvement_count`` stops a fit watching these values."""
+    sign = -1 if higher_is_better else 1
+    best, bad = np.inf, 0
+    for epoch, value in enumerate(watched, start=1):
+        value = sign * value
+        bad = bad + 1 if value > best - tol else 0  # the count restarts on an improvement by tol...
+        best = min(best, value)  # ...and the best moves on any improvement
+        if bad > n_iter_no_change:
+            return epoch
+    return None
 
 
 def test_loss_and_best_loss_read_the_loss_curve_as_scikit_learn_does():

@@ -266,6 +266,7 @@ class Learner:
         seed: int = 0,
         init_params=None,
         init_state=None,
+        monitor: str = "loss",
     ) -> Fitted:
         """Train and return a :class:`Fitted`. ``epochs``, ``batch_size``, ``validation_fraction`` and
         ``patience`` apply to Optax optimizers (full-batch solvers use ``tol``/``max_iter``).
@@ -275,7 +276,9 @@ class Learner:
         instead of ``model.init``'s. ``init_state``: continue an Optax fit from the ``opt_state`` of an earlier
         one with this optimizer and parameters of the same shapes: the optimizer's state (Adam's moments and
         step count) and the shuffling key carry on, so epochs fitted over several calls on the same rows are
-        those one call would fit.
+        those one call would fit. ``monitor``: what early stopping watches on the validation rows, the
+        objective's ``"loss"`` or its ``"score"`` (accuracy for classifiers, R² otherwise: scikit-learn's MLPs
+        watch it); with validation, ``history`` holds both per epoch (``val_loss``, ``val_score``).
         """
         full_batch = isinstance(self.optimizer, str)
         _check_positive_int("epochs", epochs)
@@ -284,6 +287,10 @@ class Learner:
             raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction!r}")
         if patience is not None:
             _check_positive_int("patience", patience)
+        if monitor not in ("loss", "score"):
+            raise ValueError(f"monitor must be 'loss' or 'score', got {monitor!r}")
+        if monitor == "score" and not (validation_fraction > 0 and not full_batch):
+            raise ValueError("monitor='score' watches the validation rows: it needs validation_fraction > 0")
         if init_state is not None and full_batch:
             raise ValueError(
                 f"Learner: init_state continues an Optax optimizer; {self.optimizer!r} keeps none"
@@ -303,7 +310,17 @@ class Learner:
                 carry = self._fit_full_batch(params, X, y, w)
             else:
                 carry = self._fit_optax(
-                    params, X, y, w, epochs, batch_size, validation_fraction, patience, seed, init_state
+                    params,
+                    X,
+                    y,
+                    w,
+                    epochs,
+                    batch_size,
+                    validation_fraction,
+                    patience,
+                    seed,
+                    init_state,
+                    monitor,
                 )
             n_iter = int(carry["k"])
             if not all(np.isfinite(p).all() for p in jax.tree.leaves(carry["params"])):
@@ -320,6 +337,7 @@ class Learner:
             }
             if validation_fraction > 0 and not full_batch:
                 history["val_loss"] = np.asarray(carry["val_hist"])[:n_iter]
+                history["val_score"] = np.asarray(carry["val_score"])[:n_iter]
             params_out = carry["params"]
             if patience is not None and not full_batch:
                 history["best_epoch"] = int(carry["best_epoch"])
@@ -403,7 +421,7 @@ class Learner:
         return carry | {"params": _solvers.to_model(carry["params"], hyper)}
 
     def _fit_optax(
-        self, params, X, y, w, epochs, batch_size, validation_fraction, patience, seed, init_state
+        self, params, X, y, w, epochs, batch_size, validation_fraction, patience, seed, init_state, monitor
     ) -> dict:
         n = X.shape[0]
         n_val = math.ceil(validation_fraction * n) if validation_fraction > 0 else 0
@@ -438,6 +456,7 @@ class Learner:
             batch_size=bs * shards,
             has_validation=bool(n_val),
             history_len=_history_len(epochs),
+            monitor=monitor,
             shards=shards,
         )
         shard_rows = np.asarray([last - first for first, last in _shares(n_train, shards)], np.int32)

@@ -40,6 +40,9 @@ class Problem:
     batch_size: int = 0
     has_validation: bool = False
     history_len: int = 1
+    monitor: str = (
+        "loss"  # what early stopping watches: "loss", or the objective's "score" (higher is better)
+    )
     shards: int = 1  # devices the rows are split across (data-parallel), each holding an equal part
 
     def outputs(self, params, X):
@@ -603,6 +606,7 @@ def optax_init(problem: Problem, params, data, hyper, seed) -> dict:
         state=problem.optimizer.init(params),
         key=jax.random.fold_in(jax.random.key(seed), 1),  # shuffling; init_params uses fold 0
         val_hist=jnp.full((problem.history_len,), jnp.nan, dtype),
+        val_score=jnp.full((problem.history_len,), jnp.nan, dtype),
         best_params=params,
         best=jnp.asarray(jnp.inf, dtype),
         best_epoch=jnp.asarray(0, jnp.int32),
@@ -671,7 +675,8 @@ def optax_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) -> 
     (``hyper["shard_rows"]`` of them); every part is shuffled on its own, and a batch takes an equal slice of
     each part's order, so no device reads another's rows. Batches past every part's real rows are skipped.
     ``hyper["patience"] < 0`` disables early stopping; otherwise the monitored loss (validation if any, else
-    training) must improve by ``hyper["tol"]`` within that many epochs.
+    training), or with ``problem.monitor == "score"`` the validation score, must improve by ``hyper["tol"]``
+    within that many epochs.
     """
     TRACES["optax"] += 1
     X, y, w, Xv, yv, wv = data
@@ -724,12 +729,14 @@ def optax_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) -> 
         train_loss = jnp.sum(weighted) / jnp.sum(w)
         if problem.has_l1:
             train_loss = train_loss + lam @ jnp.abs(ravel_pytree(params)[0])
-        val_loss = (
-            problem.objective.loss(problem.outputs(to_model(params, hyper), Xv), yv, wv)
-            if problem.has_validation
-            else train_loss
-        )
-        improved = val_loss < c["best"] - tol
+        val_loss, val_score = train_loss, jnp.asarray(jnp.nan, train_loss.dtype)
+        if problem.has_validation:
+            outputs = problem.outputs(to_model(params, hyper), Xv)
+            val_loss = problem.objective.loss(outputs, yv, wv)
+            val_score = problem.objective.score(outputs, yv, wv).astype(train_loss.dtype)
+        watched = -val_score if problem.monitor == "score" else val_loss  # lower is better
+        # scikit-learn's rule: the count restarts on an improvement by tol, the best moves on any improvement
+        improved, better = watched <= c["best"] - tol, watched < c["best"]
         bad = jnp.where(improved, 0, c["bad_epochs"] + 1)
         stopped = (patience >= 0) & (bad >= patience)
         return {
@@ -741,9 +748,10 @@ def optax_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) -> 
             "converged": stopped,
             "hist": c["hist"].at[c["k"]].set(train_loss),
             "val_hist": c["val_hist"].at[c["k"]].set(val_loss),
-            "best_params": jax.tree.map(lambda a, b: jnp.where(improved, a, b), params, c["best_params"]),
-            "best": jnp.where(improved, val_loss, c["best"]),
-            "best_epoch": jnp.where(improved, c["k"] + 1, c["best_epoch"]),
+            "val_score": c["val_score"].at[c["k"]].set(val_score),
+            "best_params": jax.tree.map(lambda a, b: jnp.where(better, a, b), params, c["best_params"]),
+            "best": jnp.where(better, watched, c["best"]),
+            "best_epoch": jnp.where(better, c["k"] + 1, c["best_epoch"]),
             "bad_epochs": bad,
         }
 

@@ -70,6 +70,20 @@ class Objective:
         """Predictions from raw outputs: ``(n,)`` for one output, ``(n, k)`` otherwise."""
         return _squeeze(outputs)
 
+    def score(self, outputs: jax.Array, y: jax.Array, sample_weight: jax.Array) -> jax.Array:
+        """How good the predictions are, higher is better, as scikit-learn's ``score`` would say: here the
+        weighted R² of the link's predictions, averaged over outputs (1 for a perfect fit; a constant target
+        scores 1 when matched, else 0); classifiers' objectives give the weighted accuracy."""
+        predicted = self.link(outputs).reshape(y.shape)
+        w = sample_weight[:, None]
+        total = jnp.sum(w)
+        mean = jnp.sum(w * y, axis=0) / jnp.where(total > 0, total, 1.0)
+        residual = jnp.sum(w * jnp.square(y - predicted), axis=0)
+        spread = jnp.sum(w * jnp.square(y - mean), axis=0)
+        exact = jnp.where(residual == 0, 1.0, 0.0)
+        r2 = jnp.where(spread > 0, 1.0 - residual / jnp.where(spread > 0, spread, 1.0), exact)
+        return jnp.mean(r2)
+
     def n_outputs(self, y: np.ndarray) -> int:
         """How many raw outputs the model needs for this target."""
         return 1 if y.ndim == 1 else y.shape[1]
@@ -82,6 +96,11 @@ class Objective:
 
 def _squeeze(outputs: jax.Array) -> jax.Array:
     return outputs[:, 0] if outputs.shape[1] == 1 else outputs
+
+
+def _accuracy(correct: jax.Array, sample_weight: jax.Array) -> jax.Array:
+    total = jnp.sum(sample_weight)
+    return jnp.sum(sample_weight * correct) / jnp.where(total > 0, total, 1.0)
 
 
 def _require(ok: bool, objective: str, expected: str, y: np.ndarray) -> None:
@@ -139,6 +158,9 @@ class LogLoss(Objective):
     def link(self, outputs):
         return jax.nn.sigmoid(outputs[:, 0])
 
+    def score(self, outputs, y, sample_weight):
+        return _accuracy((outputs[:, 0] > 0) == (y[:, 0] > 0.5), sample_weight)
+
     def n_outputs(self, y):
         return 1
 
@@ -163,6 +185,9 @@ class SoftmaxCrossEntropy(Objective):
 
     def link(self, outputs):
         return jax.nn.softmax(outputs, axis=1)
+
+    def score(self, outputs, y, sample_weight):
+        return _accuracy(jnp.argmax(outputs, axis=1) == y[:, 0].astype(jnp.int32), sample_weight)
 
     def n_outputs(self, y):
         return self.n_classes if self.n_classes is not None else int(np.max(y)) + 1
@@ -256,6 +281,9 @@ class SquaredHinge(Objective):
 
     def link(self, outputs):
         return (outputs[:, 0] > 0).astype(jnp.int32)
+
+    def score(self, outputs, y, sample_weight):
+        return _accuracy((outputs[:, 0] > 0) == (y[:, 0] > 0), sample_weight)
 
     def n_outputs(self, y):
         return 1

@@ -5,8 +5,9 @@ Both follow scikit-learn's ``MLPClassifier``/``MLPRegressor`` conventions: ``max
 loss, so the core sees ``L2(alpha/batch_size)``. As in scikit-learn, a fit stops when the loss it watches has not
 improved by ``tol`` for more than ``n_iter_no_change`` consecutive epochs (``converged_`` is then True; running out
 of ``max_iter`` first gives a ``ConvergenceWarning``). It watches the training loss, or with
-``early_stopping=True`` the loss on ``validation_fraction`` of the rows held out (scikit-learn watches the
-validation accuracy or R²); either way the parameters of the best epoch are kept.
+``early_stopping=True`` the score (accuracy, or R² for regressors) on ``validation_fraction`` of the rows held out,
+as scikit-learn does (``validation_scores_``, ``best_validation_score_``; ``validation_loss_curve_`` adds the
+validation loss); either way the parameters of the best epoch are kept.
 
 ``warm_start=True`` makes ``fit`` start from the parameters of the previous fit (with a fresh Adam, as
 scikit-learn's does), and ``partial_fit`` runs one epoch over the rows it is given, continuing Adam's moments
@@ -54,9 +55,10 @@ class _Stochastic(ZooEstimator):
             "validation_fraction": self.validation_fraction if self.early_stopping else 0.0,
             "patience": self.n_iter_no_change + 1,  # scikit-learn stops when the count *exceeds* it
             "seed": seed,
+            "monitor": "score" if self.early_stopping else "loss",
         }
         if self._continuing == "partial":  # one epoch, no early stopping
-            options |= {"epochs": 1, "validation_fraction": 0.0, "patience": None}
+            options |= {"epochs": 1, "validation_fraction": 0.0, "patience": None, "monitor": "loss"}
         if self._resuming():  # from the previous fit's parameters, with new shuffles
             options |= {"init_params": self.params_, "seed": (seed + self.n_iter_) % np.iinfo(np.int32).max}
             if self._continuing == "partial":  # Adam carries on where it was
@@ -70,12 +72,19 @@ class _Stochastic(ZooEstimator):
         resuming = self._resuming()
         n_iter, losses = (self.n_iter_, self.loss_curve_) if resuming else (0, [])
         validation = getattr(self, "validation_loss_curve_", []) if resuming else []
+        scores = (getattr(self, "validation_scores_", None) or []) if resuming else []
         fitted = super()._fit_encoded(X, y, sample_weight, n_classes)
+        history = fitted.history
         self._opt_state = fitted.opt_state
         self.n_iter_ += n_iter
-        self.loss_curve_ = losses + [float(v) for v in fitted.history["loss"]]
-        if "val_loss" in fitted.history:
-            self.validation_loss_curve_ = validation + [float(v) for v in fitted.history["val_loss"]]
+        self.loss_curve_ = losses + [float(v) for v in history["loss"]]
+        self.validation_scores_ = self.best_validation_score_ = (
+            None  # as scikit-learn's, without early stopping
+        )
+        if "val_loss" in history:
+            self.validation_loss_curve_ = validation + [float(v) for v in history["val_loss"]]
+            self.validation_scores_ = scores + [float(v) for v in history["val_score"]]
+            self.best_validation_score_ = max(self.validation_scores_)
         return fitted
 
     def _continue(self, mode: str | None, fit, *args):
