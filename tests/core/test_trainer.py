@@ -661,3 +661,24 @@ def test_early_stopping_can_watch_the_score():
         learner.fit(X, y, epochs=3, monitor="score")
     with pytest.raises(ValueError, match="monitor must be 'loss' or 'score'"):
         learner.fit(X, y, epochs=3, validation_fraction=0.2, monitor="accuracy")
+
+
+def test_without_shuffling_minibatches_take_the_rows_in_order():
+    X = np.random.default_rng(0).normal(size=(200, 3)).astype(np.float32)  # near standard: no preconditioning
+    y = X @ np.float32([1.0, -2.0, 0.5])
+    learner = Learner(
+        models.Linear(), objectives.SquaredError(), optax_optimizer("sgd", learning_rate=0.1), verbose=False
+    )
+    fitted = learner.fit(X, y, epochs=2, batch_size=50, shuffle=False)
+    params = {"coef": jnp.zeros((3, 1)), "intercept": jnp.zeros(1)}
+
+    def loss(p, Xb, yb):
+        return 0.5 * jnp.mean(jnp.square(Xb @ p["coef"] + p["intercept"] - yb))
+
+    for _ in range(2):
+        for start in range(0, 200, 50):
+            grad = jax.grad(loss)(params, X[start : start + 50], y[start : start + 50, None])
+            params = jax.tree.map(lambda p, g: p - 0.1 * g, params, grad)
+    np.testing.assert_allclose(fitted.params["coef"], params["coef"], rtol=1e-5)
+    shuffled = learner.fit(X, y, epochs=2, batch_size=50)
+    assert not np.allclose(shuffled.params["coef"], params["coef"], rtol=1e-5)

@@ -6,7 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 import sklearn.neural_network as sknn
 from sklearn.datasets import load_breast_cancer, load_digits, make_friedman1
@@ -14,6 +16,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from fieldguide import models
+from fieldguide.core import models as core_models
 
 # the comparisons run fixed epoch budgets, which scikit-learn warns about
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -241,3 +244,70 @@ def test_warm_start_continues_from_the_previous_fit():
         ValueError, match=r"warm_start needs y to have the classes of the previous fit \[0, 1\]"
     ):
         warm.fit(X, y + 1)
+
+
+@pytest.mark.parametrize(
+    ("settings", "optimizer"),
+    [
+        (
+            {"solver": "adam", "beta_1": 0.5, "beta_2": 0.9, "epsilon": 1e-3},
+            lambda r: optax.adam(r, 0.5, 0.9, 1e-3),
+        ),
+        (
+            {"solver": "sgd", "momentum": 0.5, "nesterovs_momentum": False},
+            lambda r: optax.sgd(r, momentum=0.5),
+        ),
+        ({"solver": "sgd", "momentum": 0.7}, lambda r: optax.sgd(r, momentum=0.7, nesterov=True)),
+        ({"solver": "sgd", "momentum": 0.0}, lambda r: optax.sgd(r)),
+    ],
+    ids=["adam", "sgd-momentum", "sgd-nesterov", "sgd-plain"],
+)
+def test_solver_settings_train_as_the_optax_optimizer_they_name(settings, optimizer):
+    """A warm start from a first fit's parameters, then three full-batch steps: the same as three steps of the
+    named Optax optimizer, by hand, on scikit-learn's objective (mean log loss + alpha/(2·batch)·||W||²)."""
+    X, y = _problem(n=64)
+    X = X.astype(np.float32)
+    same = {"hidden_layer_sizes": (3,), "learning_rate_init": 0.05, "batch_size": 64, "random_state": 0}
+    model = models.MLPClassifier(**same, **settings, max_iter=1, warm_start=True).fit(X, y)
+    params = jax.tree.map(jnp.asarray, model.params_)
+    model.set_params(max_iter=3).fit(X, y)  # continues from params with a fresh optimizer
+
+    def loss(p):
+        out = core_models.MLP(hidden=(3,)).apply(p, X)[:, 0]
+        weights = sum(jnp.sum(jnp.square(layer["weight"])) for layer in p.values())
+        return jnp.mean(jnp.logaddexp(0.0, out) - y * out) + 0.5 * (1e-4 / 64) * weights
+
+    opt = optimizer(0.05)
+    state = opt.init(params)
+    for _ in range(3):
+        updates, state = opt.update(jax.grad(loss)(params), state, params)
+        params = optax.apply_updates(params, updates)
+    assert model.n_iter_ == 4 and model.loss_curve_[-1] < model.loss_curve_[-2]  # the last step is the best
+    for ours, by_hand in zip(jax.tree.leaves(model.params_), jax.tree.leaves(params), strict=True):
+        np.testing.assert_allclose(ours, by_hand, rtol=1e-5, atol=1e-6)
+
+
+def test_lbfgs_solver_fits_full_batch_as_scikit_learns():
+    X_train, X_test, y_train, y_test = _split(*load_digits(return_X_y=True))
+    same = {"hidden_layer_sizes": (32,), "solver": "lbfgs", "random_state": 0}
+    ours = models.MLPClassifier(**same).fit(X_train, y_train)
+    ref = sknn.MLPClassifier(**same).fit(X_train, y_train)
+    assert ours.converged_ and ours.n_iter_ < 200  # stopped on its gradient, as scikit-learn's did
+    assert ours.score(X_test, y_test) >= ref.score(X_test, y_test) - 0.02
+    assert not hasattr(ours, "partial_fit") and hasattr(models.MLPClassifier(), "partial_fit")
+    assert ours.validation_scores_ is None
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ({"solver": "newton"}, "solver must be 'adam', 'sgd' or 'lbfgs', got 'newton'"),
+        ({"epsilon": 0.0}, "epsilon must be a number > 0, got 0.0"),
+        ({"momentum": 2}, r"momentum must be a number in \[0, 1\], got 2"),
+        ({"shuffle": "yes"}, "shuffle must be True or False, got 'yes'"),
+    ],
+)
+def test_bad_solver_settings_are_named(bad, message):
+    X, y = _problem(n=50)
+    with pytest.raises(ValueError, match=f"MLPClassifier: {message}"):
+        models.MLPClassifier(**bad).fit(X, y)

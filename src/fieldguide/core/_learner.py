@@ -267,6 +267,7 @@ class Learner:
         init_params=None,
         init_state=None,
         monitor: str = "loss",
+        shuffle: bool = True,
     ) -> Fitted:
         """Train and return a :class:`Fitted`. ``epochs``, ``batch_size``, ``validation_fraction`` and
         ``patience`` apply to Optax optimizers (full-batch solvers use ``tol``/``max_iter``).
@@ -279,6 +280,7 @@ class Learner:
         those one call would fit. ``monitor``: what early stopping watches on the validation rows, the
         objective's ``"loss"`` or its ``"score"`` (accuracy for classifiers, R² otherwise: scikit-learn's MLPs
         watch it); with validation, ``history`` holds both per epoch (``val_loss``, ``val_score``).
+        ``shuffle=False``: each epoch's minibatches take the rows in order (on each device, its own rows).
         """
         full_batch = isinstance(self.optimizer, str)
         _check_positive_int("epochs", epochs)
@@ -310,18 +312,9 @@ class Learner:
                 carry = self._fit_full_batch(params, X, y, w)
             else:
                 carry = self._fit_optax(
-                    params,
-                    X,
-                    y,
-                    w,
-                    epochs,
-                    batch_size,
-                    validation_fraction,
-                    patience,
-                    seed,
-                    init_state,
-                    monitor,
-                )
+                    params, X, y, w, epochs=epochs, batch_size=batch_size, validation_fraction=validation_fraction,
+                    patience=patience, seed=seed, init_state=init_state, monitor=monitor, shuffle=shuffle,
+                )  # fmt: skip
             n_iter = int(carry["k"])
             if not all(np.isfinite(p).all() for p in jax.tree.leaves(carry["params"])):
                 raise FloatingPointError(
@@ -421,7 +414,20 @@ class Learner:
         return carry | {"params": _solvers.to_model(carry["params"], hyper)}
 
     def _fit_optax(
-        self, params, X, y, w, epochs, batch_size, validation_fraction, patience, seed, init_state, monitor
+        self,
+        params,
+        X,
+        y,
+        w,
+        *,
+        epochs,
+        batch_size,
+        validation_fraction,
+        patience,
+        seed,
+        init_state,
+        monitor,
+        shuffle,
     ) -> dict:
         n = X.shape[0]
         n_val = math.ceil(validation_fraction * n) if validation_fraction > 0 else 0
@@ -457,6 +463,7 @@ class Learner:
             has_validation=bool(n_val),
             history_len=_history_len(epochs),
             monitor=monitor,
+            shuffle=bool(shuffle),
             shards=shards,
         )
         shard_rows = np.asarray([last - first for first, last in _shares(n_train, shards)], np.int32)

@@ -40,9 +40,8 @@ class Problem:
     batch_size: int = 0
     has_validation: bool = False
     history_len: int = 1
-    monitor: str = (
-        "loss"  # what early stopping watches: "loss", or the objective's "score" (higher is better)
-    )
+    monitor: str = "loss"  # what early stopping watches: "loss", or the objective's "score"
+    shuffle: bool = True  # minibatches of shuffled rows each epoch, or of the rows in order
     shards: int = 1  # devices the rows are split across (data-parallel), each holding an equal part
 
     def outputs(self, params, X):
@@ -721,7 +720,10 @@ def optax_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) -> 
     def epoch(c):
         key, sub = jax.random.split(c["key"])
         keys = sub[None] if shards == 1 else jax.random.split(sub, shards)
-        order = jax.vmap(_shuffled, in_axes=(0, 0, None))(keys, shard_rows, part)
+        if problem.shuffle:
+            order = jax.vmap(_shuffled, in_axes=(0, 0, None))(keys, shard_rows, part)
+        else:
+            order = jnp.broadcast_to(jnp.arange(part, dtype=jnp.int32), (shards, part))
         batches = order.reshape(shards, n_batches, bs).swapaxes(0, 1)  # batch i: (shards, bs) row numbers
         (params, state), weighted = jax.lax.scan(
             batch_step, (c["params"], c["state"]), (jnp.arange(n_batches), batches)

@@ -46,6 +46,7 @@ def _whole(value) -> bool:
 
 # What the zoo's shared parameters must be (scikit-learn's constraints where the name is the same), checked when a
 # fit starts, so that a bad value is named as the user wrote it, not as the core's rescaled penalty sees it.
+_FLAGS = ("shuffle", "warm_start", "nesterovs_momentum", "early_stopping")
 _PARAMETER_RULES = {
     "alpha": ("a number >= 0", lambda v: _real(v) and v >= 0),
     "C": (
@@ -61,6 +62,11 @@ _PARAMETER_RULES = {
     "rank": ("an integer >= 1", lambda v: _whole(v) and v >= 1),
     "validation_fraction": ("a number in [0, 1)", lambda v: _real(v) and 0 <= v < 1),
     "n_iter_no_change": ("an integer >= 1", lambda v: _whole(v) and v >= 1),
+    "solver": ("'adam', 'sgd' or 'lbfgs'", lambda v: v in ("adam", "sgd", "lbfgs")),
+    "momentum": ("a number in [0, 1]", lambda v: _real(v) and 0 <= v <= 1),
+    "beta_1": ("a number in [0, 1)", lambda v: _real(v) and 0 <= v < 1),
+    "beta_2": ("a number in [0, 1)", lambda v: _real(v) and 0 <= v < 1),
+    **{flag: ("True or False", lambda v: isinstance(v, bool | np.bool_)) for flag in _FLAGS},
     # JSON-able values only, so that a saved estimator keeps them (the core also takes jax.Device sequences)
     "devices": (
         "None, an integer >= 1 or 'all'",
@@ -113,6 +119,8 @@ class ZooEstimator(BaseEstimator):
     _linear: ClassVar[bool] = True
     # the dtype a fit computes in where ``dtype`` is too coarse for its solver (the parameters stay ``dtype``)
     _fit_dtype: ClassVar[str | None] = None
+    # parameter rules of this class where a name means something else than in _PARAMETER_RULES
+    _rules: ClassVar[dict] = {}
 
     # -- hooks -------------------------------------------------------------------------------------------------
     def _model(self):
@@ -217,8 +225,9 @@ class ZooEstimator(BaseEstimator):
         )
 
     def _check_params(self) -> None:
+        rules = _PARAMETER_RULES | self._rules
         for name, value in self.get_params(deep=False).items():
-            expected, valid = _PARAMETER_RULES.get(name, (None, None))
+            expected, valid = rules.get(name, (None, None))
             if valid is not None and not valid(value):
                 raise ValueError(f"{type(self).__name__}: {name} must be {expected}, got {value!r}")
 

@@ -18,12 +18,15 @@ starts them afresh); both extend ``loss_curve_`` and ``n_iter_``. A classifier's
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 from sklearn.utils import check_random_state
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from fieldguide.core import models, objectives, optax_optimizer, penalties
-from fieldguide.models._base import ZooClassifier, ZooEstimator, ZooRegressor, encode_classes
+from fieldguide.models._base import ZooClassifier, ZooEstimator, ZooRegressor, _real, encode_classes
 
 
 class _Stochastic(ZooEstimator):
@@ -42,7 +45,12 @@ class _Stochastic(ZooEstimator):
         return min(int(self.batch_size), n_rows)
 
     def _penalty(self, weight_sum, n_rows):
+        if self._full_batch():  # scikit-learn divides by the total sample weight of the (whole) batch
+            return penalties.L2(self.alpha / weight_sum)
         return penalties.L2(self.alpha / self._batch_size(n_rows))
+
+    def _full_batch(self) -> bool:
+        return getattr(self, "solver", "adam") == "lbfgs"
 
     def _optimizer(self):
         return optax_optimizer("adam", learning_rate=float(self.learning_rate_init))
@@ -56,7 +64,10 @@ class _Stochastic(ZooEstimator):
             "patience": self.n_iter_no_change + 1,  # scikit-learn stops when the count *exceeds* it
             "seed": seed,
             "monitor": "score" if self.early_stopping else "loss",
+            "shuffle": bool(getattr(self, "shuffle", True)),
         }
+        if self._full_batch():  # L-BFGS: max_iter iterations over every row, no early stopping
+            options |= {"validation_fraction": 0.0, "monitor": "loss"}
         if self._continuing == "partial":  # one epoch, no early stopping
             options |= {"epochs": 1, "validation_fraction": 0.0, "patience": None, "monitor": "loss"}
         if self._resuming():  # from the previous fit's parameters, with new shuffles
@@ -109,40 +120,75 @@ class _Stochastic(ZooEstimator):
 
 
 class _MLP(_Stochastic):
+    """scikit-learn's solvers: ``"adam"`` (``beta_1``, ``beta_2``, ``epsilon``), ``"sgd"`` (``momentum``,
+    ``nesterovs_momentum``) at the constant rate ``learning_rate_init`` (scikit-learn's ``learning_rate``
+    schedules are not offered), or ``"lbfgs"``: full-batch L-BFGS for ``max_iter`` iterations until the largest
+    gradient is at most ``tol``, with the penalty ``alpha/(2W)·||W||²`` of the whole batch, and without
+    ``partial_fit`` or early stopping, as scikit-learn's."""
+
+    _rules: ClassVar[dict] = {"epsilon": ("a number > 0", lambda v: _real(v) and v > 0)}
+
     def __init__(
         self,
         hidden_layer_sizes=(100,),
         activation="relu",
         *,
+        solver="adam",
         alpha=1e-4,
         batch_size="auto",
         learning_rate_init=1e-3,
         max_iter=200,
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change=10,
+        shuffle=True,
         random_state=None,
         tol=1e-4,
-        warm_start=False,
-        dtype="float32",
         verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        dtype="float32",
         devices=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
+        self.solver = solver
         self.alpha = alpha
         self.batch_size = batch_size
         self.learning_rate_init = learning_rate_init
         self.max_iter = max_iter
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
+        self.shuffle = shuffle
         self.random_state = random_state
         self.tol = tol
-        self.warm_start = warm_start
-        self.dtype = dtype
         self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.dtype = dtype
         self.devices = devices
+
+    def _optimizer(self):
+        rate = float(self.learning_rate_init)
+        if self.solver == "lbfgs":
+            return "lbfgs"
+        if self.solver == "sgd":
+            momentum = float(self.momentum) or None
+            return optax_optimizer(
+                "sgd", learning_rate=rate, momentum=momentum, nesterov=bool(self.nesterovs_momentum)
+            )
+        return optax_optimizer(
+            "adam", learning_rate=rate, b1=float(self.beta_1), b2=float(self.beta_2), eps=float(self.epsilon)
+        )
 
     def _model(self):
         sizes = self.hidden_layer_sizes
@@ -185,7 +231,12 @@ class _Incremental:
         return self._continue("warm" if warm else None, super().fit, X, y, sample_weight)
 
 
+def _stochastic(estimator) -> bool:  # partial_fit exists for minibatch solvers only, as in scikit-learn
+    return not estimator._full_batch()
+
+
 class _IncrementalRegressor(_Incremental):
+    @available_if(_stochastic)
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch of minibatch Adam over ``(X, y)``, from the previous call's parameters and Adam state (the
         first call from a fresh initialisation)."""
@@ -195,6 +246,7 @@ class _IncrementalRegressor(_Incremental):
 
 
 class _IncrementalClassifier(_Incremental):
+    @available_if(_stochastic)
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One epoch of minibatch Adam over ``(X, y)``, from the previous call's parameters and Adam state.
         ``classes``: every label ``y`` may take, required on the first call (later calls may repeat it)."""
