@@ -21,6 +21,7 @@ sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
 from _common import best_time, devices_arg, fresh_process, glm_data, measure_once, table
 
 HIDDEN, BATCH, LR, ALPHA = (64, 64), 256, 1e-3, 1e-4
+SAME = {"alpha": ALPHA, "batch_size": BATCH, "learning_rate_init": LR, "random_state": 0}  # both libraries
 
 
 def split(rows: int):
@@ -32,15 +33,7 @@ def split(rows: int):
 def fieldguide_fit(X, y, epochs, devices=None):
     from fieldguide import models
 
-    est = models.MLPClassifier(
-        HIDDEN,
-        alpha=ALPHA,
-        batch_size=BATCH,
-        learning_rate_init=LR,
-        max_iter=epochs,
-        random_state=0,
-        devices=devices,
-    )
+    est = models.MLPClassifier(HIDDEN, **SAME, max_iter=epochs, devices=devices)
     return est.fit(X, y)
 
 
@@ -48,16 +41,7 @@ def sklearn_fit(X, y, epochs, devices=None):
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
 
-    est = MLPClassifier(
-        HIDDEN,
-        alpha=ALPHA,
-        batch_size=BATCH,
-        learning_rate_init=LR,
-        max_iter=epochs,
-        random_state=0,
-        n_iter_no_change=epochs + 1,
-        tol=0.0,
-    )
+    est = MLPClassifier(HIDDEN, **SAME, max_iter=epochs, n_iter_no_change=epochs + 1, tol=0.0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         return est.fit(X, y)

@@ -583,15 +583,19 @@ def test_float64_input_fits_as_its_float32_cast():
         np.testing.assert_array_equal(a[key], b[key])
 
 
-def test_an_optax_fit_continued_from_its_state_is_the_fit_one_call_would_make():
-    X = features(n=500)
-    y = target("binary", X)
-    learner = Learner(
+def _small_mlp() -> Learner:
+    return Learner(
         models.MLP(hidden=(4,)),
         objectives.LogLoss(),
         optax_optimizer("adam", learning_rate=1e-2),
         verbose=False,
     )
+
+
+def test_an_optax_fit_continued_from_its_state_is_the_fit_one_call_would_make():
+    X = features(n=500)
+    y = target("binary", X)
+    learner = _small_mlp()
     whole = learner.fit(X, y, epochs=3, batch_size=64, seed=1)
     part = learner.fit(X, y, epochs=1, batch_size=64, seed=1)
     for _ in range(2):  # the seed no longer matters: the key comes with the state
@@ -647,12 +651,7 @@ def test_objective_scores_are_scikit_learns_weighted_accuracy_and_r2(objective, 
 def test_early_stopping_can_watch_the_score():
     X = features(n=400)
     y = target("binary", X)
-    learner = Learner(
-        models.MLP(hidden=(4,)),
-        objectives.LogLoss(),
-        optax_optimizer("adam", learning_rate=1e-2),
-        verbose=False,
-    )
+    learner = _small_mlp()
     fitted = learner.fit(X, y, epochs=30, validation_fraction=0.2, patience=2, monitor="score")
     history = fitted.history
     assert len(history["val_score"]) == len(history["val_loss"]) == history["n_iter"]

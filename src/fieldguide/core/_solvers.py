@@ -700,7 +700,10 @@ def optax_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) -> 
             def rows(a, at):  # the order holds valid, distinct indices: no bounds handling
                 return a.at[at].get(mode="promise_in_bounds", unique_indices=True)
 
-            Xb, yb, wb = (jax.vmap(rows)(a, idx).reshape(-1, *a.shape[2:]) for a in parts)
+            if shards == 1:  # the plain gather: under a vmap over one part an epoch took ~5 % longer
+                Xb, yb, wb = (rows(a, idx[0]) for a in (X, y, w))
+            else:
+                Xb, yb, wb = (jax.vmap(rows)(a, idx).reshape(-1, *a.shape[2:]) for a in parts)
             value, grad = jax.value_and_grad(smooth)(params, Xb, yb, wb)
             if problem.has_l1:
                 flat_p, flat_g = ravel_pytree(params)[0], ravel_pytree(grad)[0]
@@ -719,11 +722,12 @@ def optax_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) -> 
 
     def epoch(c):
         key, sub = jax.random.split(c["key"])
-        keys = sub[None] if shards == 1 else jax.random.split(sub, shards)
-        if problem.shuffle:
-            order = jax.vmap(_shuffled, in_axes=(0, 0, None))(keys, shard_rows, part)
-        else:
+        if not problem.shuffle:
             order = jnp.broadcast_to(jnp.arange(part, dtype=jnp.int32), (shards, part))
+        elif shards == 1:
+            order = _shuffled(sub, shard_rows[0], part)[None]
+        else:
+            order = jax.vmap(_shuffled, in_axes=(0, 0, None))(jax.random.split(sub, shards), shard_rows, part)
         batches = order.reshape(shards, n_batches, bs).swapaxes(0, 1)  # batch i: (shards, bs) row numbers
         (params, state), weighted = jax.lax.scan(
             batch_step, (c["params"], c["state"]), (jnp.arange(n_batches), batches)

@@ -9,11 +9,11 @@ of ``max_iter`` first gives a ``ConvergenceWarning``). It watches the training l
 as scikit-learn does (``validation_scores_``, ``best_validation_score_``; ``validation_loss_curve_`` adds the
 validation loss); either way the parameters of the best epoch are kept.
 
-``warm_start=True`` makes ``fit`` start from the parameters of the previous fit (with a fresh Adam, as
-scikit-learn's does), and ``partial_fit`` runs one epoch over the rows it is given, continuing Adam's moments
-and step count from the previous call (not kept by ``fieldguide.io.save``: a loaded model's next ``partial_fit``
-starts them afresh); both extend ``loss_curve_`` and ``n_iter_``. A classifier's first ``partial_fit`` needs
-``classes``.
+``warm_start=True`` makes ``fit`` start from the parameters of the previous fit (with a fresh optimizer, as
+scikit-learn's does), and ``partial_fit`` runs one epoch over the rows it is given, continuing the optimizer's
+state (Adam's moments and step count, SGD's momentum) and the shuffling from the previous call (not kept by
+``fieldguide.io.save``: a loaded model's next ``partial_fit`` starts them afresh); both extend ``loss_curve_``
+and ``n_iter_``. A classifier's first ``partial_fit`` needs ``classes``.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ class _Stochastic(ZooEstimator):
             options |= {"epochs": 1, "validation_fraction": 0.0, "patience": None, "monitor": "loss"}
         if self._resuming():  # from the previous fit's parameters, with new shuffles
             options |= {"init_params": self.params_, "seed": (seed + self.n_iter_) % np.iinfo(np.int32).max}
-            if self._continuing == "partial":  # Adam carries on where it was
+            if self._continuing == "partial":  # the optimizer carries on where it was
                 options["init_state"] = getattr(self, "_opt_state", None)
         return options
 
@@ -89,9 +89,8 @@ class _Stochastic(ZooEstimator):
         self._opt_state = fitted.opt_state
         self.n_iter_ += n_iter
         self.loss_curve_ = losses + [float(v) for v in history["loss"]]
-        self.validation_scores_ = self.best_validation_score_ = (
-            None  # as scikit-learn's, without early stopping
-        )
+        # as scikit-learn's: None without early stopping
+        self.validation_scores_ = self.best_validation_score_ = None
         if "val_loss" in history:
             self.validation_loss_curve_ = validation + [float(v) for v in history["val_loss"]]
             self.validation_scores_ = scores + [float(v) for v in history["val_score"]]
@@ -238,8 +237,8 @@ def _stochastic(estimator) -> bool:  # partial_fit exists for minibatch solvers 
 class _IncrementalRegressor(_Incremental):
     @available_if(_stochastic)
     def partial_fit(self, X, y, sample_weight=None):
-        """One epoch of minibatch Adam over ``(X, y)``, from the previous call's parameters and Adam state (the
-        first call from a fresh initialisation)."""
+        """One epoch of minibatch training over ``(X, y)``, from the previous call's parameters and optimizer
+        state (the first call from a fresh initialisation)."""
         X, y = self._validate_fit(X, y, y_numeric=True, reset=not hasattr(self, "params_"))
         self._continue("partial", self._fit_target, X, y, sample_weight)
         return self
@@ -248,8 +247,8 @@ class _IncrementalRegressor(_Incremental):
 class _IncrementalClassifier(_Incremental):
     @available_if(_stochastic)
     def partial_fit(self, X, y, sample_weight=None, classes=None):
-        """One epoch of minibatch Adam over ``(X, y)``, from the previous call's parameters and Adam state.
-        ``classes``: every label ``y`` may take, required on the first call (later calls may repeat it)."""
+        """One epoch of minibatch training over ``(X, y)``, from the previous call's parameters and optimizer
+        state. ``classes``: every label ``y`` may take, required on the first call (later calls may repeat it)."""
         name, first = type(self).__name__, not hasattr(self, "params_")
         if first and classes is None:
             raise ValueError(f"{name}: the first call to partial_fit needs classes=[every label y may take]")
