@@ -278,7 +278,8 @@ def newton_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) ->
         # the step's predicted decrease is within the value's rounding: the line search cannot judge it (in
         # float32 it halved such steps, stopping with coefficients ~sqrt(eps) off), yet the step, computed from
         # the gradient, is accurate; it is taken whole and is the last
-        last = ~bad & _converged_by_decrease(value, value + slope, theta.dtype)
+        trial = value_at(theta + step, eta + move)
+        last = ~bad & _converged_by_decrease(value, value + slope, theta.dtype) & jnp.isfinite(trial)
 
         def too_high(s):
             t, v = s
@@ -289,7 +290,7 @@ def newton_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) ->
             return t, value_at(theta + t * step, eta + t * move)
 
         one = jnp.asarray(1.0, theta.dtype)
-        t, new_value = jax.lax.while_loop(too_high, halve, (one, value_at(theta + step, eta + move)))
+        t, new_value = jax.lax.while_loop(too_high, halve, (one, trial))
         accepted = last | (new_value <= value + 1e-4 * t * slope)
         small_grad = jnp.max(jnp.abs(grad)) <= hyper["tol"]
         moved = accepted & ~small_grad
