@@ -681,3 +681,18 @@ def test_without_shuffling_minibatches_take_the_rows_in_order():
     np.testing.assert_allclose(fitted.params["coef"], params["coef"], rtol=1e-5)
     shuffled = learner.fit(X, y, epochs=2, batch_size=50)
     assert not np.allclose(shuffled.params["coef"], params["coef"], rtol=1e-5)
+
+
+def test_a_classifiers_validation_rows_keep_each_class_share():
+    rng = np.random.default_rng(0)
+    labels = (rng.random(1000) < 0.1).astype(float)  # 89 of class 1
+    order = rng.permutation(1000)
+    arranged = _learner._stratified(order, labels, 100)
+    assert sorted(arranged) == list(range(1000))
+    held = labels[arranged[:100]]
+    assert held.sum() == 9 and (held == 0).sum() == 91  # 8.9 and 91.1, rounded by largest remainder
+    # each class's rows are taken in the seeded order: the split is as random as before, stratified
+    assert list(arranged[:100][held == 1]) == [i for i in order if labels[i] == 1][:9]
+    three = rng.integers(0, 3, 997).astype(float)
+    counts = np.bincount(three[_learner._stratified(rng.permutation(997), three, 150)[:150]].astype(int))
+    assert np.all(np.abs(counts - np.bincount(three.astype(int)) * 150 / 997) < 1) and counts.sum() == 150

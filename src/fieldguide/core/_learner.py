@@ -272,6 +272,7 @@ class Learner:
         """Train and return a :class:`Fitted`. ``epochs``, ``batch_size``, ``validation_fraction`` and
         ``patience`` apply to Optax optimizers (full-batch solvers use ``tol``/``max_iter``).
 
+        ``validation_fraction``: rows held out at random (for a classifier's objective, each class in proportion).
         ``patience``: stop after that many epochs without improvement of the validation loss (training loss
         without validation) and restore the best parameters. ``init_params``: start from these parameters
         instead of ``model.init``'s. ``init_state``: continue an Optax fit from the ``opt_state`` of an earlier
@@ -444,6 +445,10 @@ class Learner:
         n_pad = -(-rows // bs) * bs * shards
         if n_val:
             order = np.random.default_rng(seed).permutation(n)
+            if (
+                self.objective.classifies
+            ):  # each class keeps its share of the held-out rows, as scikit-learn's
+                order = _stratified(order, y[:, 0], n_val)
             train, val = order[n_val:], order[:n_val]
             n_val_pad = bucket(-(-n_val // shards)) * shards
             data = [stage_rows(X, n_pad, self.dtype, train, shards)]
@@ -601,6 +606,21 @@ def _continued_state(given, carry: dict) -> dict:
         )
     placed = jax.tree.map(lambda a, b: jax.device_put(np.asarray(a, b.dtype), b.sharding), given, fresh)
     return {"state": placed["optimizer"], "key": jax.random.wrap_key_data(placed["key"])}
+
+
+def _stratified(order: np.ndarray, labels: np.ndarray, n_held: int) -> np.ndarray:
+    """``order`` (a permutation of the rows) rearranged so that its first ``n_held`` rows hold each class in
+    proportion (largest remainders settle the rounding), each class's rows taken in ``order``'s order."""
+    _, inverse, counts = np.unique(labels[order], return_inverse=True, return_counts=True)
+    share = counts * n_held / len(order)
+    quota = np.floor(share).astype(int)
+    quota[np.argsort(quota - share, kind="stable")[: n_held - quota.sum()]] += 1
+    rank = np.empty(len(order), int)  # each row's place among its class's rows in order
+    rank[np.argsort(inverse, kind="stable")] = np.arange(len(order)) - np.repeat(
+        np.cumsum(counts) - counts, counts
+    )
+    held = rank < quota[inverse]
+    return np.concatenate([order[held], order[~held]])
 
 
 def _put(arrays, mesh: jax.sharding.Mesh | None, shared: bool = False) -> tuple:

@@ -49,6 +49,8 @@ class Objective:
 
     #: False for losses without a continuous gradient (pinball): full-batch L-BFGS refuses them.
     smooth = True
+    #: True for classifiers' losses, whose encoded target is a class id: validation rows are then stratified.
+    classifies = False
 
     def __add__(self, other: Penalty) -> Objective:
         if not isinstance(other, Penalty):
@@ -151,6 +153,8 @@ class Pinball(Objective):
 class LogLoss(Objective):
     """Binary cross-entropy on the logit, y in {0, 1}; the link gives the probability of class 1."""
 
+    classifies = True
+
     def per_row(self, outputs, y):
         f = outputs[:, 0]
         return jnp.logaddexp(0.0, f) - y[:, 0] * f
@@ -176,6 +180,8 @@ class SoftmaxCrossEntropy(Objective):
 
     ``n_classes=None`` infers ``max(y) + 1``; pass it explicitly when a fold may miss the last class.
     """
+
+    classifies = True
 
     n_classes: int | None = None
 
@@ -275,6 +281,8 @@ class Tweedie(_LogLink):
 @dataclasses.dataclass(frozen=True)
 class SquaredHinge(Objective):
     """Linear-SVM loss ``max(0, 1 - y·f)²`` with y in {-1, +1} or {0, 1}; the link gives labels in {0, 1}."""
+
+    classifies = True
 
     def per_row(self, outputs, y):
         return jnp.square(jnp.maximum(0.0, 1.0 - y[:, 0] * outputs[:, 0]))

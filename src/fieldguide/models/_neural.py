@@ -5,8 +5,8 @@ Both follow scikit-learn's ``MLPClassifier``/``MLPRegressor`` conventions: ``max
 loss, so the core sees ``L2(alpha/batch_size)``. As in scikit-learn, a fit stops when the loss it watches has not
 improved by ``tol`` for more than ``n_iter_no_change`` consecutive epochs (``converged_`` is then True; running out
 of ``max_iter`` first gives a ``ConvergenceWarning``). It watches the training loss, or with
-``early_stopping=True`` the score (accuracy, or R² for regressors) on ``validation_fraction`` of the rows held out,
-as scikit-learn does (``validation_scores_``, ``best_validation_score_``; ``validation_loss_curve_`` adds the
+``early_stopping=True`` the score (accuracy, or R² for regressors) on ``validation_fraction`` of the rows held out
+(stratified by class for classifiers), as scikit-learn does (``validation_scores_``, ``best_validation_score_``; ``validation_loss_curve_`` adds the
 validation loss); either way the parameters of the best epoch are kept.
 
 ``warm_start=True`` makes ``fit`` start from the parameters of the previous fit (with a fresh optimizer, as
