@@ -309,11 +309,12 @@ class Learner:
             params = jax.tree.map(lambda p: jnp.asarray(p, self.dtype), init_params)
             if given or type(self.model) is Custom:  # a built-in model's init and apply agree by construction
                 _check_outputs(self.model, params, X, n_outputs, self.dtype)
+            mesh = self._mesh()
             if full_batch:
-                carry = self._fit_full_batch(params, X, y, w)
+                carry = self._fit_full_batch(params, X, y, w, mesh)
             else:
                 carry = self._fit_optax(
-                    params, X, y, w, epochs=epochs, batch_size=batch_size, validation_fraction=validation_fraction,
+                    params, X, y, w, mesh, epochs=epochs, batch_size=batch_size, validation_fraction=validation_fraction,
                     patience=patience, seed=seed, init_state=init_state, monitor=monitor, shuffle=shuffle,
                 )  # fmt: skip
             n_iter = int(carry["k"])
@@ -336,7 +337,7 @@ class Learner:
             if patience is not None and not full_batch:
                 history["best_epoch"] = int(carry["best_epoch"])
                 params_out = carry["best_params"]
-            if self._mesh() is not None:  # replicated across the devices: one copy on the default device
+            if mesh is not None:  # replicated across the devices: one copy on the default device
                 params_out = jax.tree.map(jnp.asarray, jax.device_get(params_out))
             opt_state = None
             if not full_batch:
@@ -388,9 +389,8 @@ class Learner:
             return None
         return jax.sharding.Mesh(devices, ("rows",))
 
-    def _fit_full_batch(self, params, X, y, w) -> dict:
+    def _fit_full_batch(self, params, X, y, w, mesh) -> dict:
         n = X.shape[0]
-        mesh = self._mesh()
         shards = 1 if mesh is None else mesh.size
         n_pad = bucket(-(-n // shards)) * shards
         X = stage_rows(X, n_pad, self.dtype, shards=shards)
@@ -420,6 +420,7 @@ class Learner:
         X,
         y,
         w,
+        mesh,
         *,
         epochs,
         batch_size,
@@ -435,7 +436,6 @@ class Learner:
         if n_val and n - n_val < 1:
             raise DataError(f"validation_fraction={validation_fraction} leaves no training rows out of {n}")
         n_train = n - n_val
-        mesh = self._mesh()
         shards = 1 if mesh is None else mesh.size
         # per device: a batch holding every row is the whole padded bucket (padding rows weigh nothing), so every
         # batch_size of at least n_train, scikit-learn's "auto" on small data included, shares that bucket's

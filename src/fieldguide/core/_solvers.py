@@ -683,7 +683,7 @@ def optax_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) -> 
     shards = problem.shards
     part, bs = X.shape[0] // shards, problem.batch_size // shards  # rows and batch rows on each device
     n_batches = part // bs
-    parts = [a.reshape(shards, part, *a.shape[1:]) for a in (X, y, w)]
+    parts = [a.reshape(shards, part, *a.shape[1:]) for a in (X, y, w)] if shards > 1 else None
     x0, unravel = ravel_pytree(carry["params"])
     shard_rows, patience, tol, l2 = hyper["shard_rows"], hyper["patience"], hyper["tol"], hyper["l2"]
     lam = _solver_penalty(problem, carry["params"], hyper, "l1")
