@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+import scipy.sparse
 import sklearn.linear_model as sk
 import sklearn.svm as sksvm
 from sklearn.model_selection import ShuffleSplit
@@ -267,11 +268,14 @@ CASES = [
 ]
 
 
-def _fit_both(case: Case):
+def _fit_both(case: Case, sparse: bool = False):
+    """Both fits on the case's data; with ``sparse``, half of X's entries are zeros and ours gets it as CSR."""
     X, y, weights = _data(case.data)
+    if sparse:
+        X = np.where(np.random.default_rng(1).random(X.shape) < 0.5, X, 0.0)
     w = weights if case.weighted else np.ones(len(y))
     kwargs = {"sample_weight": w} if case.weighted else {}
-    ours = case.ours(case.params).fit(X, y, **kwargs)
+    ours = case.ours(case.params).fit(scipy.sparse.csr_matrix(X) if sparse else X, y, **kwargs)
     ref = case.reference(case.params).fit(X, y, **kwargs)
     return X, y, w, ours, ref
 
@@ -281,9 +285,15 @@ def _objective(case: Case, X, y, w, est) -> float:
     return case.objective(X, y, w, np.asarray(est.coef_), est.intercept_, case.params, **extra)
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
-def test_matches_reference(case: Case):
-    X, y, w, ours, ref = _fit_both(case)
+@pytest.mark.parametrize(
+    ("case", "sparse"),
+    [(case, False) for case in CASES]
+    # every case whose estimator takes a sparse X (the quantile regressions' interior point needs a dense one)
+    + [(case, True) for case in CASES if case.ours(case.params).__sklearn_tags__().input_tags.sparse],
+    ids=lambda v: v.name if isinstance(v, Case) else ("sparse" if v else "dense"),
+)
+def test_matches_reference(case: Case, sparse: bool):
+    X, y, w, ours, ref = _fit_both(case, sparse)
     ours_value, ref_value = _objective(case, X, y, w, ours), _objective(case, X, y, w, ref)
     assert abs(ours_value - ref_value) <= case.objective_rtol * abs(ref_value), (ours_value, ref_value)
     if case.compare_coef:

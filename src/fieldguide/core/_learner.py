@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from fieldguide.core import _exported, _solvers
+from fieldguide.core import _exported, _solvers, sparse
 from fieldguide.core.models import Custom, Linear, Model
 from fieldguide.core.objectives import Objective, Pinball
 from fieldguide.core.penalties import Penalties
@@ -157,7 +157,7 @@ class Fitted:
         with self._x64():
             X, y, w = _check_data(self.problem.objective, X, y, sample_weight, self.dtype)
             hyper = {"l2": self.penalty.l2_strength, "l1": self.penalty.l1_strength}
-            arrays = (jnp.asarray(a) for a in (stage_rows(X, X.shape[0], self.dtype), y, w))
+            arrays = jax.device_put((stage_rows(X, X.shape[0], self.dtype), y, w))
             return float(_solvers.objective_value(self.problem, self.params, *arrays, hyper))
 
 
@@ -404,6 +404,11 @@ class Learner:
                 f"Learner: optimizer {solver!r} handles one output; {type(self.objective).__name__} needs "
                 f"{params['coef'].shape[1]} here, use 'lbfgs'"
             )
+        if solver in ("newton", "interior_point") and isinstance(X, sparse.SparseRows):
+            raise ValueError(
+                f"Learner: optimizer {solver!r} works on a dense X (it forms X^T D X); for a sparse X use 'lbfgs'"
+                + (", or X.toarray() if it fits in memory" if solver == "interior_point" else "")
+            )
         problem = self._problem(solver, history_len=_history_len(self.max_iter), shards=shards)
         init, run = _SOLVERS[solver]
         hyper = self._hyper()
@@ -566,9 +571,12 @@ def _check_positive_int(name: str, value) -> None:
         raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
 
 
-def _as_numbers(X, dtype: str) -> np.ndarray:
+def _as_numbers(X, dtype: str):
     """``X`` as a 2-D array of numbers (rows, features), not yet cast to ``dtype`` nor checked finite: a numeric
-    array is returned as it is, so that :func:`stage_rows` casts, pads and checks it in one pass."""
+    array is returned as it is, so that :func:`stage_rows` casts, pads and checks it in one pass. A SciPy sparse
+    X is returned in CSR form."""
+    if sparse.is_sparse(X):
+        return _as_sparse_numbers(X)
     X = np.asarray(X)
     if X.dtype.kind not in "biuf":
         try:
@@ -581,6 +589,24 @@ def _as_numbers(X, dtype: str) -> np.ndarray:
         )
     if X.shape[0] == 0 or X.shape[1] == 0:
         raise DataError(f"X: expected at least one row and one feature, found shape {X.shape}")
+    return X
+
+
+def _as_sparse_numbers(X):
+    if X.ndim != 2:
+        raise DataError(f"X: expected a 2-D sparse matrix (rows, features), found shape {X.shape}")
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise DataError(f"X: expected at least one row and one feature, found shape {X.shape}")
+    if X.dtype.kind not in "biuf":
+        raise DataError(f"X: expected a sparse matrix of numbers, found dtype {X.dtype}")
+    if X.shape[1] > np.iinfo(np.int32).max:
+        raise DataError(f"X: at most {np.iinfo(np.int32).max} features, found {X.shape[1]}")
+    X = X.tocsr()
+    if X.nnz and not 0 <= X.indices.min() <= X.indices.max() < X.shape[1]:  # a hand-built CSR may hold any
+        raise DataError(
+            f"X: a sparse matrix of {X.shape[1]} columns stores column indices from {X.indices.min()} to "
+            f"{X.indices.max()}; expected 0 to {X.shape[1] - 1}"
+        )
     return X
 
 
@@ -646,8 +672,12 @@ def stage_rows(X, n_pad: int, dtype: str, rows: np.ndarray | None = None, shards
     One pass over ``X`` where a cast, a padded copy and a finiteness check would each be one: the buffer is filled
     block by block and each block checked while it is in cache. ``jax.device_put`` uses such a buffer in place on
     the CPU, so the data exists once more, not twice (a plain ``jnp.asarray`` would copy it again).
+
+    A SciPy sparse ``X`` is staged as :class:`~fieldguide.core.sparse.SparseRows` in the same row layout.
     """
     X = _as_numbers(X, dtype)
+    if sparse.is_sparse(X):
+        return _stage_sparse(X, n_pad, dtype, rows, shards)
     n = X.shape[0] if rows is None else len(rows)
     out = _aligned_empty((n_pad, X.shape[1]), np.dtype(dtype))
     finite = True
@@ -665,6 +695,24 @@ def stage_rows(X, n_pad: int, dtype: str, rows: np.ndarray | None = None, shards
                 f"X: expected finite values in {dtype}, found NaN or inf in {bad.size} row(s), first at row {bad[0]}"
             )
     return out
+
+
+def _stage_sparse(X, n_pad: int, dtype: str, rows, shards: int) -> sparse.SparseRows:
+    picked = X if rows is None else X[rows]
+    counts = np.diff(picked.indptr)
+    part = n_pad // shards
+    shares = [(first, last, s * part) for s, (first, last) in enumerate(_shares(picked.shape[0], shards))]
+    with np.errstate(over="ignore"):  # a value beyond dtype's range becomes inf, reported below
+        staged = sparse.staged(picked, shares, n_pad, sparse.slots(int(counts.max(initial=0))), dtype)
+    if not np.isfinite(staged.values).all():  # reported in the caller's row numbers
+        with np.errstate(over="ignore"):
+            bad = np.flatnonzero(~np.isfinite(X.data.astype(dtype)))
+        bad_rows = np.unique(np.searchsorted(X.indptr, bad, side="right") - 1)
+        raise DataError(
+            f"X: expected finite values in {dtype}, found NaN or inf in {bad_rows.size} row(s), "
+            f"first at row {bad_rows[0]}"
+        )
+    return staged
 
 
 def _check_outputs(model: Model, params, X: np.ndarray, n_outputs: int, dtype: str) -> None:

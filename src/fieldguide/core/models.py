@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import operator
 import re
 from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+
+from fieldguide.core.sparse import SparseRows
 
 __all__ = ["MLP", "Custom", "FactorizationMachine", "Linear", "Model"]
 
@@ -66,7 +69,7 @@ class Linear(Model):
         return params
 
     def apply(self, params, X):
-        return self.apply_with(params, X, jnp.matmul)
+        return self.apply_with(params, X, operator.matmul)  # X may be sparse.SparseRows
 
     def apply_with(self, params, X, product):
         """``apply`` with ``product(X, coef)`` in place of ``X @ coef`` (the trainer's faster gradient)."""
@@ -180,8 +183,10 @@ class FactorizationMachine(Model):
 
     def apply(self, params, X):
         v = params["factors"]
-        sum_sq = jnp.square(jnp.einsum("nd,drk->nrk", X, v))
-        sq_sum = jnp.einsum("nd,drk->nrk", jnp.square(X), jnp.square(v))
+        d, rank, k = v.shape
+        squared = X.square() if isinstance(X, SparseRows) else jnp.square(X)
+        sum_sq = jnp.square((X @ v.reshape(d, rank * k)).reshape(-1, rank, k))
+        sq_sum = (squared @ jnp.square(v).reshape(d, rank * k)).reshape(-1, rank, k)
         pairwise = 0.5 * jnp.sum(sum_sq - sq_sum, axis=1)
         return X @ params["coef"] + params["intercept"] + pairwise
 

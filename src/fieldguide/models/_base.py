@@ -26,6 +26,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from fieldguide._inputs import numeric, target
 from fieldguide.core import Learner, bucket, models
 from fieldguide.core._learner import check_sample_weight, stage_rows
+from fieldguide.core.sparse import is_sparse
 
 _DTYPES = {"float32": np.float32, "float64": np.float64}
 
@@ -121,6 +122,13 @@ class ZooEstimator(BaseEstimator):
     _fit_dtype: ClassVar[str | None] = None
     # parameter rules of this class where a name means something else than in _PARAMETER_RULES
     _rules: ClassVar[dict] = {}
+    # whether X may be a SciPy sparse matrix (staged as the core's SparseRows; see fieldguide.core.sparse)
+    _sparse: ClassVar[bool] = True
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = self._sparse
+        return tags
 
     # -- hooks -------------------------------------------------------------------------------------------------
     def _model(self):
@@ -148,7 +156,8 @@ class ZooEstimator(BaseEstimator):
         optimizer = self._optimizer()
         one_output = n_classes is None or n_classes == 2
         linear = type(self._model()) is models.Linear
-        if optimizer == "lbfgs" and linear and one_output and X.shape[1] <= NEWTON_MAX_FEATURES:
+        dense = not is_sparse(X)  # Newton forms X^T D X from a dense X
+        if optimizer == "lbfgs" and linear and one_output and dense and X.shape[1] <= NEWTON_MAX_FEATURES:
             return "newton" if scale_spread(X) > NEWTON_SCALE_SPREAD else optimizer
         return optimizer
 
@@ -221,7 +230,9 @@ class ZooEstimator(BaseEstimator):
         return numeric(
             X,
             type(self).__name__,
-            lambda X: validate_data(self, X, reset=False, dtype="numeric", ensure_all_finite=False),
+            lambda X: validate_data(
+                self, X, reset=False, dtype="numeric", ensure_all_finite=False, accept_sparse=self._accepts()
+            ),
         )
 
     def _check_params(self) -> None:
@@ -239,8 +250,19 @@ class ZooEstimator(BaseEstimator):
         return numeric(
             X,
             type(self).__name__,
-            lambda X: validate_data(self, X, target(y), dtype="numeric", ensure_all_finite=False, **kw),
+            lambda X: validate_data(
+                self,
+                X,
+                target(y),
+                dtype="numeric",
+                ensure_all_finite=False,
+                accept_sparse=self._accepts(),
+                **kw,
+            ),
         )
+
+    def _accepts(self) -> str | bool:
+        return "csr" if self._sparse else False
 
     def _learner(self, X: np.ndarray, weight_sum: float, n_classes: int | None):
         return Learner(

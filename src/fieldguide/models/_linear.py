@@ -280,7 +280,7 @@ class HuberRegressor(_RobustTarget):
     def _fit_target(self, X, y, sample_weight) -> None:
         super()._fit_target(X, y, sample_weight)
         # scikit-learn's outliers_: the rows whose residual lies beyond epsilon·σ, in the linear part of the loss
-        residual = np.asarray(y, np.float64) - (np.asarray(X, np.float64) @ self.coef_ + self.intercept_)
+        residual = np.asarray(y, np.float64) - (X.astype(np.float64) @ self.coef_ + self.intercept_)
         self.outliers_ = np.abs(residual) > self.epsilon * self.scale_
 
     @property
@@ -309,6 +309,8 @@ class QuantileRegressor(_RobustTarget):
     # the interior point's d×d solves lose a column like a year to rounding in float32 (without an intercept to
     # centre on) and its iterates drift off the LP's equality: float32 fits stopped 2-30% above the optimum
     _fit_dtype = "float64"
+    # the interior point forms X^T Θ X from a dense X
+    _sparse = False
 
     def __init__(
         self,

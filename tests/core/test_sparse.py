@@ -1,0 +1,145 @@
+"""A SciPy sparse X: staged as SparseRows, trained by the same loops, to the fits a dense X gives."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+import scipy.sparse
+from core_data import features, target
+
+from fieldguide.core import Learner, _learner, models, objectives, optax_optimizer, penalties, sparse
+from fieldguide.errors import DataError
+
+
+def _sparse_features(n: int = 300, density: float = 0.3, seed: int = 0) -> np.ndarray:
+    """Dense features with most entries zero (the matrix the sparse fits must agree with)."""
+    X = features(seed, n=n)
+    return np.where(np.random.default_rng(seed + 1).random(X.shape) < density, X, 0.0)
+
+
+def _leaves(params) -> np.ndarray:
+    return np.concatenate([np.ravel(p) for p in jax.tree.leaves(params)])
+
+
+ADAM = optax_optimizer("adam", learning_rate=1e-2)
+CASES = {
+    "logistic lbfgs": (models.Linear(), objectives.LogLoss() + penalties.L2(1e-2), "lbfgs", "binary"),
+    "poisson lbfgs": (models.Linear(), objectives.Poisson() + penalties.L2(1e-2), "lbfgs", "count"),
+    "lasso fista": (models.Linear(), objectives.SquaredError() + penalties.L1(5e-2), "proximal", "real"),
+    "softmax lbfgs": (models.Linear(), objectives.SoftmaxCrossEntropy(), "lbfgs", "multiclass"),
+    "mlp adam": (models.MLP(hidden=(8,)), objectives.LogLoss() + penalties.L2(1e-4), ADAM, "binary"),
+    "fm adam": (models.FactorizationMachine(rank=3), objectives.SquaredError(), ADAM, "real"),
+}
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_a_sparse_fit_equals_the_dense_fit(case):
+    model, objective, optimizer, kind = CASES[case]
+    X = _sparse_features()
+    y = target(kind, X)
+    learner = Learner(model, objective, optimizer, dtype="float64", tol=1e-10, verbose=False)
+    fit = {"epochs": 5, "batch_size": 64, "seed": 0}
+    dense, sparse_fit = learner.fit(X, y, **fit), learner.fit(scipy.sparse.csr_matrix(X), y, **fit)
+    np.testing.assert_allclose(_leaves(sparse_fit.params), _leaves(dense.params), rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(sparse_fit.predict(scipy.sparse.csr_matrix(X)), dense.predict(X), atol=1e-9)
+    assert sparse_fit.objective_value(scipy.sparse.csr_matrix(X), y) == pytest.approx(
+        dense.objective_value(X, y), rel=1e-9
+    )
+    if objective.penalty.l1_strength:  # exact zeros in the same places
+        zeros = [np.asarray(fit.params["coef"]) == 0 for fit in (sparse_fit, dense)]
+        assert zeros[0].any() and np.array_equal(*zeros)
+
+
+@pytest.mark.parametrize(
+    "convert",
+    [
+        scipy.sparse.csr_matrix,
+        scipy.sparse.csc_matrix,
+        scipy.sparse.coo_matrix,
+        scipy.sparse.csr_array,
+        scipy.sparse.lil_array,
+        lambda X: scipy.sparse.csr_matrix(X).astype(np.float32),
+    ],
+    ids=["csr", "csc", "coo", "csr_array", "lil_array", "csr_float32"],
+)
+def test_every_scipy_format_trains_and_predicts(convert):
+    X = _sparse_features()
+    y = target("binary", X)
+    learner = Learner(models.Linear(), objectives.LogLoss(), verbose=False)
+    expected = learner.fit(X, y).predict(X)
+    np.testing.assert_allclose(learner.fit(convert(X), y).predict(convert(X)), expected, atol=1e-5)
+
+
+def test_sparse_rows_are_laid_out_as_the_dense_rows_are():
+    X = _sparse_features(n=50)
+    csr = scipy.sparse.csr_matrix(X)
+    rows = np.random.default_rng(0).permutation(50)[:37]
+    for shards in (1, 3):
+        n_pad = 3 * 16
+        staged = _learner.stage_rows(csr, n_pad, "float64", rows, shards)
+        expected = _learner.stage_rows(X, n_pad, "float64", rows, shards)
+        rebuilt = np.zeros_like(expected)
+        np.add.at(rebuilt, (np.arange(n_pad)[:, None], staged.columns), staged.values)
+        np.testing.assert_array_equal(rebuilt, expected)
+        assert staged.shape == expected.shape and staged.columns.dtype == np.int32
+        assert staged.columns.shape[1] == sparse.slots(int(np.diff(csr[rows].indptr).max()))
+
+
+def test_slots_are_few_and_waste_at_most_a_quarter_above_eight():
+    assert [sparse.slots(k) for k in (0, 1, 2, 3, 5, 8, 9, 13, 100)] == [1, 1, 2, 4, 8, 8, 10, 14, 112]
+    for k in range(9, 5000):
+        assert k <= sparse.slots(k) <= 1.25 * k
+
+
+def test_sparse_products_and_gathers_match_dense():
+    X = _sparse_features(n=20)
+    rows = _learner.stage_rows(scipy.sparse.csr_matrix(X), 20, "float64")
+    W = np.random.default_rng(0).normal(size=(X.shape[1], 3, 2))
+    with jax.enable_x64(True):
+        np.testing.assert_allclose(rows @ W, np.einsum("nd,drk->nrk", X, W), atol=1e-12)
+        np.testing.assert_allclose(rows.square() @ W[:, 0, 0], np.square(X) @ W[:, 0, 0], atol=1e-12)
+        picked = jax.jit(lambda r, i: r[i])(rows, np.array([4, 2]))
+        np.testing.assert_allclose(picked @ W[:, 0], X[[4, 2]] @ W[:, 0], atol=1e-12)
+
+
+def test_a_non_finite_sparse_value_is_named_by_its_row():
+    X = scipy.sparse.csr_matrix(_sparse_features())
+    X.data[X.indptr[7]] = np.nan  # row 7's first entry
+    with pytest.raises(DataError, match=r"X: expected finite values in float32, found NaN or inf in 1 row\(s\), "
+                       r"first at row 7"):  # fmt: skip
+        Learner(models.Linear(), objectives.LogLoss(), verbose=False).fit(X, target("binary", X.toarray()))
+
+
+def test_solvers_that_need_a_dense_x_say_so():
+    X = scipy.sparse.csr_matrix(_sparse_features())
+    y = target("real", X.toarray())
+    with pytest.raises(ValueError, match=r"optimizer 'newton' works on a dense X.*use 'lbfgs'"):
+        Learner(models.Linear(), objectives.SquaredError(), "newton", verbose=False).fit(X, y)
+    learner = Learner(models.Linear(), objectives.Pinball(0.5), "interior_point", verbose=False)
+    with pytest.raises(ValueError, match=r"'interior_point' works on a dense X.*X\.toarray\(\)"):
+        learner.fit(X, y)
+
+
+def test_bad_sparse_shapes_and_dtypes_are_named():
+    learner = Learner(models.Linear(), objectives.SquaredError(), verbose=False)
+    with pytest.raises(DataError, match="at least one row and one feature, found shape"):
+        learner.fit(scipy.sparse.csr_matrix((0, 3)), np.zeros(0))
+    with pytest.raises(DataError, match="sparse matrix of numbers, found dtype complex128"):
+        learner.fit(scipy.sparse.csr_matrix(np.eye(3, dtype=complex)), np.zeros(3))
+    built = scipy.sparse.csr_matrix((np.ones(2), np.array([0, 5]), np.array([0, 1, 2])), shape=(2, 3))
+    with pytest.raises(DataError, match="3 columns stores column indices from 0 to 5; expected 0 to 2"):
+        learner.fit(built, np.zeros(2))  # a hand-built CSR whose index lies past its shape
+
+
+def test_a_minibatch_fit_on_sparse_rows_compiles_once_per_bucket():
+    X = scipy.sparse.csr_matrix(_sparse_features(n=400, density=0.5))  # every 300 rows hold a full row
+    y = target("binary", X.toarray())
+    learner = Learner(models.MLP(hidden=(4,)), objectives.LogLoss(), ADAM, verbose=False)
+    learner.fit(X[:300], y[:300], epochs=2, batch_size=64)
+    from fieldguide.core import _solvers
+
+    before = _solvers.TRACES["optax"]
+    for start in (10, 50, 90):  # 300 rows of the same bucket and slots, other rows
+        learner.fit(X[start : start + 300], y[start : start + 300], epochs=2, batch_size=64)
+    assert _solvers.TRACES["optax"] == before
