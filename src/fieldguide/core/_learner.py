@@ -269,7 +269,8 @@ class Learner:
         monitor: str = "loss",
         shuffle: bool = True,
     ) -> Fitted:
-        """Train and return a :class:`Fitted`. ``epochs``, ``batch_size``, ``validation_fraction`` and
+        """Train and return a :class:`Fitted`. ``X``: an array of numbers (rows, features), or a SciPy sparse
+        matrix (see :mod:`fieldguide.core.sparse`). ``epochs``, ``batch_size``, ``validation_fraction`` and
         ``patience`` apply to Optax optimizers (full-batch solvers use ``tol``/``max_iter``).
 
         ``validation_fraction``: rows held out at random (for a classifier's objective, each class in proportion).

@@ -121,9 +121,8 @@ def preconditioner(X: np.ndarray, w: np.ndarray, n_rows: int, fit_intercept: boo
     step = 1 if isinstance(X, SparseRows) else max(1, n_rows // rows)
     weight = np.asarray(w[:n_rows:step], dtype=np.float64)
     weight = weight if weight.sum() > 0 else np.ones_like(weight)
-    if isinstance(
-        X, SparseRows
-    ):  # the map changes the parameters only: X stays sparse, however it is centred
+    # the map changes the parameters only, never X: a sparse X stays sparse, however its columns are centred
+    if isinstance(X, SparseRows):
         columns, values = (np.asarray(a[:n_rows:step]).ravel() for a in (X.columns, X.values))
         weighted = np.repeat(weight, X.columns.shape[1]) * values
         mean, second = (

@@ -1,12 +1,13 @@
 """The zoo as scikit-learn estimators, each a core ``Learner`` inside ``fit``.
 
 Every estimator takes scikit-learn's parameter names where the concept is the same, maps them onto the core's
-``mean loss + penalties`` (each class docstring shows how), accepts NumPy, pandas, Polars and PyArrow inputs, and
-adds ``dtype="float32"`` (``"float64"`` on request), ``verbose=False`` and ``devices=None`` (an integer ``k`` or
-``"all"``: train data parallel on that many of JAX's devices, several GPUs say; see ``fieldguide.core.Learner``). ``ZOO`` lists them with the tasks they
-solve, for ``compare`` and ``search``. Smooth one-output linear models fit with L-BFGS, or with Newton when the
-columns' scales span more than 10x (raw units: L-BFGS would crawl; Newton does not care), so there is no need to
-standardise first.
+``mean loss + penalties`` (each class docstring shows how), accepts NumPy, pandas, Polars and PyArrow inputs and
+SciPy sparse matrices (all but ``QuantileRegressor``; see ``fieldguide.core.sparse``), and adds
+``dtype="float32"`` (``"float64"`` on request), ``verbose=False`` and ``devices=None`` (an integer ``k`` or
+``"all"``: train data parallel on that many of JAX's devices, several GPUs say; see ``fieldguide.core.Learner``).
+``ZOO`` lists them with the tasks they solve, for ``compare`` and ``search``. Smooth one-output linear models fit
+with L-BFGS, or with Newton when a dense X's columns' scales span more than 10x (raw units: L-BFGS would crawl;
+Newton does not care), so there is no need to standardise first.
 
 Example:
     >>> import numpy as np
