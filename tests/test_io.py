@@ -10,6 +10,7 @@ import re
 import shutil
 import stat
 
+import jax
 import numpy as np
 import pytest
 import safetensors.numpy
@@ -510,3 +511,45 @@ def test_a_forged_tree_or_booster_is_refused_before_native_code_sees_it(adapter,
     with pytest.raises(ArtifactError, match=re.escape(message)) as refused:
         io.load(path)
     assert str(path / "meta.json") in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: models.MLPClassifier(hidden_layer_sizes=(4,), random_state=0),
+        lambda: models.MLPClassifier(hidden_layer_sizes=(4,), solver="sgd", random_state=0, dtype="float64"),
+        lambda: models.FactorizationMachineClassifier(rank=2, random_state=0),
+    ],
+    ids=["adam", "sgd float64", "fm"],
+)
+def test_a_loaded_model_carries_on_partial_fit_as_the_saved_one_would(make, tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 3))
+    y = (X[:, 0] - X[:, 1] > 0).astype(int)
+    saved = make()
+    for _ in range(2):
+        saved.partial_fit(X, y, classes=[0, 1])
+    loaded = io.load(io.save(saved, tmp_path / "model"))
+    for model in (saved, loaded):
+        model.partial_fit(X, y)
+    # Adam's moments and step count (SGD's momentum) and the shuffling key came back: the same epoch, bit for bit
+    np.testing.assert_array_equal(*(np.concatenate([np.ravel(a) for a in jax.tree.leaves(m.params_)])
+                                    for m in (loaded, saved)))  # fmt: skip
+    assert loaded.loss_curve_ == saved.loss_curve_ and loaded.n_iter_ == 3
+
+
+def test_an_optimizer_state_that_does_not_fit_is_refused(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100, 3))
+    model = models.MLPRegressor(hidden_layer_sizes=(4,), random_state=0).partial_fit(X, X[:, 0])
+    path = io.save(model, tmp_path / "model")
+    name = "attributes.optimizer_state_.optimizer.0.0"  # Adam's step count
+    assert name in safetensors.numpy.load_file(path / "tensors.safetensors")
+    _rewrite_tensors(path, lambda t: t.__setitem__(name, np.zeros(3, np.int32)))
+    with pytest.raises(
+        ArtifactError, match=r"cannot restore the fitted MLPRegressor .*optimizer_state_ should hold"
+    ):
+        io.load(path)
+    assert io.load(
+        io.save(models.MLPRegressor(solver="lbfgs", max_iter=5).fit(X, X[:, 0]), tmp_path / "lbfgs")
+    )

@@ -11,15 +11,17 @@ validation loss); either way the parameters of the best epoch are kept.
 
 ``warm_start=True`` makes ``fit`` start from the parameters of the previous fit (with a fresh optimizer, as
 scikit-learn's does), and ``partial_fit`` runs one epoch over the rows it is given, continuing the optimizer's
-state (Adam's moments and step count, SGD's momentum) and the shuffling from the previous call (not kept by
-``fieldguide.io.save``: a loaded model's next ``partial_fit`` starts them afresh); both extend ``loss_curve_``
-and ``n_iter_``. A classifier's first ``partial_fit`` needs ``classes``.
+state (Adam's moments and step count, SGD's momentum) and the shuffling from the previous call, which
+``optimizer_state_`` holds (``fieldguide.io.save`` keeps it, so a loaded model's next ``partial_fit`` carries on
+as the saved one's would); both extend ``loss_curve_`` and ``n_iter_``. A classifier's first ``partial_fit``
+needs ``classes``.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
 
+import jax
 import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
@@ -73,8 +75,40 @@ class _Stochastic(ZooEstimator):
         if self._resuming():  # from the previous fit's parameters, with new shuffles
             options |= {"init_params": self.params_, "seed": (seed + self.n_iter_) % np.iinfo(np.int32).max}
             if self._continuing == "partial":  # the optimizer carries on where it was
-                options["init_state"] = getattr(self, "_opt_state", None)
+                options["init_state"] = getattr(self, "optimizer_state_", None)
         return options
+
+    def __fieldguide_restore__(self, state: dict) -> None:
+        """As the zoo's, with ``optimizer_state_`` read back into the optimizer's own state types (a bundle holds
+        its arrays as plain tuples and dicts), after checking it fits this optimizer and these parameters."""
+        state = dict(state)
+        saved = state.pop("optimizer_state_", None)  # absent from bundles of earlier versions
+        super().__fieldguide_restore__(state)
+        self.optimizer_state_ = None if saved is None else self._restored_optimizer_state(saved)
+
+    def _restored_optimizer_state(self, saved):
+        if self._full_batch():
+            raise ValueError("optimizer_state_: solver='lbfgs' fits keep no optimizer state")
+        with jax.enable_x64(self.dtype == "float64"):
+            expected = {
+                "optimizer": jax.eval_shape(self._optimizer().init, self.params_),
+                "key": jax.eval_shape(lambda: jax.random.key_data(jax.random.key(0))),
+            }
+        leaves, slots = jax.tree.leaves(saved), jax.tree.leaves(expected)
+        fits = (
+            isinstance(saved, dict)
+            and saved.keys() == expected.keys()
+            and len(leaves) == len(slots)
+            and all(
+                np.shape(a) == s.shape and np.asarray(a).dtype == s.dtype
+                for a, s in zip(leaves, slots, strict=False)
+            )
+        )
+        if not fits:
+            shapes = [f"{s.dtype}{list(s.shape)}" for s in slots]
+            found = [f"{np.asarray(a).dtype}{list(np.shape(a))}" for a in leaves]
+            raise ValueError(f"optimizer_state_ should hold arrays {shapes}, found {found!s:.300}")
+        return jax.tree.unflatten(jax.tree.structure(expected), [np.asarray(a) for a in leaves])
 
     def _resuming(self) -> bool:
         return self._continuing is not None and hasattr(self, "params_")
@@ -86,7 +120,7 @@ class _Stochastic(ZooEstimator):
         scores = (getattr(self, "validation_scores_", None) or []) if resuming else []
         fitted = super()._fit_encoded(X, y, sample_weight, n_classes)
         history = fitted.history
-        self._opt_state = fitted.opt_state
+        self.optimizer_state_ = fitted.opt_state
         self.n_iter_ += n_iter
         self.loss_curve_ = losses + [float(v) for v in history["loss"]]
         # as scikit-learn's: None without early stopping
