@@ -518,9 +518,12 @@ def test_a_forged_tree_or_booster_is_refused_before_native_code_sees_it(adapter,
     [
         lambda: models.MLPClassifier(hidden_layer_sizes=(4,), random_state=0),
         lambda: models.MLPClassifier(hidden_layer_sizes=(4,), solver="sgd", random_state=0, dtype="float64"),
+        lambda: models.MLPClassifier(
+            hidden_layer_sizes=(4,), solver="sgd", learning_rate="invscaling", random_state=0
+        ),
         lambda: models.FactorizationMachineClassifier(rank=2, random_state=0),
     ],
-    ids=["adam", "sgd float64", "fm"],
+    ids=["adam", "sgd float64", "sgd invscaling", "fm"],
 )
 def test_a_loaded_model_carries_on_partial_fit_as_the_saved_one_would(make, tmp_path):
     rng = np.random.default_rng(0)

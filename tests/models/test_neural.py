@@ -298,9 +298,70 @@ def test_lbfgs_solver_fits_full_batch_as_scikit_learns():
     assert ours.validation_scores_ is None
 
 
+def _leaves(params) -> np.ndarray:
+    return np.concatenate([np.ravel(leaf) for leaf in jax.tree.leaves(params)])
+
+
+def test_invscaling_sets_each_epochs_rate_from_the_rows_seen_as_scikit_learns():
+    """scikit-learn's SGD after each epoch: rate = learning_rate_init / (t_ + 1) ** power_t, t_ the training rows
+    seen. The same epochs fitted one partial_fit at a time, each at that constant rate, are the same fit."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 4))
+    y = X @ [1.0, -1.0, 0.5, 0.0] + 0.1 * rng.normal(size=200)
+    same = {"hidden_layer_sizes": (5,), "solver": "sgd", "momentum": 0.0, "shuffle": False, "batch_size": 50}
+    same |= {"random_state": 0, "dtype": "float64", "tol": 0.0, "n_iter_no_change": 100}
+    schedule = {"learning_rate": "invscaling", "power_t": 0.5, "learning_rate_init": 0.05, "max_iter": 4}
+    scheduled = models.MLPRegressor(**schedule, **same).fit(X, y)
+    by_hand = models.MLPRegressor(**same)
+    for epoch in range(4):
+        by_hand.set_params(learning_rate_init=0.05 / (epoch * 200 + 1) ** 0.5).partial_fit(X, y)
+    np.testing.assert_allclose(_leaves(scheduled.params_), _leaves(by_hand.params_), rtol=1e-12)
+    assert scheduled.t_ == by_hand.t_ == 800
+    rate = scheduled.optimizer_state_["optimizer"].hyperparams["learning_rate"]
+    assert rate == pytest.approx(0.05 / 801**0.5, rel=1e-12)  # the rate the next epoch would take
+    # partial_fit carries t_ on, as scikit-learn's does
+    assert scheduled.partial_fit(X, y).t_ == 1000
+    rate = scheduled.optimizer_state_["optimizer"].hyperparams["learning_rate"]
+    assert rate == pytest.approx(0.05 / 1001**0.5, rel=1e-12)
+
+
+@pytest.mark.parametrize("estimator", ["MLPClassifier", "MLPRegressor"])
+def test_adaptive_divides_the_rate_by_five_where_scikit_learns_does(estimator):
+    """With tol=10 no epoch after the first improves: every third epoch the rate is divided by 5 instead of
+    stopping, until it is at most 1e-6; scikit-learn's fit takes as many epochs to reach the same rate."""
+    X, y = _problem(n=200)
+    same = {"hidden_layer_sizes": (5,), "solver": "sgd", "learning_rate": "adaptive", "tol": 10.0}
+    same |= {"n_iter_no_change": 2, "random_state": 0}
+    ours = getattr(models, estimator)(**same).fit(X, y)
+    ref = getattr(sknn, estimator)(**same).fit(X, y)
+    rate = ours.optimizer_state_["optimizer"].hyperparams["learning_rate"]
+    assert ours.n_iter_ == ref.n_iter_ == 19  # 1 good epoch, then 6 plateaus of 3: five divisions, one stop
+    assert rate == pytest.approx(1e-3 / 5**5, rel=1e-6) == ref._optimizer.learning_rate
+    constant = getattr(models, estimator)(**{**same, "learning_rate": "constant"}).fit(X, y)
+    assert constant.n_iter_ == 4
+
+
+def test_schedules_apply_to_sgd_only_and_need_a_rate_in_the_state():
+    X, y = _problem(n=100)
+    adam = models.MLPClassifier((4,), learning_rate="adaptive", tol=10.0, n_iter_no_change=2, random_state=0)
+    assert adam.fit(X, y).n_iter_ == 4  # as scikit-learn's: Adam ignores learning_rate
+    from fieldguide.core import Learner, objectives
+
+    learner = Learner(core_models.MLP(hidden=(3,)), objectives.LogLoss(), optax.sgd(0.1), verbose=False)
+    with pytest.raises(ValueError, match=r"optax\.inject_hyperparams"):
+        learner.fit(X, y, schedule="invscaling")
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        learner.fit(X, y, schedule="cosine")
+
+
 @pytest.mark.parametrize(
     ("bad", "message"),
     [
+        (
+            {"learning_rate": "optimal"},
+            "learning_rate must be 'constant', 'invscaling' or 'adaptive', got 'optimal'",
+        ),
+        ({"power_t": -1}, "power_t must be a number >= 0, got -1"),
         ({"solver": "newton"}, "solver must be 'adam', 'sgd' or 'lbfgs', got 'newton'"),
         ({"epsilon": 0.0}, "epsilon must be a number > 0, got 0.0"),
         ({"momentum": 2}, r"momentum must be a number in \[0, 1\], got 2"),

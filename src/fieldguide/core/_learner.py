@@ -268,6 +268,9 @@ class Learner:
         init_state=None,
         monitor: str = "loss",
         shuffle: bool = True,
+        schedule: str = "constant",
+        power_t: float = 0.5,
+        samples_seen: int = 0,
     ) -> Fitted:
         """Train and return a :class:`Fitted`. ``X``: an array of numbers (rows, features), or a SciPy sparse
         matrix (see :mod:`fieldguide.core.sparse`). ``epochs``, ``batch_size``, ``validation_fraction`` and
@@ -283,6 +286,11 @@ class Learner:
         objective's ``"loss"`` or its ``"score"`` (accuracy for classifiers, R² otherwise: scikit-learn's MLPs
         watch it); with validation, ``history`` holds both per epoch (``val_loss``, ``val_score``).
         ``shuffle=False``: each epoch's minibatches take the rows in order (on each device, its own rows).
+        ``schedule``: the learning rate of an Optax optimizer built with ``optax.inject_hyperparams`` (which keeps
+        it in the state), per epoch as scikit-learn's SGD sets it: ``"constant"``, ``"invscaling"`` (after ``t``
+        training rows, ``learning_rate / (t + 1) ** power_t``; ``samples_seen``: rows trained on by earlier fits
+        this one continues) or ``"adaptive"`` (where ``patience`` runs out, the rate is divided by 5 and training
+        goes on, until the rate is at most 1e-6).
         """
         full_batch = isinstance(self.optimizer, str)
         _check_positive_int("epochs", epochs)
@@ -295,6 +303,14 @@ class Learner:
             raise ValueError(f"monitor must be 'loss' or 'score', got {monitor!r}")
         if monitor == "score" and not (validation_fraction > 0 and not full_batch):
             raise ValueError("monitor='score' watches the validation rows: it needs validation_fraction > 0")
+        if schedule not in _SCHEDULES:
+            raise ValueError(f"schedule must be one of {_SCHEDULES}, got {schedule!r}")
+        if schedule != "constant" and not _injected_rate(self.optimizer):
+            raise ValueError(
+                f"Learner: schedule={schedule!r} sets the learning rate in the optimizer's state; build the "
+                "optimizer with optax.inject_hyperparams (e.g. optax.inject_hyperparams(optax.sgd)(learning_rate="
+                f"0.1)), got {self.optimizer!r:.80}"
+            )
         if init_state is not None and full_batch:
             raise ValueError(
                 f"Learner: init_state continues an Optax optimizer; {self.optimizer!r} keeps none"
@@ -317,6 +333,7 @@ class Learner:
                 carry = self._fit_optax(
                     params, X, y, w, mesh, epochs=epochs, batch_size=batch_size, validation_fraction=validation_fraction,
                     patience=patience, seed=seed, init_state=init_state, monitor=monitor, shuffle=shuffle,
+                    schedule=schedule, power_t=power_t, samples_seen=samples_seen,
                 )  # fmt: skip
             n_iter = int(carry["k"])
             if not all(np.isfinite(p).all() for p in jax.tree.leaves(carry["params"])):
@@ -436,6 +453,9 @@ class Learner:
         init_state,
         monitor,
         shuffle,
+        schedule,
+        power_t,
+        samples_seen,
     ) -> dict:
         n = X.shape[0]
         n_val = math.ceil(validation_fraction * n) if validation_fraction > 0 else 0
@@ -476,11 +496,16 @@ class Learner:
             monitor=monitor,
             shuffle=bool(shuffle),
             shards=shards,
+            schedule=schedule,
         )
         shard_rows = np.asarray([last - first for first, last in _shares(n_train, shards)], np.int32)
         hyper = self._hyper(shard_rows=shard_rows, patience=-1 if patience is None else patience)
         hyper |= self._preconditioner(data[0], data[2], n_train if shards == 1 else n_pad)
         carry = _solvers.optax_init(problem, _solvers.to_solver(params, hyper), data, hyper, seed)
+        if schedule != "constant":  # the rate the optimizer was built with, before any continued state
+            rate = carry["state"].hyperparams["learning_rate"]
+            hyper |= {"lr_init": rate, "power_t": np.asarray(power_t, rate.dtype)}
+            hyper["seen"] = np.asarray(samples_seen, rate.dtype)
         if init_state is not None:
             carry |= _continued_state(init_state, carry)
         step = functools.partial(_solvers.optax_run, problem, data=data, hyper=hyper)
@@ -514,6 +539,17 @@ _SOLVERS = {
     "newton": (_solvers.newton_init, _solvers.newton_run),
     "interior_point": (_solvers.interior_init, _solvers.interior_run),
 }
+
+
+_SCHEDULES = ("constant", "invscaling", "adaptive")
+
+
+def _injected_rate(optimizer) -> bool:
+    """Whether ``optimizer`` keeps its learning rate in its state (``optax.inject_hyperparams``)."""
+    if isinstance(optimizer, str):
+        return False
+    state = jax.eval_shape(optimizer.init, {"w": jax.ShapeDtypeStruct((1,), jnp.float32)})
+    return "learning_rate" in getattr(state, "hyperparams", {})
 
 
 def _history_len(n: int) -> int:

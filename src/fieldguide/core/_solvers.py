@@ -44,6 +44,7 @@ class Problem:
     monitor: str = "loss"  # what early stopping watches: "loss", or the objective's "score"
     shuffle: bool = True  # minibatches of shuffled rows each epoch, or of the rows in order
     shards: int = 1  # devices the rows are split across (data-parallel), each holding an equal part
+    schedule: str = "constant"  # an Optax learning rate per epoch: "constant", "invscaling" or "adaptive"
 
     def outputs(self, params, X):
         # one-output linear models: X @ coef whose gradient is the blocked row sum (faster on XLA's CPU backend)
@@ -691,6 +692,11 @@ def optax_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) -> 
     ``hyper["patience"] < 0`` disables early stopping; otherwise the monitored loss (validation if any, else
     training), or with ``problem.monitor == "score"`` the validation score, must improve by ``hyper["tol"]``
     within that many epochs.
+
+    ``problem.schedule`` sets the learning rate in the optimizer's state (``optax.inject_hyperparams``) at the end
+    of each epoch, as scikit-learn's SGD does: ``"invscaling"`` to ``lr_init / (t + 1) ** power_t`` after ``t``
+    training rows (``hyper["seen"]`` before this fit), ``"adaptive"`` divides it by 5 where early stopping would
+    stop, and stops once it is at most 1e-6.
     """
     TRACES["optax"] += 1
     X, y, w, Xv, yv, wv = data
@@ -765,6 +771,8 @@ def optax_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) -> 
         improved, better = watched <= c["best"] - tol, watched < c["best"]
         bad = jnp.where(improved, 0, c["bad_epochs"] + 1)
         stopped = (patience >= 0) & (bad >= patience)
+        if problem.schedule != "constant":
+            state, stopped, bad = _scheduled(problem.schedule, state, stopped, bad, c["k"] + 1, hyper)
         return {
             "params": params,
             "state": state,
@@ -782,6 +790,19 @@ def optax_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) -> 
         }
 
     return jax.lax.while_loop(lambda c: ~c["done"] & (c["k"] < stop), epoch, carry)
+
+
+def _scheduled(schedule: str, state, stopped, bad, epochs, hyper: dict):
+    """The optimizer state with the next epoch's learning rate, and the stop flag and bad-epoch count after it."""
+    rate = state.hyperparams["learning_rate"]
+    if schedule == "invscaling":
+        seen = hyper["seen"] + epochs * jnp.sum(hyper["shard_rows"]).astype(hyper["seen"].dtype)
+        new = hyper["lr_init"] / jnp.power(seen + 1.0, hyper["power_t"])
+    else:  # adaptive: a plateau divides the rate by 5 instead of stopping, until it is at most 1e-6
+        reduce = stopped & (rate > 1e-6)
+        new, stopped, bad = jnp.where(reduce, rate / 5, rate), stopped & ~reduce, jnp.where(reduce, 0, bad)
+    hyperparams = {**state.hyperparams, "learning_rate": new.astype(rate.dtype)}
+    return state._replace(hyperparams=hyperparams), stopped, bad
 
 
 @functools.partial(jax.jit, static_argnums=(0, 2, 3, 4))

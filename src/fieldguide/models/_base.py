@@ -64,6 +64,11 @@ _PARAMETER_RULES = {
     "validation_fraction": ("a number in [0, 1)", lambda v: _real(v) and 0 <= v < 1),
     "n_iter_no_change": ("an integer >= 1", lambda v: _whole(v) and v >= 1),
     "solver": ("'adam', 'sgd' or 'lbfgs'", lambda v: v in ("adam", "sgd", "lbfgs")),
+    "learning_rate": (
+        "'constant', 'invscaling' or 'adaptive'",
+        lambda v: v in ("constant", "invscaling", "adaptive"),
+    ),
+    "power_t": ("a number >= 0", lambda v: _real(v) and v >= 0),
     "momentum": ("a number in [0, 1]", lambda v: _real(v) and 0 <= v <= 1),
     "beta_1": ("a number in [0, 1)", lambda v: _real(v) and 0 <= v < 1),
     "beta_2": ("a number in [0, 1)", lambda v: _real(v) and 0 <= v < 1),

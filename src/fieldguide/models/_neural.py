@@ -19,10 +19,13 @@ needs ``classes``.
 
 from __future__ import annotations
 
+import functools
+import math
 from typing import ClassVar
 
 import jax
 import numpy as np
+import optax
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
@@ -76,7 +79,14 @@ class _Stochastic(ZooEstimator):
             options |= {"init_params": self.params_, "seed": (seed + self.n_iter_) % np.iinfo(np.int32).max}
             if self._continuing == "partial":  # the optimizer carries on where it was
                 options["init_state"] = getattr(self, "optimizer_state_", None)
+        if self._schedule() != "constant":
+            seen = getattr(self, "t_", 0) if self._resuming() else 0
+            options |= {"schedule": self._schedule(), "power_t": float(self.power_t), "samples_seen": seen}
         return options
+
+    def _schedule(self) -> str:
+        """scikit-learn's ``learning_rate`` schedule, which applies to its SGD only."""
+        return self.learning_rate if getattr(self, "solver", "adam") == "sgd" else "constant"
 
     def __fieldguide_restore__(self, state: dict) -> None:
         """As the zoo's, with ``optimizer_state_`` read back into the optimizer's own state types (a bundle holds
@@ -118,9 +128,13 @@ class _Stochastic(ZooEstimator):
         n_iter, losses = (self.n_iter_, self.loss_curve_) if resuming else (0, [])
         validation = getattr(self, "validation_loss_curve_", []) if resuming else []
         scores = (getattr(self, "validation_scores_", None) or []) if resuming else []
+        seen = getattr(self, "t_", 0) if resuming else 0  # bundles of earlier versions have no t_
         fitted = super()._fit_encoded(X, y, sample_weight, n_classes)
         history = fitted.history
         self.optimizer_state_ = fitted.opt_state
+        if not self._full_batch():  # scikit-learn's t_: training rows the minibatch solver has seen
+            held = self.validation_fraction if self.early_stopping and self._continuing != "partial" else 0
+            self.t_ = seen + int(history["n_iter"]) * (X.shape[0] - math.ceil(held * X.shape[0]))
         self.n_iter_ += n_iter
         self.loss_curve_ = losses + [float(v) for v in history["loss"]]
         # as scikit-learn's: None without early stopping
@@ -152,12 +166,24 @@ class _Stochastic(ZooEstimator):
         return None if self.early_stopping else min(self.loss_curve_)
 
 
+@functools.cache
+def _rated_sgd(rate: float, momentum: float | None, nesterov: bool):
+    """SGD with its learning rate in its state (one shared object per configuration, so fits reuse compiled code)."""
+    return optax.inject_hyperparams(optax.sgd)(learning_rate=rate, momentum=momentum, nesterov=nesterov)
+
+
 class _MLP(_Stochastic):
-    """scikit-learn's solvers: ``"adam"`` (``beta_1``, ``beta_2``, ``epsilon``), ``"sgd"`` (``momentum``,
-    ``nesterovs_momentum``) at the constant rate ``learning_rate_init`` (scikit-learn's ``learning_rate``
-    schedules are not offered), or ``"lbfgs"``: full-batch L-BFGS for ``max_iter`` iterations until the largest
-    gradient is at most ``tol``, with the penalty ``alpha/(2W)·||W||²`` of the whole batch, and without
-    ``partial_fit`` or early stopping, as scikit-learn's."""
+    """scikit-learn's solvers: ``"adam"`` (``beta_1``, ``beta_2``, ``epsilon``) at the rate
+    ``learning_rate_init``, ``"sgd"`` (``momentum``, ``nesterovs_momentum``) with scikit-learn's
+    ``learning_rate`` schedules (``"constant"``; ``"invscaling"``: ``learning_rate_init / (t_ + 1) ** power_t``
+    after each epoch, ``t_`` the training rows seen; ``"adaptive"``: divided by 5 where the fit would stop, until
+    it is at most 1e-6; within ``partial_fit``, which never stops early, it keeps its rate), or ``"lbfgs"``:
+    full-batch L-BFGS for ``max_iter`` iterations until the largest gradient is at most ``tol``, with the penalty
+    ``alpha/(2W)·||W||²`` of the whole batch, and without ``partial_fit`` or early stopping, as scikit-learn's.
+
+    Optax applies the momentum after the rate (the update is ``-rate·velocity`` with ``velocity = momentum·velocity
+    + grad``), scikit-learn before it (``velocity = momentum·velocity - rate·grad``): the same steps at a constant
+    rate; after a scheduled change, Optax's velocity takes the new rate at once, scikit-learn's over a few steps."""
 
     _rules: ClassVar[dict] = {"epsilon": ("a number > 0", lambda v: _real(v) and v > 0)}
 
@@ -169,7 +195,9 @@ class _MLP(_Stochastic):
         solver="adam",
         alpha=1e-4,
         batch_size="auto",
+        learning_rate="constant",
         learning_rate_init=1e-3,
+        power_t=0.5,
         max_iter=200,
         shuffle=True,
         random_state=None,
@@ -192,7 +220,9 @@ class _MLP(_Stochastic):
         self.solver = solver
         self.alpha = alpha
         self.batch_size = batch_size
+        self.learning_rate = learning_rate
         self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
         self.max_iter = max_iter
         self.shuffle = shuffle
         self.random_state = random_state
@@ -215,10 +245,10 @@ class _MLP(_Stochastic):
         if self.solver == "lbfgs":
             return "lbfgs"
         if self.solver == "sgd":
-            momentum = float(self.momentum) or None
-            return optax_optimizer(
-                "sgd", learning_rate=rate, momentum=momentum, nesterov=bool(self.nesterovs_momentum)
-            )
+            momentum, nesterov = float(self.momentum) or None, bool(self.nesterovs_momentum)
+            if self.learning_rate != "constant":  # the rate lives in the state, where the trainer sets it
+                return _rated_sgd(rate, momentum, nesterov)
+            return optax_optimizer("sgd", learning_rate=rate, momentum=momentum, nesterov=nesterov)
         return optax_optimizer(
             "adam", learning_rate=rate, b1=float(self.beta_1), b2=float(self.beta_2), eps=float(self.epsilon)
         )
