@@ -8,7 +8,16 @@ import pytest
 import scipy.sparse
 from core_data import features, target
 
-from fieldguide.core import Learner, _learner, models, objectives, optax_optimizer, penalties, sparse
+from fieldguide.core import (
+    Learner,
+    _learner,
+    _solvers,
+    models,
+    objectives,
+    optax_optimizer,
+    penalties,
+    sparse,
+)
 from fieldguide.errors import DataError
 
 
@@ -137,8 +146,6 @@ def test_a_minibatch_fit_on_sparse_rows_compiles_once_per_bucket():
     y = target("binary", X.toarray())
     learner = Learner(models.MLP(hidden=(4,)), objectives.LogLoss(), ADAM, verbose=False)
     learner.fit(X[:300], y[:300], epochs=2, batch_size=64)
-    from fieldguide.core import _solvers
-
     before = _solvers.TRACES["optax"]
     for start in (10, 50, 90):  # 300 rows of the same bucket and slots, other rows
         learner.fit(X[start : start + 300], y[start : start + 300], epochs=2, batch_size=64)
