@@ -556,3 +556,13 @@ def test_an_optimizer_state_that_does_not_fit_is_refused(tmp_path):
     assert io.load(
         io.save(models.MLPRegressor(solver="lbfgs", max_iter=5).fit(X, X[:, 0]), tmp_path / "lbfgs")
     )
+
+
+def test_a_poisson_mlp_keeps_its_loss_and_log_link(tmp_path):
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(200, 3)), rng.poisson(2.0, 200)
+    model = models.MLPRegressor((4,), loss="poisson", max_iter=5, random_state=0).fit(X, y)
+    loaded = io.load(io.save(model, tmp_path / "model"))
+    assert loaded.loss == "poisson" and loaded.max_fun == 15000
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    assert (loaded.predict(X) > 0).all()

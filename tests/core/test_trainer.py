@@ -111,6 +111,29 @@ def test_newton_converges_where_lbfgs_crawls():
     assert newton.objective_value(X, y) <= lbfgs.objective_value(X, y) + 1e-12
 
 
+def test_lbfgs_counts_its_evaluations_and_stops_at_max_fun():
+    """``history["n_fun"]`` counts every evaluation of the objective, as a callback inside the model sees them."""
+    X, y = features(n=300), target("binary", features(n=300))
+    calls = []
+
+    def apply(params, X):
+        jax.debug.callback(lambda: calls.append(1))
+        return X @ params["coef"] + params["intercept"]
+
+    counted = models.Custom(models.Linear().init, apply)
+    objective = objectives.LogLoss() + penalties.L2(1e-3)
+    for max_fun in (None, 4):
+        calls.clear()
+        learner = Learner(counted, objective, "lbfgs", dtype="float64", tol=1e-10, max_fun=max_fun)
+        history = learner.fit(X, y).history
+        jax.effects_barrier()
+        # the first evaluation and every line-search step
+        assert history["n_fun"] == len(calls) > history["n_iter"]
+    assert not history["converged"] and 4 <= history["n_fun"] <= 5  # stopped once an iteration reached it
+    with pytest.raises(ValueError, match="max_fun must be None or >= 1, got 0"):
+        Learner(models.Linear(), objective, "lbfgs", max_fun=0)
+
+
 def _income_table():
     """Three standardised columns and one like an income (mean 3000, sd 1000), as raw tables hold them."""
     rng = np.random.default_rng(0)

@@ -10,13 +10,17 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+import sklearn.linear_model as sklm
 import sklearn.neural_network as sknn
 from sklearn.datasets import load_breast_cancer, load_digits, make_friedman1
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import mean_poisson_deviance
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from fieldguide import models
 from fieldguide.core import models as core_models
+from fieldguide.errors import DataError
 
 # the comparisons run fixed epoch budgets, which scikit-learn warns about
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -298,6 +302,51 @@ def test_lbfgs_solver_fits_full_batch_as_scikit_learns():
     assert ours.validation_scores_ is None
 
 
+def _counts(n: int, seed: int = 0):
+    """Poisson counts whose log rate is a non-linear function of six standard normal columns."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 6))
+    rate = np.exp(0.5 + 0.6 * np.sin(2 * X[:, 0]) + 0.4 * X[:, 1] * X[:, 2] - 0.3 * np.abs(X[:, 3]))
+    return X, rng.poisson(rate).astype(float)
+
+
+def test_a_poisson_mlp_without_hidden_layers_is_scikit_learns_poisson_regression():
+    """No hidden layer leaves a log-linear model; scikit-learn's MLP penalty alpha/(2n)·||W||² is its GLMs'
+    alpha/2·||w||² with alpha n times smaller: the same convex problem, the same solution."""
+    X, y = _counts(600)
+    ours = models.MLPRegressor(
+        (), loss="poisson", solver="lbfgs", alpha=1e-3 * len(y), tol=1e-10, max_iter=1000, dtype="float64"
+    ).fit(X, y)
+    ref = sklm.PoissonRegressor(alpha=1e-3, solver="newton-cholesky", tol=1e-12, max_iter=1000).fit(X, y)
+    np.testing.assert_allclose(ours.coefs_[0][:, 0], ref.coef_, rtol=1e-4, atol=1e-8)
+    np.testing.assert_allclose(ours.intercepts_[0][0], ref.intercept_, rtol=1e-6)
+    np.testing.assert_allclose(ours.predict(X), ref.predict(X), rtol=1e-6)
+
+
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_a_poisson_mlp_predicts_counts_as_well_as_scikit_learns(solver):
+    X, y = _counts(4000)
+    same = {"hidden_layer_sizes": (32,), "solver": solver, "random_state": 0, "max_iter": 300}
+    ours = models.MLPRegressor(loss="poisson", **same).fit(X[:3000], y[:3000])
+    ref = sknn.MLPRegressor(loss="poisson", **same).fit(X[:3000], y[:3000])
+    deviance = [mean_poisson_deviance(y[3000:], m.predict(X[3000:])) for m in (ours, ref)]
+    constant = mean_poisson_deviance(y[3000:], np.full(1000, y[:3000].mean()))
+    assert deviance[0] <= 1.01 * deviance[1] and deviance[0] < 0.8 * constant
+    assert (ours.predict(X) > 0).all()
+    with pytest.raises(DataError, match="Poisson expects non-negative values"):
+        models.MLPRegressor(loss="poisson").fit(X, y - 1)
+
+
+def test_max_fun_stops_lbfgs_after_as_many_evaluations_of_the_loss():
+    X, y = _counts(500)
+    same = {"hidden_layer_sizes": (8,), "loss": "poisson", "solver": "lbfgs", "random_state": 0}
+    with pytest.warns(ConvergenceWarning, match="did not converge within max_fun=10 evaluations"):
+        short = models.MLPRegressor(**same, max_fun=10).fit(X, y)
+    full = models.MLPRegressor(**same).fit(X, y)
+    assert not short.converged_ and short.n_iter_ < 10 < full.n_iter_  # the first evaluation precedes them
+    assert short.loss_curve_ == full.loss_curve_[: short.n_iter_]  # the same path, cut short
+
+
 def _leaves(params) -> np.ndarray:
     return np.concatenate([np.ravel(leaf) for leaf in jax.tree.leaves(params)])
 
@@ -366,9 +415,18 @@ def test_schedules_apply_to_sgd_only_and_need_a_rate_in_the_state():
         ({"epsilon": 0.0}, "epsilon must be a number > 0, got 0.0"),
         ({"momentum": 2}, r"momentum must be a number in \[0, 1\], got 2"),
         ({"shuffle": "yes"}, "shuffle must be True or False, got 'yes'"),
+        ({"max_fun": 0}, "max_fun must be an integer >= 1, got 0"),
     ],
 )
 def test_bad_solver_settings_are_named(bad, message):
     X, y = _problem(n=50)
     with pytest.raises(ValueError, match=f"MLPClassifier: {message}"):
         models.MLPClassifier(**bad).fit(X, y)
+
+
+def test_a_regressors_loss_is_squared_error_or_poisson():
+    X, y = _problem(n=50)
+    expected = "MLPRegressor: loss must be 'squared_error' or 'poisson', got 'gamma'"
+    with pytest.raises(ValueError, match=expected):
+        models.MLPRegressor(loss="gamma").fit(X, y)
+    assert "loss" not in models.MLPClassifier().get_params()  # scikit-learn's classifier has none either

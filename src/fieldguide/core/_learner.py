@@ -30,6 +30,7 @@ _FULL_BATCH = ("lbfgs", "newton", "proximal", "interior_point")
 _CHUNK_SECONDS = 0.25  # target wall time of one compiled chunk between progress updates
 _QUIET_SECONDS = 1.0  # fits shorter than this never show a progress bar
 _CACHE_MAX_BYTES = 1 << 30
+_INT32_MAX = int(np.iinfo(np.int32).max)
 _ALIGN = 64  # bytes: XLA's CPU client adopts host buffers aligned to this without copying
 
 
@@ -185,6 +186,9 @@ class Learner:
         tol: full batch: stop when the largest absolute gradient (gradient mapping for FISTA) is ``<= tol`` or
             the objective's relative decrease is below 4·eps (machine epsilon of ``dtype``); Optax: the improvement early stopping requires.
         max_iter: full batch: the most iterations.
+        max_fun: ``"lbfgs"``: the most evaluations of the objective and its gradient (the first one and each
+            line-search step count, as SciPy's ``maxfun``); None for no limit. A fit that reaches it stops unconverged
+            and ``history["n_fun"]`` says how many it made.
         verbose: show a Rich progress bar for fits longer than about a second.
         devices: where the fit runs. ``None``: JAX's default device. An int ``k``, ``"all"``, or a sequence of
             ``jax.Device``: data parallel over those devices (several GPUs, say). The rows are split evenly, each
@@ -211,6 +215,7 @@ class Learner:
     dtype: str = "float32"
     tol: float = 1e-6
     max_iter: int = 1000
+    max_fun: int | None = None
     verbose: bool = True
     devices: Any = None
 
@@ -249,6 +254,8 @@ class Learner:
             )
         if not self.max_iter >= 1:
             raise ValueError(f"Learner: max_iter must be >= 1, got {self.max_iter!r}")
+        if self.max_fun is not None and not self.max_fun >= 1:
+            raise ValueError(f"Learner: max_fun must be None or >= 1, got {self.max_fun!r}")
         if isinstance(self.devices, list):  # a tuple, so that the learner stays hashable
             object.__setattr__(self, "devices", tuple(self.devices))
         self._mesh()  # a bad devices value fails here, not at fit time
@@ -348,6 +355,8 @@ class Learner:
                 "converged": bool(carry["converged"]),
                 "best_epoch": n_iter,
             }
+            if "n_fun" in carry:
+                history["n_fun"] = int(carry["n_fun"])
             if validation_fraction > 0 and not full_batch:
                 history["val_loss"] = np.asarray(carry["val_hist"])[:n_iter]
                 history["val_score"] = np.asarray(carry["val_score"])[:n_iter]
@@ -430,6 +439,8 @@ class Learner:
         problem = self._problem(solver, history_len=_history_len(self.max_iter), shards=shards)
         init, run = _SOLVERS[solver]
         hyper = self._hyper()
+        if solver == "lbfgs":
+            hyper["max_fun"] = np.int32(min(self.max_fun or _INT32_MAX, _INT32_MAX))
         hyper |= self._preconditioner(X, w, n if shards == 1 else n_pad)
         carry = init(problem, _solvers.to_solver(params, hyper), data, hyper)
         carry = _drive(

@@ -328,7 +328,7 @@ def newton_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) ->
 
 @functools.partial(jax.jit, static_argnames=("problem",))
 def lbfgs_init(problem: Problem, params, data, hyper) -> dict:
-    return _start(problem, params, state=optax.lbfgs().init(params))
+    return _start(problem, params, state=optax.lbfgs().init(params), n_fun=jnp.asarray(0, jnp.int32))
 
 
 @functools.partial(jax.jit, static_argnames=("problem",))
@@ -350,13 +350,16 @@ def lbfgs_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) -> 
         new_grad = optax.tree_utils.tree_get(state, "grad")
         small_grad = optax.tree_utils.tree_max(jax.tree.map(jnp.abs, new_grad)) <= hyper["tol"]
         converged = small_grad | _converged_by_decrease(value, new_value, dtype)
+        # evaluations, as SciPy counts them: the first one (value_and_grad_from_state's) and each line-search step
+        n_fun = c["n_fun"] + (c["n_fun"] == 0) + optax.tree_utils.tree_get(state, "num_linesearch_steps")
         return {
             "params": params,
             "state": state,
             "k": c["k"] + 1,
-            "done": converged | ~jnp.isfinite(new_value),
+            "done": converged | ~jnp.isfinite(new_value) | (n_fun >= hyper["max_fun"]),
             "converged": converged,
             "hist": c["hist"].at[c["k"]].set(new_value),
+            "n_fun": n_fun.astype(jnp.int32),
         }
 
     return jax.lax.while_loop(lambda c: ~c["done"] & (c["k"] < stop), body, carry)

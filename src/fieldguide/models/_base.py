@@ -59,6 +59,7 @@ _PARAMETER_RULES = {
     "quantile": ("a number in (0, 1)", lambda v: _real(v) and 0 < v < 1),
     "tol": ("a number >= 0", lambda v: _real(v) and v >= 0),
     "max_iter": ("an integer >= 1", lambda v: _whole(v) and v >= 1),
+    "max_fun": ("an integer >= 1", lambda v: _whole(v) and v >= 1),
     "learning_rate_init": ("a number > 0", lambda v: _real(v) and v > 0),
     "rank": ("an integer >= 1", lambda v: _whole(v) and v >= 1),
     "validation_fraction": ("a number in [0, 1)", lambda v: _real(v) and 0 <= v < 1),
@@ -179,7 +180,13 @@ class ZooEstimator(BaseEstimator):
         if self.converged_ or not self._has_stopping_test():
             return
         unit = "iterations" if isinstance(self._optimizer(), str) else "epochs"
-        if self.n_iter_ < self.max_iter:  # the solver stalled: more iterations would not help
+        max_fun, n_fun = getattr(self, "max_fun", None), getattr(self, "_n_fun", None)
+        if max_fun is not None and n_fun is not None and n_fun >= max_fun:
+            message = (
+                f"{type(self).__name__} did not converge within max_fun={max_fun} evaluations of the loss "
+                f"({self.n_iter_} {unit}, tol={self.tol}): its parameters may be far from the minimum; raise max_fun"
+            )
+        elif self.n_iter_ < self.max_iter:  # the solver stalled: more iterations would not help
             message = (
                 f"{type(self).__name__} stopped after {self.n_iter_} of max_iter={self.max_iter} {unit}, unable to "
                 f"make progress in {self._fit_dtype or self.dtype} before its stopping test (tol={self.tol}); "
@@ -277,6 +284,7 @@ class ZooEstimator(BaseEstimator):
             dtype=self._fit_dtype or self.dtype,
             tol=self.tol,
             max_iter=self.max_iter,
+            max_fun=getattr(self, "max_fun", None),  # the MLPs' L-BFGS
             verbose=self.verbose,
             devices=self.devices,
         )
@@ -292,6 +300,7 @@ class ZooEstimator(BaseEstimator):
         history = fitted.history
         self.n_iter_ = int(history["n_iter"])
         self.converged_ = bool(history.get("converged", True))
+        self._n_fun = history.get("n_fun")  # L-BFGS's evaluations, for the warning when max_fun stopped it
         self._fit_params = self.get_params(deep=False)
         return fitted
 

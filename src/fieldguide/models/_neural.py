@@ -178,7 +178,8 @@ class _MLP(_Stochastic):
     ``learning_rate`` schedules (``"constant"``; ``"invscaling"``: ``learning_rate_init / (t_ + 1) ** power_t``
     after each epoch, ``t_`` the training rows seen; ``"adaptive"``: divided by 5 where the fit would stop, until
     it is at most 1e-6; within ``partial_fit``, which never stops early, it keeps its rate), or ``"lbfgs"``:
-    full-batch L-BFGS for ``max_iter`` iterations until the largest gradient is at most ``tol``, with the penalty
+    full-batch L-BFGS for ``max_iter`` iterations (and at most ``max_fun`` evaluations of the loss, line-search
+    steps included) until the largest gradient is at most ``tol``, with the penalty
     ``alpha/(2W)·||W||²`` of the whole batch, and without ``partial_fit`` or early stopping, as scikit-learn's.
 
     Optax applies the momentum after the rate (the update is ``-rate·velocity`` with ``velocity = momentum·velocity
@@ -212,6 +213,7 @@ class _MLP(_Stochastic):
         beta_2=0.999,
         epsilon=1e-8,
         n_iter_no_change=10,
+        max_fun=15000,
         dtype="float32",
         devices=None,
     ):
@@ -237,6 +239,7 @@ class _MLP(_Stochastic):
         self.beta_2 = beta_2
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
         self.dtype = dtype
         self.devices = devices
 
@@ -338,7 +341,14 @@ class _IncrementalClassifier(_Incremental):
 
 
 class MLPRegressor(_IncrementalRegressor, ZooRegressor, _MLP):
-    """A multilayer perceptron for regression (half squared error), scikit-learn's ``MLPRegressor`` parameters.
+    """A multilayer perceptron for regression, with scikit-learn's ``MLPRegressor`` parameters.
+
+    ``loss``: ``"squared_error"`` (half squared error, identity output) or ``"poisson"`` (half Poisson deviance
+    with a log link: the output is ``exp`` of the last layer, for counts and rates ``y >= 0``), as scikit-learn
+    1.7 on. ``loss_curve_`` holds the core's Poisson loss ``exp(f) - y·f`` (as the GLMs'), which leaves out the
+    deviance's constant ``y·log(y) - y``: scikit-learn's curve sits higher by its weighted mean over the rows.
+    ``loss`` is keyword-only (scikit-learn 1.7 made it the first positional parameter), so that
+    ``MLPRegressor((64, 64))`` still means two hidden layers of 64.
 
     Example:
         >>> import numpy as np
@@ -349,8 +359,71 @@ class MLPRegressor(_IncrementalRegressor, ZooRegressor, _MLP):
         5
     """
 
+    _rules: ClassVar[dict] = _MLP._rules | {
+        "loss": ("'squared_error' or 'poisson'", lambda v: v in ("squared_error", "poisson"))
+    }
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        loss="squared_error",
+        solver="adam",
+        alpha=1e-4,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=1e-3,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        dtype="float32",
+        devices=None,
+    ):
+        super().__init__(
+            hidden_layer_sizes,
+            activation,
+            solver=solver,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init,
+            power_t=power_t,
+            max_iter=max_iter,
+            shuffle=shuffle,
+            random_state=random_state,
+            tol=tol,
+            verbose=verbose,
+            warm_start=warm_start,
+            momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            n_iter_no_change=n_iter_no_change,
+            max_fun=max_fun,
+            dtype=dtype,
+            devices=devices,
+        )
+        self.loss = loss
+
     def _loss(self, n_classes):
-        return objectives.SquaredError()
+        return objectives.Poisson() if self.loss == "poisson" else objectives.SquaredError()
 
 
 class MLPClassifier(_IncrementalClassifier, ZooClassifier, _MLP):
