@@ -1,4 +1,4 @@
-"""A wide one-hot table (SciPy CSR): logistic regression and an MLP, fieldguide vs scikit-learn on the same X.
+"""Wide sparse tables (SciPy CSR): logistic regression and an MLP, fieldguide vs scikit-learn on the same X.
 
 The seeded table has 200k rows and 20 categorical fields of 10 to 20,000 levels each (60,630 one-hot columns,
 20 non-zeros per row): 49 GB as a dense float32 array, 33 MB as CSR. The target is drawn from a logistic model
@@ -9,7 +9,13 @@ it has not converged, as it should at 5 epochs). Reported: the best of 3 warm fi
 first one in the same process, the final penalised log loss of the logistic regressions (float64, NumPy, at each
 solution), and held-out accuracy (the last 20 % of rows) for all.
 
-    python benchmarks/bench_sparse.py [--rows 200000]
+``--table text`` takes a seeded bag of words instead: 200k documents of log-normal lengths (median 17 distinct
+words, the longest 737) over a Zipf vocabulary of 30,000 words, log(1 + count) scaled to unit length per document
+(4.6M non-zeros), the target drawn from a logistic model of per-word effects; logistic regression only.
+``--one-block`` adds fieldguide's fit with every row kept at the longest row's slots (no overflow layout, see
+``fieldguide.core.sparse``), to measure what the layout saves.
+
+    python benchmarks/bench_sparse.py [--rows 200000] [--table one-hot|text] [--one-block]
 """
 
 from __future__ import annotations
@@ -42,6 +48,37 @@ def one_hot_data(n: int, seed: int = 0):
     return X, y
 
 
+def text_data(n: int, seed: int = 0, vocabulary: int = 30_000):
+    """The seeded bag of words and its binary target (see the module docstring)."""
+    rng = np.random.default_rng(seed)
+    lengths = np.minimum(np.ceil(rng.lognormal(3.2, 1.0, n)), 5_000).astype(np.int64)  # words per document
+    words = np.minimum(rng.zipf(1.2, lengths.sum()), vocabulary) - 1
+    documents = np.repeat(np.arange(n), lengths)
+    X = scipy.sparse.csr_matrix((np.ones(words.size, np.float32), (documents, words)), shape=(n, vocabulary))
+    X.sum_duplicates()
+    X.data = np.log1p(X.data)
+    X = scipy.sparse.diags(1 / np.sqrt(X.multiply(X).sum(axis=1).A1)).astype(np.float32) @ X
+    eta = 3 * (X @ rng.normal(0, 1, vocabulary)) - 0.2
+    return X.tocsr(), (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(np.int32)
+
+
+def one_block(counts, n_pad):
+    """fieldguide.core.sparse.layout without overflow: every row keeps the longest row's slots."""
+    from fieldguide.core import sparse
+
+    return sparse.slots(int(counts.max(initial=0))), 0
+
+
+def slots_per_non_zero(X) -> float:
+    """Slots (column, value) fieldguide stores per non-zero of X when it stages it for a fit."""
+    import jax
+
+    from fieldguide.core import _learner
+
+    staged = _learner.stage_rows(X, X.shape[0], "float32")
+    return sum(leaf.size for leaf in jax.tree.leaves(staged) if leaf.ndim == 2) / 2 / X.nnz
+
+
 def estimators(problem: str, library: str):
     if library == "sklearn":
         from sklearn.linear_model import LogisticRegression
@@ -62,31 +99,52 @@ def penalised_loss(est, X, y) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--table", choices=["one-hot", "text"], default="one-hot")
+    parser.add_argument("--one-block", action="store_true", help="add fieldguide without overflow layout")
     args = parser.parse_args()
-    X, y = one_hot_data(args.rows)
+    X, y = (one_hot_data if args.table == "one-hot" else text_data)(args.rows)
     cut = int(0.8 * args.rows)
     train, test = (X[:cut], y[:cut]), (X[cut:], y[cut:])
+    counts = np.diff(X.indptr)
     print(
-        f"X: {X.shape[0]} x {X.shape[1]}, {X.nnz} non-zeros ({X.data.nbytes / 1e6:.0f} MB of values)",
+        f"X: {X.shape[0]} x {X.shape[1]}, {X.nnz} non-zeros ({X.data.nbytes / 1e6:.0f} MB of values), "
+        f"{counts.min()} to {counts.max()} per row; fieldguide stores {slots_per_non_zero(X):.2f} slots per "
+        "non-zero" + (f", {_one_block(slots_per_non_zero, X):.1f} in one block" if args.one_block else ""),
         file=sys.stderr,
     )
+    libraries = ["sklearn", "fieldguide"] + (["fieldguide one block"] if args.one_block else [])
     rows = []
-    for problem in ("logistic", "mlp"):
+    for problem in ("logistic", "mlp") if args.table == "one-hot" else ("logistic",):
         row = {"problem": problem}
-        for library in ("sklearn", "fieldguide"):
+        for library in libraries:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # scikit-learn's MLP has not converged in 5 epochs, by design
-                est = estimators(problem, library).fit(*train)
                 repeats = 3 if problem == "logistic" else 1  # scikit-learn's MLP takes minutes per fit here
-                row[f"{library} warm s"] = best_time(lambda est=est: est.fit(*train), repeats=repeats)
+
+                def fit(est=estimators(problem, library)):
+                    return est.fit(*train)
+
+                run = (lambda: _one_block(fit)) if library.endswith("one block") else fit
+                est = run()
+                row[f"{library} warm s"] = best_time(run, repeats=repeats)
             row[f"{library} accuracy"] = est.score(*test)
             row[f"{library} loss"] = penalised_loss(est, *train) if problem == "logistic" else "–"
         row["warm ×"] = row["sklearn warm s"] / row["fieldguide warm s"]
         rows.append(row)
         print(f"done: {problem}", file=sys.stderr)
-    columns = ["problem", "sklearn warm s", "fieldguide warm s", "warm ×", "sklearn loss", "fieldguide loss"]
-    columns += ["sklearn accuracy", "fieldguide accuracy"]
+    columns = ["problem", *(f"{library} warm s" for library in libraries), "warm ×"]
+    columns += [f"{library} {what}" for what in ("loss", "accuracy") for library in libraries]
     print(table(rows, columns))
+
+
+def _one_block(function, *args):
+    """``function(*args)`` with fieldguide's sparse layout kept to one block."""
+    from unittest import mock
+
+    from fieldguide.core import sparse
+
+    with mock.patch.object(sparse, "layout", one_block):
+        return function(*args)
 
 
 if __name__ == "__main__":

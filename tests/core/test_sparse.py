@@ -27,6 +27,34 @@ def _sparse_features(n: int = 300, density: float = 0.3, seed: int = 0) -> np.nd
     return np.where(np.random.default_rng(seed + 1).random(X.shape) < density, X, 0.0)
 
 
+def _skewed_features(n: int = 600, d: int = 64, seed: int = 0) -> np.ndarray:
+    """Rows of 1-3 non-zeros, every 20th of 24 and every 150th full: the long rows (text's long documents) that
+    the layout keeps in two levels of overflow."""
+    rng = np.random.default_rng(seed)
+    counts = np.where(np.arange(n) % 20 == 0, 24, rng.integers(1, 4, n))
+    counts[::150] = d
+    X = np.zeros((n, d))
+    for row, count in enumerate(counts):
+        X[row, rng.choice(d, count, replace=False)] = rng.normal(size=count)
+    return X
+
+
+DATA = {"uniform": _sparse_features, "skewed": _skewed_features}
+
+
+def _levels(rows: sparse.SparseRows) -> list[tuple[int, int]]:
+    """The shape of each level of the layout: the rows, then each overflow's lines."""
+    return [rows.columns.shape] + ([] if rows.overflow is None else _levels(rows.overflow))
+
+
+def _dense(rows: sparse.SparseRows) -> np.ndarray:
+    """The dense matrix the rows hold, overflow included."""
+    joined = rows.take(np.arange(rows.shape[0]), promise=False)
+    dense = np.zeros(rows.shape)
+    np.add.at(dense, (np.arange(rows.shape[0])[:, None], joined.columns), joined.values)
+    return dense
+
+
 def _leaves(params) -> np.ndarray:
     return np.concatenate([np.ravel(p) for p in jax.tree.leaves(params)])
 
@@ -42,11 +70,12 @@ CASES = {
 }
 
 
+@pytest.mark.parametrize("data", DATA)
 @pytest.mark.parametrize("case", CASES, ids=str)
-def test_a_sparse_fit_equals_the_dense_fit(case):
+def test_a_sparse_fit_equals_the_dense_fit(case, data):
     model, objective, optimizer, kind = CASES[case]
-    X = _sparse_features()
-    y = target(kind, X)
+    X = DATA[data]()
+    y = target(kind, X[:, :5])
     learner = Learner(model, objective, optimizer, dtype="float64", tol=1e-10, verbose=False)
     fit = {"epochs": 5, "batch_size": 64, "seed": 0}
     dense, sparse_fit = learner.fit(X, y, **fit), learner.fit(scipy.sparse.csr_matrix(X), y, **fit)
@@ -88,11 +117,38 @@ def test_sparse_rows_are_laid_out_as_the_dense_rows_are():
         n_pad = 3 * 16
         staged = _learner.stage_rows(csr, n_pad, "float64", rows, shards)
         expected = _learner.stage_rows(X, n_pad, "float64", rows, shards)
-        rebuilt = np.zeros_like(expected)
-        np.add.at(rebuilt, (np.arange(n_pad)[:, None], staged.columns), staged.values)
-        np.testing.assert_array_equal(rebuilt, expected)
+        np.testing.assert_array_equal(_dense(staged), expected)
         assert staged.shape == expected.shape and staged.columns.dtype == np.int32
-        assert staged.columns.shape[1] == sparse.slots(int(np.diff(csr[rows].indptr).max()))
+    # parts on devices are cut by rows alone: one block, as many slots as the longest row needs
+    assert _levels(staged) == [(n_pad, sparse.slots(int(np.diff(csr[rows].indptr).max())))]
+
+
+def test_long_rows_keep_their_rest_in_overflow_so_memory_stays_near_the_non_zeros():
+    X = _skewed_features()
+    csr = scipy.sparse.csr_matrix(X)
+    staged = _learner.stage_rows(csr, 640, "float64")
+    np.testing.assert_array_equal(_dense(staged), np.pad(X, ((0, 40), (0, 0))))
+    # 30 rows of 24 (and 2 full ones) overflow 4 slots into 64 lines; the 4 full rows overflow 20 more into 8
+    assert _levels(staged) == [(640, 4), (64, 20), (8, 40)]
+    stored = sum(a * b for a, b in _levels(staged))
+    assert stored < 2.5 * csr.nnz and 8 * stored < 640 * 64  # the plain layout: 64 slots in every row
+    rows = np.random.default_rng(0).permutation(600)[:450]  # a fold, padded to its bucket
+    staged = _learner.stage_rows(csr, 480, "float64", rows)
+    np.testing.assert_array_equal(_dense(staged), _learner.stage_rows(X, 480, "float64", rows))
+    assert staged.overflow is not None
+
+
+def test_a_layout_overflows_only_where_it_saves_a_quarter():
+    n = 1000
+    assert sparse.layout(np.full(n, 9), n) == (sparse.slots(9), 0)  # one-hot: every row alike
+    # one long row: its line and the line of zeros, in 8 lines at least
+    assert sparse.layout(np.r_[np.full(n - 1, 2), 9], n) == (2, 8)
+    # 10 rows of 100 among rows of 3: 2 slots, then 1024 lines (every row holds more) of 1 slot, whose 10 long
+    # lines keep their 97 more in 16 lines of slots(97) = 104: 2000 + 1024 + 1664 slots stored, not 112 for all
+    counts = np.r_[np.full(n - 10, 3), np.full(10, 100)]
+    assert sparse.layout(counts, n) == (2, 1024) and sparse.layout(counts, n, levels=1) == (4, 16)
+    halves = np.r_[np.full(n // 2, 6), np.full(n // 2, 8)]
+    assert sparse.layout(halves, n) == (8, 0)  # an overflow would save too little
 
 
 def test_slots_are_few_and_waste_at_most_a_quarter_above_eight():
@@ -101,15 +157,30 @@ def test_slots_are_few_and_waste_at_most_a_quarter_above_eight():
         assert k <= sparse.slots(k) <= 1.25 * k
 
 
-def test_sparse_products_and_gathers_match_dense():
-    X = _sparse_features(n=20)
-    rows = _learner.stage_rows(scipy.sparse.csr_matrix(X), 20, "float64")
+@pytest.mark.parametrize("data", DATA)
+def test_sparse_products_and_gathers_match_dense(data):
+    X = DATA[data]()
+    rows = _learner.stage_rows(scipy.sparse.csr_matrix(X), len(X), "float64")
     W = np.random.default_rng(0).normal(size=(X.shape[1], 3, 2))
+    some = np.array([150, 4, 20, 2])  # a full row, a short one, a row of 24, another short one
     with jax.enable_x64(True):
         np.testing.assert_allclose(rows @ W, np.einsum("nd,drk->nrk", X, W), atol=1e-12)
         np.testing.assert_allclose(rows.square() @ W[:, 0, 0], np.square(X) @ W[:, 0, 0], atol=1e-12)
-        picked = jax.jit(lambda r, i: r[i])(rows, np.array([4, 2]))
-        np.testing.assert_allclose(picked @ W[:, 0], X[[4, 2]] @ W[:, 0], atol=1e-12)
+        for pick in (lambda r, i: r[i], lambda r, i: r.take(i)):  # a minibatch's rows, their overflow joined
+            picked = jax.jit(pick)(rows, some)
+            assert picked.overflow is None
+            np.testing.assert_allclose(picked @ W[:, 0], X[some] @ W[:, 0], atol=1e-12)
+
+
+@pytest.mark.parametrize("data", DATA)
+def test_the_column_statistics_of_sparse_rows_are_the_dense_ones(data):
+    X = DATA[data]() * np.geomspace(0.01, 100, 64 if data == "skewed" else 5)  # columns far from standard
+    w = np.random.default_rng(1).random(len(X))
+    rows = _learner.stage_rows(scipy.sparse.csr_matrix(X), 640, "float64")
+    found = _solvers.preconditioner(rows, np.pad(w, (0, 40)), len(X), fit_intercept=True)
+    expected = _solvers.preconditioner(X, w, len(X), fit_intercept=True, rows=len(X))  # every dense row
+    for key in ("shift", "scale"):
+        np.testing.assert_allclose(found[key], expected[key], rtol=1e-10)
 
 
 def test_a_non_finite_sparse_value_is_named_by_its_row():
@@ -149,4 +220,19 @@ def test_a_minibatch_fit_on_sparse_rows_compiles_once_per_bucket():
     before = _solvers.TRACES["optax"]
     for start in (10, 50, 90):  # 300 rows of the same bucket and slots, other rows
         learner.fit(X[start : start + 300], y[start : start + 300], epochs=2, batch_size=64)
+    assert _solvers.TRACES["optax"] == before
+
+
+def test_a_minibatch_fit_on_skewed_rows_with_validation_equals_the_dense_fit_and_compiles_once():
+    X = _skewed_features(n=800)
+    y = target("binary", X[:, :5])
+    learner = Learner(models.MLP(hidden=(8,)), objectives.LogLoss(), ADAM, dtype="float64", verbose=False)
+    fit = {"epochs": 6, "batch_size": 64, "validation_fraction": 0.2, "patience": 2, "seed": 0}
+    csr = scipy.sparse.csr_matrix(X)
+    dense, on_sparse = learner.fit(X[:600], y[:600], **fit), learner.fit(csr[:600], y[:600], **fit)
+    np.testing.assert_allclose(_leaves(on_sparse.params), _leaves(dense.params), rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(on_sparse.history["val_loss"], dense.history["val_loss"], rtol=1e-9)
+    before = _solvers.TRACES["optax"]
+    for start in (20, 200):  # other rows, whose long rows fall in the same bucket, slots and overflow lines
+        learner.fit(csr[start : start + 600], y[start : start + 600], **fit)
     assert _solvers.TRACES["optax"] == before

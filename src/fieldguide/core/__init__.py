@@ -38,8 +38,9 @@ Design notes (the non-obvious parts):
   blocks of every device's part in step, and minibatches gather rows within each device's part (each part has
   its own shuffle). The interior point's per-row dual vectors (one number per row) are gathered, X never.
 - **Sparse X**: a SciPy sparse matrix is staged as ``sparse.SparseRows``, each row's non-zeros in a fixed number
-  of (column, value) slots, so rows are padded, gathered into minibatches and split across devices as dense rows
-  are, in the same loops; ``X @ W`` gathers W's rows (its gradient is a scatter-add), O(non-zeros) per pass.
+  of (column, value) slots (a long row's rest in an overflow block), so rows are padded, gathered into minibatches
+  and split across devices as dense rows are, in the same loops; ``X @ W`` gathers W's rows (its gradient is a
+  scatter-add), O(non-zeros) per pass.
   Newton and the interior point form ``X^T D X`` from a dense X and refuse a sparse one.
 - **Memory maps**: every XLA:CPU executable holds memory mappings; a process that compiles thousands of shapes
   would reach Linux's ``vm.max_map_count`` and abort, so the trainer clears JAX's caches past half of it.

@@ -747,12 +747,12 @@ def stage_rows(X, n_pad: int, dtype: str, rows: np.ndarray | None = None, shards
 
 def _stage_sparse(X, n_pad: int, dtype: str, rows, shards: int) -> sparse.SparseRows:
     picked = X if rows is None else X[rows]
-    counts = np.diff(picked.indptr)
     part = n_pad // shards
     shares = [(first, last, s * part) for s, (first, last) in enumerate(_shares(picked.shape[0], shards))]
     with np.errstate(over="ignore"):  # a value beyond dtype's range becomes inf, reported below
-        staged = sparse.staged(picked, shares, n_pad, sparse.slots(int(counts.max(initial=0))), dtype)
-    if not np.isfinite(staged.values).all():  # reported in the caller's row numbers
+        # rows split across devices must be cut by rows alone: no overflow block
+        staged = sparse.staged(picked, shares, n_pad, dtype, overflow=2 if shards == 1 else 0)
+    if not all(np.isfinite(leaf).all() for leaf in jax.tree.leaves(staged)):  # reported in the caller's rows
         with np.errstate(over="ignore"):
             bad = np.flatnonzero(~np.isfinite(X.data.astype(dtype)))
         bad_rows = np.unique(np.searchsorted(X.indptr, bad, side="right") - 1)

@@ -124,8 +124,8 @@ def preconditioner(X: np.ndarray, w: np.ndarray, n_rows: int, fit_intercept: boo
     weight = weight if weight.sum() > 0 else np.ones_like(weight)
     # the map changes the parameters only, never X: a sparse X stays sparse, however its columns are centred
     if isinstance(X, SparseRows):
-        columns, values = (np.asarray(a[:n_rows:step]).ravel() for a in (X.columns, X.values))
-        weighted = np.repeat(weight, X.columns.shape[1]) * values
+        columns, values, entry_weight = X.entries(weight)
+        weighted = entry_weight * values
         mean, second = (
             np.bincount(columns, v, X.shape[1]) / weight.sum() for v in (weighted, weighted * values)
         )
@@ -724,7 +724,9 @@ def optax_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) -> 
             params, opt_state = state
 
             def rows(a, at):  # the order holds valid, distinct indices: no bounds handling
-                return jax.tree.map(lambda b: b.at[at].get(mode="promise_in_bounds", unique_indices=True), a)
+                if isinstance(a, SparseRows):  # with its rows' overflow lines, if any
+                    return a.take(at)
+                return a.at[at].get(mode="promise_in_bounds", unique_indices=True)
 
             def joined(a):  # (shards, bs, ...) -> (shards·bs, ...)
                 return jax.tree.map(lambda b: b.reshape(-1, *b.shape[2:]), a)
