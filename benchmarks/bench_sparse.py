@@ -62,7 +62,7 @@ def text_data(n: int, seed: int = 0, vocabulary: int = 30_000):
     return X.tocsr(), (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(np.int32)
 
 
-def one_block(counts, n_pad):
+def one_block(counts, n_pad, levels=0):
     """fieldguide.core.sparse.layout without overflow: every row keeps the longest row's slots."""
     from fieldguide.core import sparse
 

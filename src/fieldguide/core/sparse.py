@@ -11,8 +11,9 @@ The slots per row are the most non-zeros any row holds, rounded up (:func:`slots
 holds the same count, wastes nothing. Where a few long rows would set the count for all (text: a few long documents
 among short ones), the rows keep fewer slots and the long rows put the rest of their non-zeros in an overflow
 block, one line per long row (:func:`layout` chooses the split that stores the fewest slots), so memory and every
-pass stay O(nnz). A minibatch gathers each row's overflow line into its slots. The data of a fit split across
-devices keeps the plain layout (every part of it must be cut by rows).
+full-batch pass stay O(nnz). A minibatch joins each row's overflow lines to its slots, which makes its rows about
+as wide as the plain layout's (a batch is small; the whole X is not). The data of a fit split across devices keeps
+the plain layout (every part of it must be cut by rows).
 
 A model's ``apply`` receives a :class:`SparseRows` where it would receive an array: ``X @ W`` (``W`` of shape
 ``(d, ...)``), ``X.square()`` and ``X.shape`` are what the built-in models use, and a ``models.Custom`` may use
