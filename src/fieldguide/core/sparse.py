@@ -153,14 +153,14 @@ def _fewest(ordered: np.ndarray, n_pad: int, levels: int) -> tuple[int, int, int
     return best if best[0] <= 0.75 * n_pad * plain else (n_pad * plain, plain, 0)
 
 
-def staged(X, parts: list[tuple[int, int, int]], n_pad: int, dtype: str, overflow: int = 2) -> SparseRows:
+def staged(X, parts: list[tuple[int, int, int]], n_pad: int, dtype: str, levels: int = 2) -> SparseRows:
     """``X`` (CSR) laid out as ``SparseRows`` of ``n_pad`` rows: for each ``(first, last, at)`` of ``parts``, X's
     rows ``first:last`` start at row ``at``; every other row is padding. Long rows may keep the rest of their
-    non-zeros in an overflow (see :func:`layout`), laid out the same way in turn, ``overflow`` levels deep at most
+    non-zeros in an overflow (see :func:`layout`), laid out the same way in turn, ``levels`` deep at most
     (few levels, few programs: on ``benchmarks/bench_sparse.py``'s 200k-document bag of words, 2 levels hold
     2.6 slots per non-zero, 3 levels 1.9, the plain layout 33). The caller checks the values finite."""
     counts = np.diff(X.indptr)
-    width, lines = layout(counts, n_pad, overflow)
+    width, lines = layout(counts, n_pad, levels)
     columns, values = np.zeros((n_pad, width), np.int32), np.zeros((n_pad, width), dtype)
     long = counts > width
     zeros = long.sum()  # the line of zeros, after one line per long row
@@ -184,5 +184,5 @@ def staged(X, parts: list[tuple[int, int, int]], n_pad: int, dtype: str, overflo
     indptr = np.concatenate([[0], np.cumsum(np.bincount(line, minlength=lines))])
     more = scipy.sparse.csr_matrix((value[order], column[order], indptr), shape=(lines, X.shape[1]))
     return SparseRows(
-        columns, values, X.shape[1], overflow_line, staged(more, [(0, lines, 0)], lines, dtype, overflow - 1)
+        columns, values, X.shape[1], overflow_line, staged(more, [(0, lines, 0)], lines, dtype, levels - 1)
     )
