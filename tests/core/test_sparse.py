@@ -64,7 +64,12 @@ CASES = {
     "logistic lbfgs": (models.Linear(), objectives.LogLoss() + penalties.L2(1e-2), "lbfgs", "binary"),
     "poisson lbfgs": (models.Linear(), objectives.Poisson() + penalties.L2(1e-2), "lbfgs", "count"),
     "lasso fista": (models.Linear(), objectives.SquaredError() + penalties.L1(5e-2), "proximal", "real"),
-    "softmax lbfgs": (models.Linear(), objectives.SoftmaxCrossEntropy(), "lbfgs", "multiclass"),
+    "softmax lbfgs": (
+        models.Linear(),
+        objectives.SoftmaxCrossEntropy() + penalties.L2(1e-2),
+        "lbfgs",
+        "multiclass",
+    ),
     "mlp adam": (models.MLP(hidden=(8,)), objectives.LogLoss() + penalties.L2(1e-4), ADAM, "binary"),
     "fm adam": (models.FactorizationMachine(rank=3), objectives.SquaredError(), ADAM, "real"),
 }
