@@ -143,6 +143,15 @@ def test_long_rows_keep_their_rest_in_overflow_so_memory_stays_near_the_non_zero
     assert staged.overflow is not None
 
 
+def test_padding_slots_are_spread_over_the_columns():
+    # a gradient scatter-adds every slot, padding too: slots all naming column 0 would queue on one address
+    staged = _learner.stage_rows(scipy.sparse.csr_matrix(_skewed_features()), 640, "float64")
+    for level in (staged, staged.overflow, staged.overflow.overflow):
+        columns, values = np.asarray(level.columns), np.asarray(level.values)
+        padding = columns[values == 0]
+        assert padding.size > 64 and np.bincount(padding).max() <= padding.size / 16  # was all of them
+
+
 def test_a_layout_overflows_only_where_it_saves_a_quarter():
     n = 1000
     assert sparse.layout(np.full(n, 9), n) == (sparse.slots(9), 0)  # one-hot: every row alike

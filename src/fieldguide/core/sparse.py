@@ -36,7 +36,8 @@ __all__ = ["SparseRows", "is_sparse", "layout", "slots"]
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
 class SparseRows:
-    """Rows of a sparse matrix as ``(n, slots)`` column indices and values; a padding slot is column 0 with value 0.
+    """Rows of a sparse matrix as ``(n, slots)`` column indices and values; a padding slot has value 0 (and any
+    column: :func:`staged` spreads them over the columns).
 
     Rows holding more non-zeros than the slots keep the rest in ``overflow``, itself a ``SparseRows`` of one line
     per such row (and a line of zeros, which every other row names), at ``overflow_line`` (one per row).
@@ -161,7 +162,12 @@ def staged(X, parts: list[tuple[int, int, int]], n_pad: int, dtype: str, levels:
     2.6 slots per non-zero, 3 levels 1.9, the plain layout 33). The caller checks the values finite."""
     counts = np.diff(X.indptr)
     width, lines = layout(counts, n_pad, levels)
-    columns, values = np.zeros((n_pad, width), np.int32), np.zeros((n_pad, width), dtype)
+    # padding slots name every column in turn: a gradient's scatter-add into one column (column 0) would wait on
+    # each add before the next (on the bag of words, 45 ms against 32 ms spread)
+    d = max(X.shape[1], 1)
+    first = (np.arange(n_pad, dtype=np.int64) * width % d).astype(np.int32)  # each row's first padding column
+    columns = (first[:, None] + np.arange(width, dtype=np.int32)) % np.int32(d)
+    values = np.zeros((n_pad, width), dtype)
     long = counts > width
     zeros = long.sum()  # the line of zeros, after one line per long row
     line_of = np.where(long, np.cumsum(long) - 1, zeros).astype(np.int32)
