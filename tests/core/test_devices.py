@@ -77,9 +77,12 @@ print(json.dumps(out))
 """
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def sharded(tmp_path_factory):
-    """The fits of ``SCRIPT`` and the largest all-gather (in elements) in each compiled loop of theirs."""
+    """The fits of ``SCRIPT`` and the largest all-gather (in elements) in each compiled loop of theirs.
+
+    Kept for the session: the worker running this module's group may run other modules' tests in between, which
+    would end a module's fixture and run the script (about a minute) again."""
     dump = tmp_path_factory.mktemp("hlo")
     env = {
         **os.environ,
