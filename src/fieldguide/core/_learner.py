@@ -441,7 +441,7 @@ class Learner:
         hyper = self._hyper()
         if solver == "lbfgs":
             hyper["max_fun"] = np.int32(min(self.max_fun or _INT32_MAX, _INT32_MAX))
-        hyper |= self._preconditioner(X, w, n if shards == 1 else n_pad)
+        hyper |= self._preconditioner(X, w, n if shards == 1 else n_pad, ridge=hyper["l2"])
         carry = init(problem, _solvers.to_solver(params, hyper), data, hyper)
         carry = _drive(
             _exported.loop(run, problem, data, hyper), carry, self.max_iter, "iterations", self.verbose
@@ -536,12 +536,14 @@ class Learner:
                 f"{type(self.objective).__name__}{' and an L2 part' if penalty.l2_strength else ''}"
             )
 
-    def _preconditioner(self, X, w, n_rows: int) -> dict:
+    def _preconditioner(self, X, w, n_rows: int, ridge: float = 0.0) -> dict:
         """Linear models (and their subclasses, which apply X only through ``coef`` and ``intercept``) train in
-        standardised coordinates, whatever the optimizer; see ``_solvers.preconditioner``."""
+        standardised coordinates, whatever the optimizer; see ``_solvers.preconditioner``. The full-batch
+        solvers weigh the columns' spread against the L2 strength ``ridge``."""
         if not isinstance(self.model, Linear):
             return {}
-        return _solvers.preconditioner(X, w, n_rows, self.model.fit_intercept)
+        ridge = float(ridge) / self.objective.curvature
+        return _solvers.preconditioner(X, w, n_rows, self.model.fit_intercept, ridge=ridge)
 
 
 _SOLVERS = {

@@ -111,10 +111,19 @@ def _converged_by_decrease(before, after, dtype):
 # float32 (its curvature, ~sd², sits below eps·mean² beside the intercept's).
 
 
-def preconditioner(X: np.ndarray, w: np.ndarray, n_rows: int, fit_intercept: bool, rows: int = 1024) -> dict:
+def preconditioner(
+    X: np.ndarray, w: np.ndarray, n_rows: int, fit_intercept: bool, ridge: float = 0.0, rows: int = 1024
+) -> dict:
     """``{"shift", "scale"}``: the weighted mean and standard deviation of the columns of ``X[:n_rows]``, from
     about ``rows`` evenly spaced rows (rows of zero weight take no part, so they change nothing here either);
     ``{}`` (no map) when every column is near standard already.
+
+    ``ridge`` (the L2 strength over the loss's curvature) joins each varying column's variance:
+    ``scale = sqrt(sd² + ridge)`` makes the diagonal of the penalised objective's Hessian about even (Jacobi's
+    preconditioner). Without it a rare column (a word in 10 of 160k documents: sd ~ 3e-3), which the penalty
+    holds more than the data does, was stretched until the penalty's curvature dwarfed every other column's:
+    L-BFGS took 263 iterations on ``benchmarks/bench_sparse.py``'s bag of words, 11 with it (59 and 32 on its
+    one-hot table), to the same loss.
 
     For ``SparseRows``, from every row: that costs O(non-zeros), and a sample would miss the rare columns of a
     one-hot table and leave them unscaled (L-BFGS took 344 iterations on ``benchmarks/bench_sparse.py``'s
@@ -135,7 +144,7 @@ def preconditioner(X: np.ndarray, w: np.ndarray, n_rows: int, fit_intercept: boo
         mean = weight @ sample / weight.sum()
         scale = np.sqrt(weight @ np.square(sample - mean) / weight.sum())
     shift = mean if fit_intercept else np.zeros(X.shape[1])
-    scale = np.where(scale > 0, scale, 1.0)
+    scale = np.where(scale > 0, np.sqrt(np.square(scale) + ridge), 1.0)
     if np.all((scale >= 0.25) & (scale <= 4.0) & (np.abs(shift) <= 2.0 * scale)):
         return {}  # near-standard columns (scale beside the intercept's 1, offset): the map would only cost time
     return {"shift": shift.astype(X.dtype), "scale": scale.astype(X.dtype)}

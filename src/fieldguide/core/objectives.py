@@ -51,6 +51,9 @@ class Objective:
     smooth = True
     #: True for classifiers' losses, whose encoded target is a class id: validation rows are then stratified.
     classifies = False
+    #: The loss's typical second derivative in an output (1 for squared error): the solvers' preconditioner
+    #: weighs a column's spread against the L2 penalty with it.
+    curvature = 1.0
 
     def __add__(self, other: Penalty) -> Objective:
         if not isinstance(other, Penalty):
@@ -154,6 +157,7 @@ class LogLoss(Objective):
     """Binary cross-entropy on the logit, y in {0, 1}; the link gives the probability of class 1."""
 
     classifies = True
+    curvature = 0.25  # p(1 - p), at most 1/4
 
     def per_row(self, outputs, y):
         f = outputs[:, 0]
@@ -182,6 +186,7 @@ class SoftmaxCrossEntropy(Objective):
     """
 
     classifies = True
+    curvature = 0.25  # p(1 - p) on the diagonal, at most 1/4
 
     n_classes: int | None = None
 
