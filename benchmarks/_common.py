@@ -109,9 +109,9 @@ def _status_kib(field: str) -> int:
 
 
 def table(rows: list[dict], columns: list[str]) -> str:
-    """A plain Markdown table (pasteable into benchmarks/README.md)."""
+    """A plain Markdown table (pasteable into benchmarks/README.md); a cell a row lacks reads "–"."""
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
-        cells = [f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c]) for c in columns]
+        cells = [f"{row[c]:.4g}" if isinstance(row.get(c), float) else str(row.get(c, "–")) for c in columns]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
