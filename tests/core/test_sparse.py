@@ -218,7 +218,7 @@ def test_the_preconditioner_weighs_each_columns_spread_against_the_penalty():
     found = _solvers.preconditioner(X, np.ones(len(X)), len(X), fit_intercept=True, ridge=0.3, rows=len(X))
     np.testing.assert_allclose(found["scale"], np.sqrt(np.square(plain["scale"]) + 0.3), rtol=1e-6)
     np.testing.assert_array_equal(found["shift"], plain["shift"])
-    # on rare words, stretching each column to unit spread leaves the penalty's curvature dwarfing the data's
+    # on rare words, stretching each column to unit spread leaves the penalty's curvature outgrowing the data's
     X, y = _words()
     ours = LogisticRegression(dtype="float64", tol=1e-10).fit(X, y)
     unweighed = _solvers.preconditioner
