@@ -754,7 +754,8 @@ def _stage_sparse(X, n_pad: int, dtype: str, rows, shards: int) -> sparse.Sparse
     with np.errstate(over="ignore"):  # a value beyond dtype's range becomes inf, reported below
         # rows split across devices must be cut by rows alone: no overflow block
         staged = sparse.staged(picked, shares, n_pad, dtype, levels=2 if shards == 1 else 0)
-    if not all(np.isfinite(leaf).all() for leaf in jax.tree.leaves(staged)):  # reported in the caller's rows
+    values = [leaf for leaf in jax.tree.leaves(staged) if leaf.dtype.kind == "f"]  # not the column indices
+    if not all(np.isfinite(leaf).all() for leaf in values):  # reported in the caller's rows
         with np.errstate(over="ignore"):
             bad = np.flatnonzero(~np.isfinite(X.data.astype(dtype)))
         bad_rows = np.unique(np.searchsorted(X.indptr, bad, side="right") - 1)
