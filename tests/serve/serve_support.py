@@ -78,9 +78,14 @@ def serving(
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=30)
+    # keep-alive outlasts any test's traffic: a request sent on a connection at the instant the server's idle
+    # timer closes it ends in ReadError (HTTP/1.1's race, which clients retry around). On a starved machine a
+    # response can reach the client seconds after it left, so a client-side expiry shorter than uvicorn's 5 s
+    # default did not rule the race out (the load test failed so in 1 CI run)
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, timeout_graceful_shutdown=30, timeout_keep_alive=120
     )
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60

@@ -18,9 +18,7 @@ async def _traffic(url: str, fitted, on_answer=None) -> list[tuple[int, dict]]:
     """``REQUESTS`` /predict calls of 1-3 rows, at most ``CONCURRENCY`` in flight; (status, body) each."""
     records = fitted.records()
     gate = asyncio.Semaphore(CONCURRENCY)
-    # the client drops idle connections before uvicorn's 5 s keep-alive timeout does: otherwise a request sent
-    # on a connection the server is closing at that moment ends in ReadError (1 run in 4 on a loaded machine)
-    limits = httpx.Limits(max_connections=CONCURRENCY, keepalive_expiry=1.0)
+    limits = httpx.Limits(max_connections=CONCURRENCY)  # the server keeps connections open (serve_support)
 
     async def one(http: httpx.AsyncClient, i: int) -> tuple[int, dict]:
         start = i % len(records)
