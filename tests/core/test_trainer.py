@@ -292,6 +292,47 @@ def test_padding_changes_nothing():
     np.testing.assert_allclose(plain.params["coef"], padded.params["coef"], rtol=1e-8)
 
 
+def test_narrow_tables_share_a_column_bucket_until_their_rows_make_passes_cost():
+    assert [_learner.column_bucket(d, 1024) for d in (1, 3, 8, 9, 30, 33, 64, 65, 130)] == [
+        8, 8, 8, 16, 32, 64, 64, 128, 192,
+    ]  # fmt: skip
+    assert _learner.column_bucket(3, _learner._NARROW_ROWS + 1) == 3  # here a pass costs more than a compile
+
+
+@pytest.mark.parametrize(
+    ("model", "objective", "kind"),
+    [
+        (models.Linear(), objectives.LogLoss() + penalties.L2(1e-2), "binary"),
+        (models.Linear(), objectives.SoftmaxCrossEntropy() + penalties.L2(1e-2), "multiclass"),
+        (models.Linear(), objectives.SquaredError() + penalties.L1(0.05), "real"),  # FISTA, which zeroes some
+        (models.MLP(hidden=(4,)), objectives.LogLoss() + penalties.L2(1e-2), "binary"),
+        (models.FactorizationMachine(rank=2), objectives.SquaredError() + penalties.L2(1e-2), "real"),
+    ],
+)
+def test_zero_columns_padded_for_sharing_change_no_fit(monkeypatch, model, objective, kind):
+    """A 5-column table padded with 3 zero columns follows the unpadded fit's path, loss for loss, to its
+    solution (a convex one exactly; along the flat directions of an MLP or factorization machine the rounding
+    of sums over 8 columns instead of 5 parts the two late, at equal loss), and two narrow tables of one row
+    bucket share the trace of its loop."""
+    X = features(n=150) * [1.0, 10.0, 1.0, 0.1, 1.0]  # far from standard: the linear solvers' map takes part
+    y = target(kind, X / [1.0, 10.0, 1.0, 0.1, 1.0])
+    learner = Learner(model, objective, "lbfgs", dtype="float64", tol=1e-10, verbose=False)
+    padded = learner.fit(X, y)
+    monkeypatch.setattr(_learner, "_NARROW_ROWS", 0)
+    plain = learner.fit(X, y)
+    for got, want in zip(jax.tree.leaves(padded.params), jax.tree.leaves(plain.params), strict=True):
+        assert got.shape == want.shape  # the fitted parameters have X's 5 columns
+        if isinstance(model, models.Linear):
+            np.testing.assert_allclose(got, want, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(padded.history["loss"][:10], plain.history["loss"][:10], rtol=1e-12)
+    assert padded.history["loss"][-1] == pytest.approx(plain.history["loss"][-1], rel=1e-5)
+    monkeypatch.undo()
+    solver = "fista" if objective.penalty.l1_strength else "lbfgs"
+    before = _solvers.TRACES[solver]
+    fitted = learner.fit(X[:, :3], y)  # 3 columns: the 5-column fit's loop and row bucket
+    assert _solvers.TRACES[solver] == before and fitted.predict(X[:, :3]).shape[0] == 150
+
+
 def test_line_search_transformations_run_as_optax_optimizers():
     """optax.lbfgs() needs the batch's value and a way to re-evaluate it: given them, one batch holding every row is
     full-batch L-BFGS and reaches the built-in 'lbfgs' solution; smaller batches run it on each batch."""

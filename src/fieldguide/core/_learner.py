@@ -18,7 +18,7 @@ import numpy as np
 import optax
 
 from fieldguide.core import _exported, _solvers, sparse
-from fieldguide.core.models import Custom, Linear, Model
+from fieldguide.core.models import MLP, Custom, FactorizationMachine, Linear, Model
 from fieldguide.core.objectives import Objective, Pinball
 from fieldguide.core.penalties import Penalties
 from fieldguide.errors import DataError
@@ -55,6 +55,46 @@ def bucket(n: int) -> int:
         return max(64, 1 << (int(n) - 1).bit_length())
     step = 2 ** (int(math.log2(n)) - 2)
     return -(-n // step) * step
+
+
+def column_bucket(d: int, n_pad: int) -> int:
+    """Columns a small dense table is padded to before a full-batch fit of a built-in model: 8, 16, 32 or 64,
+    then multiples of 64, for at most ``_NARROW_ROWS`` padded rows; ``d`` itself beyond (there a pass over the
+    padding would cost more than the compile it saves). Tables of 3 and of 5 columns then share one compiled
+    loop, and their fits are those they would be unpadded (see :func:`_column_weights`)."""
+    if n_pad > _NARROW_ROWS:
+        return d
+    return max(8, 1 << (d - 1).bit_length()) if d <= 64 else -(-d // 64) * 64
+
+
+def _column_weights(model: Model) -> tuple[tuple[str, ...], ...]:
+    """The parameters (as key paths) whose rows weigh X's columns one to one, where a built-in model reads X only
+    through products with them (and a factorization machine through X², zero where X is); none for others.
+    Zero rows there for X's zero columns change no output, get a zero gradient and no penalty, so they stay
+    zero and the padded fit is the unpadded one."""
+    if isinstance(model, Linear):
+        return (("coef",),)
+    if type(model) is MLP:
+        return (("layer_0" if model.hidden else "output", "weight"),)
+    if type(model) is FactorizationMachine:
+        return (("coef",), ("factors",))
+    return ()
+
+
+def _resize_columns(params: dict, keys: tuple[tuple[str, ...], ...], d: int) -> dict:
+    """``params`` with the rows of the leaves at ``keys`` cut or zero-padded to ``d``, in NumPy (an eager
+    ``jnp.pad`` or slice would compile for each new shape)."""
+    params = dict(params)
+    for path in keys:
+        *parents, last = path
+        node = params
+        for key in parents:
+            node[key] = dict(node[key])
+            node = node[key]
+        leaf = np.asarray(node[last])
+        rows = leaf[:d] if d <= len(leaf) else np.pad(leaf, [(0, d - len(leaf))] + [(0, 0)] * (leaf.ndim - 1))
+        node[last] = jnp.asarray(rows)
+    return params
 
 
 @functools.cache
@@ -417,15 +457,21 @@ class Learner:
         return jax.sharding.Mesh(devices, ("rows",))
 
     def _fit_full_batch(self, params, X, y, w, mesh) -> dict:
-        n = X.shape[0]
+        n, d = X.shape
         shards = 1 if mesh is None else mesh.size
         n_pad = bucket(-(-n // shards)) * shards
-        X = stage_rows(X, n_pad, self.dtype, shards=shards)
-        y, w = _pad_rows(y, n_pad, shards), _pad_rows(w, n_pad, shards)
-        data = _put((X, y, w), mesh)
         smooth_solver = self.optimizer in ("lbfgs", "newton")  # an L1 part takes them to FISTA
         use_fista = self.optimizer == "proximal" or (smooth_solver and self.objective.penalty.l1_strength > 0)
         solver = "fista" if use_fista else self.optimizer
+        # zero columns, not for Newton nor the linear program: their systems would be singular along them
+        paddable = solver in ("lbfgs", "fista") and not sparse.is_sparse(X)
+        columns = _column_weights(self.model) if paddable else ()
+        n_cols = column_bucket(d, n_pad) if columns else d
+        X = stage_rows(X, n_pad, self.dtype, shards=shards, n_cols=n_cols)
+        y, w = _pad_rows(y, n_pad, shards), _pad_rows(w, n_pad, shards)
+        data = _put((X, y, w), mesh)
+        if n_cols > d:
+            params = _resize_columns(params, columns, n_cols)
         if solver in ("newton", "interior_point") and params["coef"].shape[1] != 1:
             raise ValueError(
                 f"Learner: optimizer {solver!r} handles one output; {type(self.objective).__name__} needs "
@@ -446,7 +492,8 @@ class Learner:
         carry = _drive(
             _exported.loop(run, problem, data, hyper), carry, self.max_iter, "iterations", self.verbose
         )
-        return carry | {"params": _solvers.to_model(carry["params"], hyper)}
+        fitted = _solvers.to_model(carry["params"], hyper)
+        return carry | {"params": _resize_columns(fitted, columns, d) if n_cols > d else fitted}
 
     def _fit_optax(
         self,
@@ -661,6 +708,7 @@ def _as_sparse_numbers(X):
 
 
 _STAGE_ROWS = 8192  # rows cast and copied at a time, then checked while they are still in the CPU's cache
+_NARROW_ROWS = 4096  # padded rows up to which a full-batch fit pads X's columns (column_bucket)
 
 
 def _continued_state(given, carry: dict) -> dict:
@@ -713,9 +761,12 @@ def _shares(n: int, shards: int) -> list[tuple[int, int]]:
     return list(itertools.pairwise(bounds))
 
 
-def stage_rows(X, n_pad: int, dtype: str, rows: np.ndarray | None = None, shards: int = 1) -> np.ndarray:
+def stage_rows(
+    X, n_pad: int, dtype: str, rows: np.ndarray | None = None, shards: int = 1, n_cols: int | None = None
+) -> np.ndarray:
     """``X`` (or its ``rows``, in that order) cast to ``dtype``, with zero rows appended up to ``n_pad`` (with zero
-    sample weight they change nothing), in a fresh 64-byte-aligned buffer, and checked finite. With ``shards``,
+    sample weight they change nothing) and, for a dense ``X``, zero columns up to ``n_cols`` (see
+    :func:`column_bucket`), in a fresh 64-byte-aligned buffer, and checked finite. With ``shards``,
     the buffer is that many equal parts, one per device, each holding its share of the rows (:func:`_shares`)
     followed by its zero rows.
 
@@ -728,14 +779,15 @@ def stage_rows(X, n_pad: int, dtype: str, rows: np.ndarray | None = None, shards
     X = _as_numbers(X, dtype)
     if sparse.is_sparse(X):
         return _stage_sparse(X, n_pad, dtype, rows, shards)
-    n = X.shape[0] if rows is None else len(rows)
-    out = _aligned_empty((n_pad, X.shape[1]), np.dtype(dtype))
+    n, d = X.shape[0] if rows is None else len(rows), X.shape[1]
+    out = _aligned_empty((n_pad, n_cols or d), np.dtype(dtype))
+    out[:, d:] = 0
     finite = True
     with np.errstate(over="ignore"):  # a value beyond dtype's range becomes inf, reported below
         for part, (first, last) in zip(np.split(out, shards), _shares(n, shards), strict=True):
             for start in range(first, last, _STAGE_ROWS):
                 stop = min(last, start + _STAGE_ROWS)
-                block = part[start - first : stop - first]
+                block = part[start - first : stop - first, :d]
                 block[...] = X[start:stop] if rows is None else X[rows[start:stop]]
                 finite = finite and bool(np.isfinite(block).all())
             part[last - first :] = 0
