@@ -26,9 +26,8 @@ Design notes (the non-obvious parts):
   would hold every row is the whole bucket; on a small dense table (up to 4,096 padded rows) the L-BFGS and
   FISTA fits of the built-in models pad its columns with zeros too, to 8, 16, 32 or 64, then multiples of 64
   (zero columns get zero weights, which stay zero: the fit is the unpadded one); penalty strengths, ``tol`` and
-  ``max_iter`` are dynamic. Optax
-  optimizers are keyed by object identity: reuse the object or build it with ``optax_optimizer(name,
-  **hyperparams)``, which returns one shared object per configuration.
+  ``max_iter`` are dynamic. Optax optimizers are keyed by object identity: reuse the object or build it with
+  ``optax_optimizer(name, **hyperparams)``, which returns one shared object per configuration.
 - **float64** runs inside ``jax.enable_x64`` scopes (JAX 0.10 has the scoped context), so float32 users are
   never affected and nothing is switched on globally.
 - **Persistent compilation cache**: on first fit, JAX's cache goes to ``fieldguide._config.cache_dir() / "jax"``
