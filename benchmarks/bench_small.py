@@ -5,8 +5,9 @@ compilation per new shape, scikit-learn pays nothing, so this is where fieldguid
 and predicts it. fieldguide runs cold (``FIELDGUIDE_JAX_CACHE=0``: compiling from scratch) and cached (a second
 process finding the persistent compilation cache that the first filled, in a temporary directory), scikit-learn
 in its own fresh process. MLPs: one hidden layer of 16, at most 20 epochs, batch_size="auto" (the whole table).
+``--widths``: the tables have 2, 3, ..., 12, 2, 3, ... columns instead of 5, as a sweep over feature subsets.
 
-    python benchmarks/bench_small.py
+    python benchmarks/bench_small.py [--widths]
 """
 
 from __future__ import annotations
@@ -42,11 +43,11 @@ def make(library: str, model: str):
     return getattr(zoo, model)()
 
 
-def child(library: str, model: str) -> None:
+def child(library: str, model: str, widths: bool) -> None:
     rng = np.random.default_rng(0)
     tables = []
-    for n in SIZES:
-        X = rng.normal(size=(n, 5))
+    for i, n in enumerate(SIZES):
+        X = rng.normal(size=(n, 2 + i % 11 if widths else 5))
         tables.append((X, (X[:, 0] + rng.normal(size=n) > 0).astype(int)))
     warnings.simplefilter("ignore")  # 20 epochs are short of convergence in both libraries
     make(library, model)  # imports outside the timing
@@ -58,20 +59,23 @@ def child(library: str, model: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--widths", action="store_true", help="tables of 2 to 12 columns instead of 5")
     parser.add_argument("--child", nargs=2, metavar=("LIBRARY", "MODEL"))
     args = parser.parse_args()
     if args.child:
-        return child(*args.child)
+        return child(*args.child, args.widths)
     rows = []
+    widths = ("--widths",) if args.widths else ()
     for model in MODELS:
-        sklearn_s = fresh_process("bench_small.py", "--child", "sklearn", model)["seconds"]
+        sklearn_s = fresh_process("bench_small.py", *widths, "--child", "sklearn", model)["seconds"]
         cold = fresh_process(
-            "bench_small.py", "--child", "fieldguide", model, env={"FIELDGUIDE_JAX_CACHE": "0"}
+            "bench_small.py", *widths, "--child", "fieldguide", model, env={"FIELDGUIDE_JAX_CACHE": "0"}
         )
         with tempfile.TemporaryDirectory() as cache:
             env = {"FIELDGUIDE_CACHE": cache, "FIELDGUIDE_JAX_CACHE": "1"}
-            fresh_process("bench_small.py", "--child", "fieldguide", model, env=env)  # fills the cache
-            cached = fresh_process("bench_small.py", "--child", "fieldguide", model, env=env)
+            command = ("bench_small.py", *widths, "--child", "fieldguide", model)
+            fresh_process(*command, env=env)  # fills the cache
+            cached = fresh_process(*command, env=env)
         rows.append(
             {
                 "model": model,
@@ -83,7 +87,8 @@ def main() -> None:
             }
         )
         print(f"done: {model}", file=sys.stderr)
-    print(f"{len(SIZES)} tables of {SIZES[0]}..{SIZES[-1]} rows; {os.cpu_count()} cores")
+    columns = "2..12" if args.widths else "5"
+    print(f"{len(SIZES)} tables of {SIZES[0]}..{SIZES[-1]} rows x {columns} columns; {os.cpu_count()} cores")
     print(table(rows, list(rows[0])))
 
 
