@@ -81,20 +81,18 @@ def _column_weights(model: Model) -> tuple[tuple[str, ...], ...]:
     return ()
 
 
-def _resize_columns(params: dict, keys: tuple[tuple[str, ...], ...], d: int) -> dict:
+def _resize_columns(params, keys: tuple[tuple[str, ...], ...], d: int):
     """``params`` with the rows of the leaves at ``keys`` cut or zero-padded to ``d``, in NumPy (an eager
     ``jnp.pad`` or slice would compile for each new shape)."""
-    params = dict(params)
-    for path in keys:
-        *parents, last = path
-        node = params
-        for key in parents:
-            node[key] = dict(node[key])
-            node = node[key]
-        leaf = np.asarray(node[last])
-        rows = leaf[:d] if d <= len(leaf) else np.pad(leaf, [(0, d - len(leaf))] + [(0, 0)] * (leaf.ndim - 1))
-        node[last] = jnp.asarray(rows)
-    return params
+
+    def resize(path, leaf):
+        if tuple(getattr(key, "key", None) for key in path) not in keys:
+            return leaf
+        leaf = np.asarray(leaf)
+        extra = [(0, max(d - len(leaf), 0))] + [(0, 0)] * (leaf.ndim - 1)
+        return jnp.asarray(np.pad(leaf, extra)[:d])
+
+    return jax.tree_util.tree_map_with_path(resize, params)
 
 
 @functools.cache
