@@ -18,7 +18,7 @@ import numpy as np
 import optax
 
 from fieldguide.core import _exported, _solvers, sparse
-from fieldguide.core.models import MLP, Custom, FactorizationMachine, Linear, Model
+from fieldguide.core.models import Custom, Linear, Model
 from fieldguide.core.objectives import Objective, Pinball
 from fieldguide.core.penalties import Penalties
 from fieldguide.errors import DataError
@@ -61,24 +61,10 @@ def column_bucket(d: int, n_pad: int) -> int:
     """Columns a small dense table is padded to before a full-batch fit of a built-in model: 8, 16, 32 or 64,
     then multiples of 64, for at most ``_NARROW_ROWS`` padded rows; ``d`` itself beyond (there a pass over the
     padding would cost more than the compile it saves). Tables of 3 and of 5 columns then share one compiled
-    loop, and their fits are those they would be unpadded (see :func:`_column_weights`)."""
+    loop, and their fits are those they would be unpadded (see ``Model.column_weights``)."""
     if n_pad > _NARROW_ROWS:
         return d
     return max(8, 1 << (d - 1).bit_length()) if d <= 64 else -(-d // 64) * 64
-
-
-def _column_weights(model: Model) -> tuple[tuple[str, ...], ...]:
-    """The parameters (as key paths) whose rows weigh X's columns one to one, where a built-in model reads X only
-    through products with them (and a factorization machine through X², zero where X is); none for others.
-    Zero rows there for X's zero columns change no output, get a zero gradient and no penalty, so they stay
-    zero and the padded fit is the unpadded one."""
-    if isinstance(model, Linear):
-        return (("coef",),)
-    if type(model) is MLP:
-        return (("layer_0" if model.hidden else "output", "weight"),)
-    if type(model) is FactorizationMachine:
-        return (("coef",), ("factors",))
-    return ()
 
 
 def _resize_columns(params, keys: tuple[tuple[str, ...], ...], d: int):
@@ -463,7 +449,7 @@ class Learner:
         solver = "fista" if use_fista else self.optimizer
         # zero columns, not for Newton nor the linear program: their systems would be singular along them
         paddable = solver in ("lbfgs", "fista") and not sparse.is_sparse(X)
-        columns = _column_weights(self.model) if paddable else ()
+        columns = self.model.column_weights() if paddable else ()
         n_cols = column_bucket(d, n_pad) if columns else d
         X = stage_rows(X, n_pad, self.dtype, shards=shards, n_cols=n_cols)
         y, w = _pad_rows(y, n_pad, shards), _pad_rows(w, n_pad, shards)

@@ -34,7 +34,8 @@ _UNPENALIZED = re.compile(r"intercept|bias|b\d*")
 
 
 class Model:
-    """Base of the models: subclasses define ``init`` and ``apply``; ``penalized`` has a default."""
+    """Base of the models: subclasses define ``init`` and ``apply``; ``penalized`` and ``column_weights`` have
+    defaults."""
 
     def init(self, key: jax.Array, n_features: int, n_outputs: int) -> Any:
         raise NotImplementedError
@@ -50,6 +51,13 @@ class Model:
             return not (names and _UNPENALIZED.fullmatch(str(names[-1])))
 
         return jax.tree_util.tree_map_with_path(keep, params)
+
+    def column_weights(self) -> tuple[tuple[str, ...], ...]:
+        """Key paths of the parameters whose rows weigh X's columns one to one, where the model reads X only
+        through products with them: zero columns appended to X, with zero rows appended there, change no output
+        and get a zero gradient, so the trainer may pad a small table's columns to share compiled loops. None
+        by default (a ``Custom`` model may read X any way)."""
+        return ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,6 +78,9 @@ class Linear(Model):
 
     def apply(self, params, X):
         return self.apply_with(params, X, operator.matmul)  # X may be sparse.SparseRows
+
+    def column_weights(self):
+        return (("coef",),)
 
     def apply_with(self, params, X, product):
         """``apply`` with ``product(X, coef)`` in place of ``X @ coef`` (the trainer's faster gradient)."""
@@ -162,6 +173,9 @@ class MLP(Model):
             h = act(h @ layer["weight"] + layer["bias"])
         return h @ params["output"]["weight"] + params["output"]["bias"]
 
+    def column_weights(self):
+        return (("layer_0" if self.hidden else "output", "weight"),)
+
 
 @dataclasses.dataclass(frozen=True)
 class FactorizationMachine(Model):
@@ -189,6 +203,9 @@ class FactorizationMachine(Model):
         sq_sum = (squared @ jnp.square(v).reshape(d, rank * k)).reshape(-1, rank, k)
         pairwise = 0.5 * jnp.sum(sum_sq - sq_sum, axis=1)
         return X @ params["coef"] + params["intercept"] + pairwise
+
+    def column_weights(self):  # X also enters as X², zero where X is
+        return (("coef",), ("factors",))
 
 
 @dataclasses.dataclass(frozen=True)
