@@ -325,14 +325,20 @@ def test_a_poisson_mlp_without_hidden_layers_is_scikit_learns_poisson_regression
 
 @pytest.mark.parametrize("solver", ["adam", "lbfgs"])
 def test_a_poisson_mlp_predicts_counts_as_well_as_scikit_learns(solver):
+    """Held-out deviance averaged over five seeds: one seed's deviance moves by several per cent with the
+    initial weights in either library (scikit-learn's from 1.217 to 1.303 with L-BFGS), and an unconverged
+    L-BFGS path with the rounding of the CPU it runs on."""
     X, y = _counts(4000)
-    same = {"hidden_layer_sizes": (32,), "solver": solver, "random_state": 0, "max_iter": 300}
-    ours = models.MLPRegressor(loss="poisson", **same).fit(X[:3000], y[:3000])
-    ref = sknn.MLPRegressor(loss="poisson", **same).fit(X[:3000], y[:3000])
-    deviance = [mean_poisson_deviance(y[3000:], m.predict(X[3000:])) for m in (ours, ref)]
+    deviance = np.zeros((5, 2))
+    for seed in range(5):
+        same = {"hidden_layer_sizes": (32,), "solver": solver, "random_state": seed, "max_iter": 300}
+        ours = models.MLPRegressor(loss="poisson", **same).fit(X[:3000], y[:3000])
+        ref = sknn.MLPRegressor(loss="poisson", **same).fit(X[:3000], y[:3000])
+        deviance[seed] = [mean_poisson_deviance(y[3000:], m.predict(X[3000:])) for m in (ours, ref)]
+        assert (ours.predict(X) > 0).all()
     constant = mean_poisson_deviance(y[3000:], np.full(1000, y[:3000].mean()))
-    assert deviance[0] <= 1.01 * deviance[1] and deviance[0] < 0.8 * constant
-    assert (ours.predict(X) > 0).all()
+    mean = deviance.mean(axis=0)
+    assert mean[0] <= 1.01 * mean[1] and mean[0] < 0.8 * constant, deviance
     with pytest.raises(DataError, match="Poisson expects non-negative values"):
         models.MLPRegressor(loss="poisson").fit(X, y - 1)
 
