@@ -333,6 +333,37 @@ def test_zero_columns_padded_for_sharing_change_no_fit(monkeypatch, model, objec
     assert _solvers.TRACES[solver] == before and fitted.predict(X[:, :3]).shape[0] == 150
 
 
+@pytest.mark.parametrize(
+    "optimizer", [optax.adam(1e-2), optax.lbfgs()], ids=["adam", "lbfgs-as-optax"]
+)  # L-BFGS keeps a stack of past parameters: its state holds the columns on its second axis
+def test_optax_fits_of_padded_columns_return_and_continue_the_unpadded_state(monkeypatch, optimizer):
+    """An Optax fit of a narrow table pads its columns too: the fit follows the unpadded one, the parameters and
+    the optimizer's state come back with X's 5 columns, a fit continuing that state is the one long fit, and a
+    3-column table reuses the 5-column trace."""
+    X = features(n=150)
+    y = target("binary", X)
+    learner = Learner(models.MLP(hidden=(4,)), objectives.LogLoss() + penalties.L2(1e-2), optimizer,
+                      dtype="float64", verbose=False)  # fmt: skip
+    kw = {"batch_size": 64, "seed": 1}
+    padded = learner.fit(X, y, epochs=6, **kw)
+    with monkeypatch.context() as patch:
+        patch.setattr(_learner, "_NARROW_ROWS", 0)
+        plain = learner.fit(X, y, epochs=6, **kw)
+    np.testing.assert_allclose(padded.history["loss"], plain.history["loss"], rtol=1e-9)
+    for got, want in zip(jax.tree.leaves(padded.opt_state), jax.tree.leaves(plain.opt_state), strict=True):
+        assert np.shape(got) == np.shape(want)  # X's 5 columns, as an unpadded fit's state
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-12)
+    first = learner.fit(X, y, epochs=4, **kw)
+    rest = learner.fit(X, y, epochs=2, init_params=first.params, init_state=first.opt_state, **kw)
+    for got, want in zip(jax.tree.leaves(rest.params), jax.tree.leaves(padded.params), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+    before = _solvers.TRACES["optax"]
+    learner.fit(X[:, :3], y, epochs=6, **kw)
+    assert _solvers.TRACES["optax"] == before
+    with pytest.raises(ValueError, match="init_state does not fit"):  # the state of a 3-column fit
+        learner.fit(X, y, epochs=1, init_state=learner.fit(X[:, :3], y, epochs=1, **kw).opt_state, **kw)
+
+
 def test_line_search_transformations_run_as_optax_optimizers():
     """optax.lbfgs() needs the batch's value and a way to re-evaluate it: given them, one batch holding every row is
     full-batch L-BFGS and reaches the built-in 'lbfgs' solution; smaller batches run it on each batch."""

@@ -23,9 +23,10 @@ Design notes (the non-obvious parts):
 - **Compiled once per configuration and row bucket**: the loops are module-level ``jax.jit`` functions keyed by
   (model, objective without penalties, optimizer, a few static settings); rows are padded with zero weight up to
   a bucket (64 to 1,024 rows by powers of two, then steps of a quarter of a power of two), and a minibatch that
-  would hold every row is the whole bucket; on a small dense table (up to 4,096 padded rows) the L-BFGS and
-  FISTA fits of the built-in models pad its columns with zeros too, to 8, 16, 32 or 64, then multiples of 64
-  (zero columns get zero weights, which stay zero: the fit is the unpadded one); penalty strengths, ``tol`` and
+  would hold every row is the whole bucket; on a small dense table (up to 4,096 padded rows) the L-BFGS, FISTA
+  and Optax fits of the built-in models pad its columns with zeros too, to 8, 16, 32 or 64, then multiples of 64
+  (zero columns get zero weights, which stay zero: the fit is the unpadded one; an Optax state comes back cut to
+  X's columns and is padded again when a fit continues it); penalty strengths, ``tol`` and
   ``max_iter`` are dynamic. Optax optimizers are keyed by object identity: reuse the object or build it with
   ``optax_optimizer(name, **hyperparams)``, which returns one shared object per configuration.
 - **float64** runs inside ``jax.enable_x64`` scopes (JAX 0.10 has the scoped context), so float32 users are

@@ -8,6 +8,7 @@ import functools
 import itertools
 import logging
 import math
+import operator
 import os
 import time
 from typing import Any
@@ -58,27 +59,49 @@ def bucket(n: int) -> int:
 
 
 def column_bucket(d: int, n_pad: int) -> int:
-    """Columns a small dense table is padded to before a full-batch fit of a built-in model: 8, 16, 32 or 64,
-    then multiples of 64, for at most ``_NARROW_ROWS`` padded rows; ``d`` itself beyond (there a pass over the
-    padding would cost more than the compile it saves). Tables of 3 and of 5 columns then share one compiled
-    loop, and their fits are those they would be unpadded (see ``Model.column_weights``)."""
+    """Columns a small dense table is padded to before a fit of a built-in model (L-BFGS, FISTA or Optax): 8,
+    16, 32 or 64, then multiples of 64, for at most ``_NARROW_ROWS`` padded rows; ``d`` itself beyond (there a
+    pass over the padding would cost more than the compile it saves). Tables of 3 and of 5 columns then share one
+    compiled loop, and their fits are those they would be unpadded (see ``Model.column_weights``)."""
     if n_pad > _NARROW_ROWS:
         return d
     return max(8, 1 << (d - 1).bit_length()) if d <= 64 else -(-d // 64) * 64
 
 
 def _resize_columns(params, keys: tuple[tuple[str, ...], ...], d: int):
-    """``params`` with the rows of the leaves at ``keys`` cut or zero-padded to ``d``, in NumPy (an eager
-    ``jnp.pad`` or slice would compile for each new shape)."""
+    """``params`` with the rows of the leaves at ``keys`` cut or zero-padded to ``d`` (see ``_resized``)."""
 
     def resize(path, leaf):
-        if tuple(getattr(key, "key", None) for key in path) not in keys:
-            return leaf
-        leaf = np.asarray(leaf)
-        extra = [(0, max(d - len(leaf), 0))] + [(0, 0)] * (leaf.ndim - 1)
-        return jnp.asarray(np.pad(leaf, extra)[:d])
+        return _resized(leaf, d, 0) if tuple(getattr(key, "key", None) for key in path) in keys else leaf
 
     return jax.tree_util.tree_map_with_path(resize, params)
+
+
+def _resize_state(state, params, keys: tuple[tuple[str, ...], ...], d: int):
+    """An Optax ``state`` for ``params`` made one for ``_resize_columns(params, keys, d)``: each array whose key
+    path ends with one of ``keys`` and whose shape ends with that parameter's (Adam's moments; a stack of them, as
+    L-BFGS's memory) has that parameter's rows cut or zero-padded to ``d`` (a zero column's moments are zero, as
+    its gradient is). Arrays of other shapes are left for the caller's check to refuse."""
+    shapes = {key: np.shape(functools.reduce(operator.getitem, key, params)) for key in keys}
+
+    def resize(path, leaf):
+        names = tuple(getattr(key, "key", None) for key in path)
+        for key, shape in shapes.items():
+            axis = np.ndim(leaf) - len(shape)
+            if names[len(names) - len(key) :] == key and axis >= 0 and np.shape(leaf)[axis:] == shape:
+                return _resized(leaf, d, axis)
+        return leaf
+
+    return jax.tree_util.tree_map_with_path(resize, state)
+
+
+def _resized(leaf, d: int, axis: int):
+    """``leaf`` cut or zero-padded to ``d`` along ``axis``, in NumPy (an eager ``jnp.pad`` or slice would compile
+    for each new shape)."""
+    leaf = np.asarray(leaf)
+    extra = [(0, 0)] * leaf.ndim
+    extra[axis] = (0, max(d - leaf.shape[axis], 0))
+    return jnp.asarray(np.pad(leaf, extra)[(slice(None),) * axis + (slice(d),)])
 
 
 @functools.cache
@@ -511,6 +534,11 @@ class Learner:
         rows = bucket(-(-n_train // shards))
         bs = rows if batch_size >= n_train else -(-batch_size // shards)
         n_pad = -(-rows // bs) * bs * shards
+        # zero columns for a small table, as for the full-batch solvers; the optimizer's state is cut back with the
+        # parameters after the fit and padded again when a fit continues it
+        columns = () if sparse.is_sparse(X) else self.model.column_weights()
+        n_cols = column_bucket(X.shape[1], n_pad) if columns else X.shape[1]
+        stage = functools.partial(stage_rows, dtype=self.dtype, shards=shards, n_cols=n_cols)
         if n_val:
             order = np.random.default_rng(seed).permutation(n)
             if (
@@ -519,16 +547,13 @@ class Learner:
                 order = _stratified(order, y[:, 0], n_val)
             train, val = order[n_val:], order[:n_val]
             n_val_pad = bucket(-(-n_val // shards)) * shards
-            data = [stage_rows(X, n_pad, self.dtype, train, shards)]
+            data = [stage(X, n_pad, rows=train)]
             data += [_pad_rows(a[train], n_pad, shards) for a in (y, w)]
-            data += [stage_rows(X, n_val_pad, self.dtype, val, shards)]
+            data += [stage(X, n_val_pad, rows=val)]
             data += [_pad_rows(a[val], n_val_pad, shards) for a in (y, w)]
             data = _put(data, mesh)
         else:  # the validation arrays are placeholders, never read when has_validation is False
-            data = [
-                stage_rows(X, n_pad, self.dtype, shards=shards),
-                *(_pad_rows(a, n_pad, shards) for a in (y, w)),
-            ]
+            data = [stage(X, n_pad), *(_pad_rows(a, n_pad, shards) for a in (y, w))]
             data = _put(data, mesh) + _put([a[:1] for a in data], mesh, shared=True)
         problem = self._problem(
             self.optimizer,
@@ -543,16 +568,28 @@ class Learner:
         shard_rows = np.asarray([last - first for first, last in _shares(n_train, shards)], np.int32)
         hyper = self._hyper(shard_rows=shard_rows, patience=-1 if patience is None else patience)
         hyper |= self._preconditioner(data[0], data[2], n_train if shards == 1 else n_pad)
+        given_params = params
+        if n_cols > X.shape[1]:
+            params = _resize_columns(params, columns, n_cols)
         carry = _solvers.optax_init(problem, _solvers.to_solver(params, hyper), data, hyper, seed)
         if schedule != "constant":  # the rate the optimizer was built with, before any continued state
             rate = carry["state"].hyperparams["learning_rate"]
             hyper |= {"lr_init": rate, "power_t": np.asarray(power_t, rate.dtype)}
             hyper["seen"] = np.asarray(samples_seen, rate.dtype)
         if init_state is not None:
+            if n_cols > X.shape[1] and isinstance(init_state, dict) and "optimizer" in init_state:
+                state = _resize_state(init_state["optimizer"], given_params, columns, n_cols)
+                init_state = init_state | {"optimizer": state}
             carry |= _continued_state(init_state, carry)
         step = functools.partial(_solvers.optax_run, problem, data=data, hyper=hyper)
         carry = _drive(step, carry, epochs, "epochs", self.verbose)
-        return carry | {key: _solvers.to_model(carry[key], hyper) for key in ("params", "best_params")}
+        carry |= {key: _solvers.to_model(carry[key], hyper) for key in ("params", "best_params")}
+        if n_cols > X.shape[1]:
+            carry |= {
+                key: _resize_columns(carry[key], columns, X.shape[1]) for key in ("params", "best_params")
+            }
+            carry["state"] = _resize_state(carry["state"], params, columns, X.shape[1])
+        return carry
 
     def _check_linear_program(self) -> None:
         penalty = self.objective.penalty
@@ -692,7 +729,7 @@ def _as_sparse_numbers(X):
 
 
 _STAGE_ROWS = 8192  # rows cast and copied at a time, then checked while they are still in the CPU's cache
-_NARROW_ROWS = 4096  # padded rows up to which a full-batch fit pads X's columns (column_bucket)
+_NARROW_ROWS = 4096  # padded rows up to which a fit pads X's columns (column_bucket)
 
 
 def _continued_state(given, carry: dict) -> dict:
