@@ -334,16 +334,18 @@ def test_zero_columns_padded_for_sharing_change_no_fit(monkeypatch, model, objec
 
 
 @pytest.mark.parametrize(
-    "optimizer", [optax.adam(1e-2), optax.lbfgs()], ids=["adam", "lbfgs-as-optax"]
+    ("model", "optimizer"),
+    [(models.MLP(hidden=(4,)), optax.adam(1e-2)), (models.Linear(), optax.lbfgs())],
+    ids=["mlp-adam", "linear-lbfgs-as-optax"],
 )  # L-BFGS keeps a stack of past parameters: its state holds the columns on its second axis
-def test_optax_fits_of_padded_columns_return_and_continue_the_unpadded_state(monkeypatch, optimizer):
+def test_optax_fits_of_padded_columns_return_and_continue_the_unpadded_state(monkeypatch, model, optimizer):
     """An Optax fit of a narrow table pads its columns too: the fit follows the unpadded one, the parameters and
     the optimizer's state come back with X's 5 columns, a fit continuing that state is the one long fit, and a
     3-column table reuses the 5-column trace."""
     X = features(n=150)
     y = target("binary", X)
-    learner = Learner(models.MLP(hidden=(4,)), objectives.LogLoss() + penalties.L2(1e-2), optimizer,
-                      dtype="float64", verbose=False)  # fmt: skip
+    objective = objectives.LogLoss() + penalties.L2(1e-2)
+    learner = Learner(model, objective, optimizer, dtype="float64", verbose=False)
     kw = {"batch_size": 64, "seed": 1}
     padded = learner.fit(X, y, epochs=6, **kw)
     with monkeypatch.context() as patch:
