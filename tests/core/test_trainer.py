@@ -292,6 +292,24 @@ def test_padding_changes_nothing():
     np.testing.assert_allclose(plain.params["coef"], padded.params["coef"], rtol=1e-8)
 
 
+def test_full_batch_fits_of_up_to_1024_rows_share_one_loop(monkeypatch):
+    """A full-batch fit pads a small table to at least 1,024 rows: tables of 20 and of 1,000 rows run one
+    compiled loop, each to the fit it has on its own row bucket (the padding rows weigh nothing)."""
+    objective = objectives.LogLoss() + penalties.L2(1e-2)
+    learner = Learner(models.Linear(), objective, "lbfgs", dtype="float64", tol=1e-10, verbose=False)
+    X = features(n=1000)
+    y = target("binary", X)
+    learner.fit(X, y)
+    before = _solvers.TRACES["lbfgs"]
+    small = learner.fit(X[:20], y[:20])
+    assert _solvers.TRACES["lbfgs"] == before
+    monkeypatch.setattr(_learner, "_FULL_BATCH_ROWS", 1)  # 20 rows in their own bucket of 64
+    alone = learner.fit(X[:20], y[:20])
+    assert _solvers.TRACES["lbfgs"] == before + 1
+    np.testing.assert_allclose(small.params["coef"], alone.params["coef"], rtol=1e-8)
+    np.testing.assert_allclose(small.history["loss"], alone.history["loss"], rtol=1e-10)
+
+
 def test_narrow_tables_share_a_column_bucket_until_their_rows_make_passes_cost():
     assert [_learner.column_bucket(d, 1024) for d in (1, 3, 8, 9, 30, 33, 64, 65, 130)] == [
         8, 8, 8, 16, 32, 64, 64, 128, 192,
