@@ -471,9 +471,7 @@ class Learner:
         use_fista = self.optimizer == "proximal" or (smooth_solver and self.objective.penalty.l1_strength > 0)
         solver = "fista" if use_fista else self.optimizer
         # zero columns, not for Newton nor the linear program: their systems would be singular along them
-        paddable = solver in ("lbfgs", "fista") and not sparse.is_sparse(X)
-        columns = self.model.column_weights() if paddable else ()
-        n_cols = column_bucket(d, n_pad) if columns else d
+        columns, n_cols = self._column_padding(X, n_pad, solver in ("lbfgs", "fista"))
         X = stage_rows(X, n_pad, self.dtype, shards=shards, n_cols=n_cols)
         y, w = _pad_rows(y, n_pad, shards), _pad_rows(w, n_pad, shards)
         data = _put((X, y, w), mesh)
@@ -534,10 +532,8 @@ class Learner:
         rows = bucket(-(-n_train // shards))
         bs = rows if batch_size >= n_train else -(-batch_size // shards)
         n_pad = -(-rows // bs) * bs * shards
-        # zero columns for a small table, as for the full-batch solvers; the optimizer's state is cut back with the
-        # parameters after the fit and padded again when a fit continues it
-        columns = () if sparse.is_sparse(X) else self.model.column_weights()
-        n_cols = column_bucket(X.shape[1], n_pad) if columns else X.shape[1]
+        # the optimizer's state is cut back with the parameters after the fit and padded again when a fit continues it
+        columns, n_cols = self._column_padding(X, n_pad)
         stage = functools.partial(stage_rows, dtype=self.dtype, shards=shards, n_cols=n_cols)
         if n_val:
             order = np.random.default_rng(seed).permutation(n)
@@ -590,6 +586,12 @@ class Learner:
             }
             carry["state"] = _resize_state(carry["state"], params, columns, X.shape[1])
         return carry
+
+    def _column_padding(self, X, n_pad: int, paddable: bool = True) -> tuple[tuple, int]:
+        """``(keys, n_cols)``: the parameters that weigh X's columns (``Model.column_weights``) and the columns X is
+        padded to (:func:`column_bucket`); ``((), d)`` where nothing is padded: a sparse X, or not ``paddable``."""
+        columns = self.model.column_weights() if paddable and not sparse.is_sparse(X) else ()
+        return columns, column_bucket(X.shape[1], n_pad) if columns else X.shape[1]
 
     def _check_linear_program(self) -> None:
         penalty = self.objective.penalty
