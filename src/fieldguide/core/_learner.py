@@ -68,40 +68,27 @@ def column_bucket(d: int, n_pad: int) -> int:
     return max(8, 1 << (d - 1).bit_length()) if d <= 64 else -(-d // 64) * 64
 
 
-def _resize_columns(params, keys: tuple[tuple[str, ...], ...], d: int):
-    """``params`` with the rows of the leaves at ``keys`` cut or zero-padded to ``d`` (see ``_resized``)."""
-
-    def resize(path, leaf):
-        return _resized(leaf, d, 0) if tuple(getattr(key, "key", None) for key in path) in keys else leaf
-
-    return jax.tree_util.tree_map_with_path(resize, params)
-
-
-def _resize_state(state, params, keys: tuple[tuple[str, ...], ...], d: int):
-    """An Optax ``state`` for ``params`` made one for ``_resize_columns(params, keys, d)``: each array whose key
-    path ends with one of ``keys`` and whose shape ends with that parameter's (Adam's moments; a stack of them, as
-    L-BFGS's memory) has that parameter's rows cut or zero-padded to ``d`` (a zero column's moments are zero, as
-    its gradient is). Arrays of other shapes are left for the caller's check to refuse."""
-    shapes = {key: np.shape(functools.reduce(operator.getitem, key, params)) for key in keys}
+def _resize_columns(tree, keys: tuple[tuple[str, ...], ...], d: int, params=None):
+    """``tree`` (parameters, or with ``params`` an Optax state for them) with the rows of the parameters at
+    ``keys`` cut or zero-padded to ``d``: each array whose key path ends with one of ``keys`` and whose shape ends
+    with that parameter's (the parameter itself; Adam's moments; a stack of them, as L-BFGS's memory). A zero
+    column's moments are zero, as its gradient is; arrays of other shapes are left for the caller's check. In
+    NumPy: an eager ``jnp.pad`` or slice would compile for each new shape."""
+    like = tree if params is None else params
+    shapes = {key: np.shape(functools.reduce(operator.getitem, key, like)) for key in keys}
 
     def resize(path, leaf):
         names = tuple(getattr(key, "key", None) for key in path)
         for key, shape in shapes.items():
             axis = np.ndim(leaf) - len(shape)
             if names[len(names) - len(key) :] == key and axis >= 0 and np.shape(leaf)[axis:] == shape:
-                return _resized(leaf, d, axis)
+                leaf = np.asarray(leaf)
+                extra = [(0, 0)] * leaf.ndim
+                extra[axis] = (0, max(d - leaf.shape[axis], 0))
+                return jnp.asarray(np.pad(leaf, extra)[(slice(None),) * axis + (slice(d),)])
         return leaf
 
-    return jax.tree_util.tree_map_with_path(resize, state)
-
-
-def _resized(leaf, d: int, axis: int):
-    """``leaf`` cut or zero-padded to ``d`` along ``axis``, in NumPy (an eager ``jnp.pad`` or slice would compile
-    for each new shape)."""
-    leaf = np.asarray(leaf)
-    extra = [(0, 0)] * leaf.ndim
-    extra[axis] = (0, max(d - leaf.shape[axis], 0))
-    return jnp.asarray(np.pad(leaf, extra)[(slice(None),) * axis + (slice(d),)])
+    return jax.tree_util.tree_map_with_path(resize, tree)
 
 
 @functools.cache
@@ -574,7 +561,7 @@ class Learner:
             hyper["seen"] = np.asarray(samples_seen, rate.dtype)
         if init_state is not None:
             if n_cols > X.shape[1] and isinstance(init_state, dict) and "optimizer" in init_state:
-                state = _resize_state(init_state["optimizer"], given_params, columns, n_cols)
+                state = _resize_columns(init_state["optimizer"], columns, n_cols, params=given_params)
                 init_state = init_state | {"optimizer": state}
             carry |= _continued_state(init_state, carry)
         step = functools.partial(_solvers.optax_run, problem, data=data, hyper=hyper)
@@ -584,7 +571,7 @@ class Learner:
             carry |= {
                 key: _resize_columns(carry[key], columns, X.shape[1]) for key in ("params", "best_params")
             }
-            carry["state"] = _resize_state(carry["state"], params, columns, X.shape[1])
+            carry["state"] = _resize_columns(carry["state"], columns, X.shape[1], params=params)
         return carry
 
     def _column_padding(self, X, n_pad: int, paddable: bool = True) -> tuple[tuple, int]:
