@@ -670,6 +670,40 @@ def test_staging_casts_pads_and_checks_in_one_pass():
     np.testing.assert_array_equal(ints, [[0, 1], [2, 3], [4, 5], [0, 0]])
 
 
+def test_large_staging_buffers_are_filled_again_only_once_no_array_uses_them(monkeypatch):
+    monkeypatch.setattr(_learner, "_SPARE_MIN_BYTES", 1024)  # "large": this test's 4 KB
+    monkeypatch.setattr(_learner, "_spares", [])
+    X = np.arange(900.0).reshape(300, 3)
+    first = _learner.stage_rows(X, 320, "float32")
+    address = first.ctypes.data
+    first[:] = np.nan  # what a reused buffer holds before it is filled again
+    second = _learner.stage_rows(X, 320, "float32")  # ``first`` is alive: another buffer
+    assert second.ctypes.data != address
+    del first
+    third = _learner.stage_rows(X[:250], 320, "float32")
+    assert third.ctypes.data == address  # free again: reused, every value written anew
+    np.testing.assert_array_equal(third[:250], X[:250].astype(np.float32))
+    assert not third[250:].any()
+    adopted = jax.device_put(third)  # the CPU client uses the buffer in place and keeps it alive
+    assert adopted.unsafe_buffer_pointer() == address
+    del third, second
+    fourth = _learner.stage_rows(X, 320, "float32")
+    assert fourth.ctypes.data != address
+    np.testing.assert_array_equal(adopted[:250], X[:250].astype(np.float32))
+    assert len(_learner._spares) == 2
+    monkeypatch.setattr(_learner, "_SPARE_MAX_BYTES", 8192)  # room for two buffers of 3,904 bytes
+    _learner.stage_rows(X, 320, "float64")  # 7,744 bytes: the two before are forgotten
+    assert [spare.size for spare in _learner._spares] == [320 * 3 * 8 + _learner._ALIGN]
+
+
+def test_staging_tells_a_sum_that_overflows_from_a_non_finite_value():
+    huge = np.full((200, 3), 3e38, np.float32)  # finite, but their sum is not
+    np.testing.assert_array_equal(_learner.stage_rows(huge, 256, "float32")[:200], huge)
+    huge[7, 2], huge[9, 1] = np.inf, -np.inf
+    with pytest.raises(DataError, match=r"in 2 row\(s\), first at row 7$"):
+        _learner.stage_rows(huge, 256, "float32")
+
+
 @pytest.mark.parametrize(
     "row", [0, _learner._STAGE_ROWS - 1, _learner._STAGE_ROWS, 2 * _learner._STAGE_ROWS + 3]
 )

@@ -10,6 +10,8 @@ import logging
 import math
 import operator
 import os
+import sys
+import threading
 import time
 from typing import Any
 
@@ -717,7 +719,7 @@ def _as_sparse_numbers(X):
     return X
 
 
-_STAGE_ROWS = 8192  # rows cast and copied at a time, then checked while they are still in the CPU's cache
+_STAGE_ROWS = 8192  # rows cast and copied at a time (a subset's rows: gathered that many at a time)
 _NARROW_ROWS = 4096  # padded rows up to which a fit pads X's columns (column_bucket)
 # the fewest rows a full-batch fit is padded to: tables of 1 to 1,024 rows share one compiled loop (a pass over
 # 1,024 rows of 64 columns takes microseconds, a compile about a second)
@@ -779,13 +781,15 @@ def stage_rows(
 ) -> np.ndarray:
     """``X`` (or its ``rows``, in that order) cast to ``dtype``, with zero rows appended up to ``n_pad`` (with zero
     sample weight they change nothing) and, for a dense ``X``, zero columns up to ``n_cols`` (see
-    :func:`column_bucket`), in a fresh 64-byte-aligned buffer, and checked finite. With ``shards``,
-    the buffer is that many equal parts, one per device, each holding its share of the rows (:func:`_shares`)
-    followed by its zero rows.
+    :func:`column_bucket`), in a 64-byte-aligned buffer, and checked finite. With ``shards``, the buffer is that
+    many equal parts, one per device, each holding its share of the rows (:func:`_shares`) followed by its zero
+    rows.
 
-    One pass over ``X`` where a cast, a padded copy and a finiteness check would each be one: the buffer is filled
-    block by block and each block checked while it is in cache. ``jax.device_put`` uses such a buffer in place on
-    the CPU, so the data exists once more, not twice (a plain ``jnp.asarray`` would copy it again).
+    The cast and the padded copy are one pass over ``X``, block by block (a subset's rows are gathered a block at a
+    time, never all at once); the finiteness check is one sum over the buffer (:func:`_all_finite`).
+    ``jax.device_put`` uses such a buffer in place on the CPU, so the data exists once more, not twice (a plain
+    ``jnp.asarray`` would copy it again), and a large buffer no array uses any more is filled again by the next
+    fit of its size (:func:`_aligned_empty`).
 
     A SciPy sparse ``X`` is staged as :class:`~fieldguide.core.sparse.SparseRows` in the same row layout.
     """
@@ -795,16 +799,14 @@ def stage_rows(
     n, d = X.shape[0] if rows is None else len(rows), X.shape[1]
     out = _aligned_empty((n_pad, n_cols or d), np.dtype(dtype))
     out[:, d:] = 0
-    finite = True
     with np.errstate(over="ignore"):  # a value beyond dtype's range becomes inf, reported below
         for part, (first, last) in zip(np.split(out, shards), _shares(n, shards), strict=True):
             for start in range(first, last, _STAGE_ROWS):
                 stop = min(last, start + _STAGE_ROWS)
-                block = part[start - first : stop - first, :d]
-                block[...] = X[start:stop] if rows is None else X[rows[start:stop]]
-                finite = finite and bool(np.isfinite(block).all())
+                block = X[start:stop] if rows is None else X[rows[start:stop]]
+                part[start - first : stop - first, :d] = block
             part[last - first :] = 0
-        if not finite:  # reported from all of X cast to dtype, in the caller's row numbers
+        if not _all_finite(out):  # reported from all of X cast to dtype, in the caller's row numbers
             bad = np.flatnonzero(~np.isfinite(np.asarray(X, dtype=dtype)).all(axis=1))
             raise DataError(
                 f"X: expected finite values in {dtype}, found NaN or inf in {bad.size} row(s), first at row {bad[0]}"
@@ -888,7 +890,7 @@ def check_sample_weight(sample_weight, n_rows: int, dtype: str) -> np.ndarray:
 
 
 def _pad_rows(a: np.ndarray, n_pad: int, shards: int = 1) -> np.ndarray:
-    """``a`` (checked targets or weights) with zero rows appended up to ``n_pad``, in a fresh aligned buffer, laid
+    """``a`` (checked targets or weights) with zero rows appended up to ``n_pad``, in an aligned buffer, laid
     out in ``shards`` parts as :func:`stage_rows` lays out X."""
     out = _aligned_empty((n_pad, *a.shape[1:]), a.dtype)
     for part, (first, last) in zip(np.split(out, shards), _shares(a.shape[0], shards), strict=True):
@@ -899,8 +901,59 @@ def _pad_rows(a: np.ndarray, n_pad: int, shards: int = 1) -> np.ndarray:
 
 def _aligned_empty(shape: tuple, dtype: np.dtype) -> np.ndarray:
     """An uninitialised array whose data starts on a 64-byte boundary: XLA's CPU client adopts such host buffers
-    without copying them."""
+    without copying them.
+
+    A buffer of ``_SPARE_MIN_BYTES`` or more is one of ``_spares`` where one of its size is free. Such buffers
+    come from the kernel as fresh pages, each faulted in and zeroed on first touch: about half the time of
+    staging 200k × 50 floats (~7 of 15 ms) that a repeated fit of the same table (a search, the folds of a
+    cross-validation) would otherwise pay every time.
+    """
     nbytes = math.prod(shape) * dtype.itemsize
-    raw = np.empty(nbytes + _ALIGN, np.uint8)
+    raw = _spare(nbytes + _ALIGN) if nbytes >= _SPARE_MIN_BYTES else np.empty(nbytes + _ALIGN, np.uint8)
     offset = -raw.ctypes.data % _ALIGN
     return raw[offset : offset + nbytes].view(dtype).reshape(shape)
+
+
+_SPARE_MIN_BYTES = 16 << 20  # smaller buffers come back from malloc's heap, whose pages stay mapped
+_SPARE_MAX_BYTES = 512 << 20  # the most the spares keep between fits
+_spares: list[np.ndarray] = []  # large staging buffers (uint8), most recently used last
+_spares_lock = threading.Lock()
+
+
+def _spare(nbytes: int) -> np.ndarray:
+    """A buffer of ``nbytes`` from ``_spares`` that no array uses any more, or a new one kept there for later.
+
+    A buffer is free when the list holds its only reference: every array staged in it (and every JAX array that
+    adopted one) is a view whose base is the buffer, so while one lives, the buffer is never handed out again.
+    """
+    with _spares_lock:
+        if _refcounts_tell_use():
+            for i in range(len(_spares)):
+                # the list's reference and the argument's (a new one, from the subscript): no array's
+                if _spares[i].size == nbytes and sys.getrefcount(_spares[i]) == 2:
+                    _spares.append(_spares.pop(i))
+                    return _spares[-1]
+        raw = np.empty(nbytes, np.uint8)
+        _spares.append(raw)
+        while sum(spare.size for spare in _spares) > _SPARE_MAX_BYTES:
+            _spares.pop(0)  # forgotten here; freed when no array uses it
+        return raw
+
+
+@functools.cache
+def _refcounts_tell_use() -> bool:
+    """Whether this interpreter counts references as :func:`_spare` reads them (CPython does); where it does not,
+    no buffer is reused."""
+    probe = [np.empty(1, np.uint8)]
+    free = sys.getrefcount(probe[0]) == 2
+    view = probe[0][:]
+    return free and sys.getrefcount(probe[0]) == 3 and view.base is probe[0]
+
+
+def _all_finite(a: np.ndarray) -> bool:
+    """Whether every value of ``a`` is finite: NaN and ±inf make its sum NaN or ±inf (a pairwise sum, faster than
+    ``np.isfinite(a).all()`` and without its boolean copy of ``a``); finite values whose sum overflows are told
+    apart by an exact check. (A BLAS product would be faster still, but its threads spin after it and slow the
+    compiled fit that follows on a machine of few cores.)"""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(a.sum()) or np.isfinite(a).all())
