@@ -88,7 +88,10 @@ def test_a_sparse_fit_equals_the_dense_fit(case, data):
     learner = Learner(model, objective, optimizer, dtype="float64", tol=1e-10, verbose=False)
     fit = {"epochs": 5, "batch_size": 64, "seed": 0}
     dense, sparse_fit = learner.fit(X, y, **fit), learner.fit(scipy.sparse.csr_matrix(X), y, **fit)
-    np.testing.assert_allclose(_leaves(sparse_fit.params), _leaves(dense.params), rtol=1e-7, atol=1e-9)
+    # a full-batch fit may stop where the loss no longer decreases (by 4 eps) before its gradient tolerance: on
+    # the skewed Poisson problem 1-2e-6 (relative) from the optimum, where the two products' rounding decides
+    rtol = 1e-5 if isinstance(optimizer, str) else 1e-7
+    np.testing.assert_allclose(_leaves(sparse_fit.params), _leaves(dense.params), rtol=rtol, atol=1e-9)
     np.testing.assert_allclose(sparse_fit.predict(scipy.sparse.csr_matrix(X)), dense.predict(X), atol=1e-9)
     assert sparse_fit.objective_value(scipy.sparse.csr_matrix(X), y) == pytest.approx(
         dense.objective_value(X, y), rel=1e-9

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from core_data import features, target
+from core_data import TRUE_COEF, features, target
 from sklearn.model_selection import KFold
 
 import fieldguide.core
@@ -795,6 +795,49 @@ def test_objective_scores_are_scikit_learns_weighted_accuracy_and_r2(objective, 
         expected = r2_score(y, predicted.reshape(y.shape), sample_weight=w)
     got = objective.score(jnp.asarray(outputs), jnp.asarray(objective.encode(y.squeeze())), jnp.asarray(w))
     assert float(got) == pytest.approx(expected, rel=1e-6, abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("objective", "kind"),
+    [
+        (objectives.LogLoss(), "binary"),
+        (objectives.SoftmaxCrossEntropy(3), "multiclass"),
+        (objectives.SquaredError(), "real"),
+        (objectives.Poisson(), "count"),
+        (objectives.Gamma(), "positive"),
+        (objectives.Tweedie(power=1.5), "tweedie"),
+        (objectives.Tweedie(power=0), "positive"),
+    ],
+)
+def test_constant_outputs_minimise_the_loss_of_a_constant(objective, kind):
+    """The closed form a fit starts its intercept from zeroes the weighted loss's gradient over constants."""
+    X = features()
+    y = objective.encode(target(kind, X))
+    w = np.random.default_rng(2).uniform(0.1, 2.0, len(y))
+    start = objective.constant_outputs(y, w)
+    assert start.shape == (objective.n_outputs(y[:, 0]),)
+
+    def loss(c):
+        return objective.loss(jnp.broadcast_to(c, (len(y), c.size)), jnp.asarray(y), jnp.asarray(w))
+
+    with jax.enable_x64():
+        np.testing.assert_allclose(jax.grad(loss)(jnp.asarray(start)), 0.0, atol=1e-12)
+    assert objectives.Huber().constant_outputs(y, w) is None  # no closed form: the fit starts at zero
+    assert objectives.Poisson().constant_outputs(np.zeros((4, 1)), np.ones(4)) is None  # its best is -inf
+    assert objectives.SoftmaxCrossEntropy(3).constant_outputs(np.zeros((4, 1)), np.ones(4)) is None
+
+
+def test_full_batch_fits_start_the_intercept_at_the_best_constant():
+    """Counts averaging e^5: from a zero intercept L-BFGS spends its first steps finding the level."""
+    X = features(n=2000)
+    y = np.random.default_rng(0).poisson(np.exp(5.0 + 0.3 * X @ TRUE_COEF)).astype(float)
+    learner = Learner(models.Linear(), objectives.Poisson() + penalties.L2(1e-3), dtype="float64", tol=1e-8)
+    started = learner.fit(X, y)
+    zeros = learner.fit(X, y, init_params={"coef": np.zeros((X.shape[1], 1)), "intercept": np.zeros(1)})
+    assert started.history["converged"] and zeros.history["converged"]
+    assert started.history["n_fun"] < zeros.history["n_fun"]
+    for key in ("coef", "intercept"):
+        np.testing.assert_allclose(started.params[key], zeros.params[key], rtol=1e-7)
 
 
 def test_early_stopping_can_watch_the_score():

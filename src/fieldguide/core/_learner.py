@@ -322,7 +322,8 @@ class Learner:
         ``validation_fraction``: rows held out at random (for a classifier's objective, each class in proportion).
         ``patience``: stop after that many epochs without improvement of the validation loss (training loss
         without validation) and restore the best parameters. ``init_params``: start from these parameters
-        instead of ``model.init``'s. ``init_state``: continue an Optax fit from the ``opt_state`` of an earlier
+        instead of ``model.init``'s (whose intercept a full-batch fit of a linear model sets to the objective's
+        best constant, ``Objective.constant_outputs``). ``init_state``: continue an Optax fit from the ``opt_state`` of an earlier
         one with this optimizer and parameters of the same shapes: the optimizer's state (Adam's moments and
         step count) and the shuffling key carry on, so epochs fitted over several calls on the same rows are
         those one call would fit. ``monitor``: what early stopping watches on the validation rows, the
@@ -367,6 +368,8 @@ class Learner:
             if not given:
                 init_params = _solvers.init_params(self.model, seed, X.shape[1], n_outputs, self.dtype)
             params = jax.tree.map(lambda p: jnp.asarray(p, self.dtype), init_params)
+            if full_batch and not given:
+                params = self._intercept_start(params, y, w)
             if given or type(self.model) is Custom:  # a built-in model's init and apply agree by construction
                 _check_outputs(self.model, params, X, n_outputs, self.dtype)
             mesh = self._mesh()
@@ -415,6 +418,17 @@ class Learner:
             self.objective.penalty,
             opt_state,
         )
+
+    def _intercept_start(self, params, y, w):
+        """A linear model's intercept at the objective's best constant (``Objective.constant_outputs``), where
+        it has one: the solution is the same, reached in fewer steps when the target's mean is far from the
+        link's zero."""
+        if not (isinstance(self.model, Linear) and isinstance(params, dict) and "intercept" in params):
+            return params
+        start = self.objective.constant_outputs(y, w)
+        if start is None or not np.isfinite(start).all():
+            return params
+        return params | {"intercept": jnp.asarray(start, self.dtype).reshape(params["intercept"].shape)}
 
     def _problem(self, optimizer, **kw) -> _solvers.Problem:
         bare = dataclasses.replace(self.objective, penalty=Penalties())

@@ -98,6 +98,20 @@ class Objective:
         y = np.asarray(y, dtype=np.float64)
         return y[:, None] if y.ndim == 1 else y
 
+    def constant_outputs(self, y: np.ndarray, sample_weight: np.ndarray) -> np.ndarray | None:
+        """The raw outputs ``(k,)`` of the best constant model for the encoded target ``y`` ``(n, k)``, in closed
+        form, or None where there is none. Full-batch fits of a linear model start their intercept there (as
+        scikit-learn's GLMs do): a Poisson fit of counts averaging e^6 takes 7 evaluations from there, 16 from
+        zero."""
+        return None
+
+
+def _weighted_mean(y: np.ndarray, sample_weight: np.ndarray) -> np.ndarray:
+    """The weighted mean of each column of ``y``, ``(k,)``, in float64."""
+    # not ``w @ y``: BLAS's threads spin after a product and slow the compiled fit that follows on few cores
+    w = sample_weight.astype(np.float64)
+    return np.sum(w[:, None] * y, axis=0) / w.sum()
+
 
 def _squeeze(outputs: jax.Array) -> jax.Array:
     return outputs[:, 0] if outputs.shape[1] == 1 else outputs
@@ -121,6 +135,9 @@ class SquaredError(Objective):
 
     def per_row(self, outputs, y):
         return 0.5 * jnp.sum(jnp.square(outputs - y), axis=1)
+
+    def constant_outputs(self, y, sample_weight):
+        return _weighted_mean(y, sample_weight)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,6 +194,10 @@ class LogLoss(Objective):
         _require(y.ndim == 1 and np.isin(y, (0, 1)).all(), "LogLoss", "a 1-D target with values in {0, 1}", y)
         return y.astype(np.float64)[:, None]
 
+    def constant_outputs(self, y, sample_weight):
+        p = _weighted_mean(y, sample_weight)
+        return np.log(p / (1 - p)) if 0 < p[0] < 1 else None
+
 
 @dataclasses.dataclass(frozen=True)
 class SoftmaxCrossEntropy(Objective):
@@ -212,6 +233,14 @@ class SoftmaxCrossEntropy(Objective):
         _require(ok, "SoftmaxCrossEntropy", f"a 1-D target of integer class ids in 0..{bound}", y)
         return y.astype(np.float64)[:, None]
 
+    def constant_outputs(self, y, sample_weight):
+        n_classes = self.n_outputs(y[:, 0])
+        share = np.bincount(y[:, 0].astype(np.intp), sample_weight, minlength=n_classes)
+        if not share.all():  # an absent class's best output is -inf
+            return None
+        outputs = np.log(share)
+        return outputs - outputs.mean()  # softmax ignores a shift: the centred one
+
 
 @dataclasses.dataclass(frozen=True)
 class _LogLink(Objective):
@@ -219,6 +248,10 @@ class _LogLink(Objective):
 
     def link(self, outputs):
         return jnp.exp(_squeeze(outputs))
+
+    def constant_outputs(self, y, sample_weight):
+        mean = _weighted_mean(y, sample_weight)  # the deviance's optimum for a constant, whatever the power
+        return np.log(mean) if (mean > 0).all() else None
 
 
 @dataclasses.dataclass(frozen=True)
