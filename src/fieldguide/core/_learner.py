@@ -85,9 +85,10 @@ def _resize_columns(tree, keys: tuple[tuple[str, ...], ...], d: int, params=None
             axis = np.ndim(leaf) - len(shape)
             if names[len(names) - len(key) :] == key and axis >= 0 and np.shape(leaf)[axis:] == shape:
                 leaf = np.asarray(leaf)
-                extra = [(0, 0)] * leaf.ndim
-                extra[axis] = (0, max(d - leaf.shape[axis], 0))
-                return jnp.asarray(np.pad(leaf, extra)[(slice(None),) * axis + (slice(d),)])
+                out = np.zeros((*leaf.shape[:axis], d, *leaf.shape[axis + 1 :]), leaf.dtype)
+                kept = (slice(None),) * axis + (slice(min(d, leaf.shape[axis])),)
+                out[kept] = leaf[kept]
+                return jnp.asarray(out)
         return leaf
 
     return jax.tree_util.tree_map_with_path(resize, tree)
