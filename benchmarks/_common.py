@@ -21,11 +21,21 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent
 
 
-def glm_data(kind: str, n: int = 200_000, d: int = 50, seed: int = 0, dtype=np.float32, scaled: bool = False):
+def glm_data(
+    kind: str,
+    n: int = 200_000,
+    d: int = 50,
+    seed: int = 0,
+    dtype=np.float32,
+    scaled: bool = False,
+    offset: float = 0.0,
+):
     """A seeded dense problem: standard normal X and a target drawn from the GLM ``kind``.
 
     ``scaled``: the features are correlated (mixed by ``I + 0.8·N(0, 1/d)``) and scaled by factors from 0.03 to 30,
     as raw columns are; the coefficients are scaled back so that ``X @ beta`` keeps the same spread.
+    ``offset``: added to the linear predictor (the true intercept): -4 makes about 3 % of the logistic labels
+    positive, 5 makes the Poisson counts average about e^5.
     """
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, d))
@@ -36,11 +46,11 @@ def glm_data(kind: str, n: int = 200_000, d: int = 50, seed: int = 0, dtype=np.f
     X = X.astype(dtype)
     eta = X.astype(np.float64) @ beta
     if kind == "logistic":
-        y = (rng.uniform(size=n) < 1 / (1 + np.exp(-eta))).astype(np.int64)
+        y = (rng.uniform(size=n) < 1 / (1 + np.exp(-(eta + offset)))).astype(np.int64)
     elif kind == "poisson":
-        y = rng.poisson(np.exp(0.5 * eta)).astype(np.float64)
+        y = rng.poisson(np.exp(0.5 * eta + offset)).astype(np.float64)
     elif kind == "ridge":
-        y = eta + rng.normal(size=n)
+        y = eta + offset + rng.normal(size=n)
     else:
         raise ValueError(kind)
     return X, y
