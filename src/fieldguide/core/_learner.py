@@ -324,12 +324,13 @@ class Learner:
         ``patience``: stop after that many epochs without improvement of the validation loss (training loss
         without validation) and restore the best parameters. ``init_params``: start from these parameters
         instead of ``model.init``'s (whose intercept a full-batch fit of a linear model sets to the objective's
-        best constant, ``Objective.constant_outputs``). ``init_state``: continue an Optax fit from the ``opt_state`` of an earlier
-        one with this optimizer and parameters of the same shapes: the optimizer's state (Adam's moments and
-        step count) and the shuffling key carry on, so epochs fitted over several calls on the same rows are
-        those one call would fit. ``monitor``: what early stopping watches on the validation rows, the
-        objective's ``"loss"`` or its ``"score"`` (accuracy for classifiers, R² otherwise: scikit-learn's MLPs
-        watch it); with validation, ``history`` holds both per epoch (``val_loss``, ``val_score``).
+        best constant, ``Objective.constant_outputs``). ``init_state``: continue an Optax fit from the
+        ``opt_state`` of an earlier one with this optimizer and parameters of the same shapes: the optimizer's
+        state (Adam's moments and step count) and the shuffling key carry on, so epochs fitted over several
+        calls on the same rows are those one call would fit. ``monitor``: what early stopping watches on the
+        validation rows, the objective's ``"loss"`` or its ``"score"`` (accuracy for classifiers, R² otherwise:
+        scikit-learn's MLPs watch it); with validation, ``history`` holds both per epoch (``val_loss``,
+        ``val_score``).
         ``shuffle=False``: each epoch's minibatches take the rows in order (on each device, its own rows).
         ``schedule``: the learning rate of an Optax optimizer built with ``optax.inject_hyperparams`` (which keeps
         it in the state), per epoch as scikit-learn's SGD sets it: ``"constant"``, ``"invscaling"`` (after ``t``
