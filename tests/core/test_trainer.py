@@ -655,7 +655,14 @@ def test_predict_checks_the_feature_count():
         fitted.predict(np.zeros((3, 4)))
 
 
-def test_staging_casts_pads_and_checks_in_one_pass():
+@pytest.fixture(params=[1, 3], ids=["one thread", "three threads"])
+def staging_threads(request, monkeypatch):
+    """Staging on one thread (a small table), or with its blocks split across three (a large one)."""
+    monkeypatch.setattr(_learner, "_stage_workers", lambda n_values: request.param)
+    return request.param
+
+
+def test_staging_casts_pads_and_checks_in_one_pass(staging_threads):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(3 * _learner._STAGE_ROWS + 5, 3))  # float64, several blocks and a ragged last one
     staged = _learner.stage_rows(X, 3 * _learner._STAGE_ROWS + 64, "float32")
@@ -666,6 +673,12 @@ def test_staging_casts_pads_and_checks_in_one_pass():
     np.testing.assert_array_equal(
         _learner.stage_rows(X, 1024, "float32", rows)[:1000], X[rows].astype(np.float32)
     )
+    in_parts = _learner.stage_rows(X, 2 * 20_000, "float32", shards=2, n_cols=4)  # two devices' shares
+    np.testing.assert_array_equal(in_parts[: len(X) // 2, :3], X[: len(X) // 2].astype(np.float32))
+    np.testing.assert_array_equal(
+        in_parts[20_000 : 20_000 + len(X) - len(X) // 2, :3], X[len(X) // 2 :].astype(np.float32)
+    )
+    assert not in_parts[:, 3].any() and not in_parts[len(X) // 2 : 20_000].any()
     ints = _learner.stage_rows(np.arange(6).reshape(3, 2), 4, "float64")
     np.testing.assert_array_equal(ints, [[0, 1], [2, 3], [4, 5], [0, 0]])
 
@@ -696,7 +709,7 @@ def test_large_staging_buffers_are_filled_again_only_once_no_array_uses_them(mon
     assert [spare.size for spare in _learner._spares] == [320 * 3 * 8 + _learner._ALIGN]
 
 
-def test_staging_tells_a_sum_that_overflows_from_a_non_finite_value():
+def test_staging_tells_a_sum_that_overflows_from_a_non_finite_value(staging_threads):
     huge = np.full((200, 3), 3e38, np.float32)  # finite, but their sum is not
     np.testing.assert_array_equal(_learner.stage_rows(huge, 256, "float32")[:200], huge)
     huge[7, 2], huge[9, 1] = np.inf, -np.inf
@@ -708,7 +721,7 @@ def test_staging_tells_a_sum_that_overflows_from_a_non_finite_value():
     "row", [0, _learner._STAGE_ROWS - 1, _learner._STAGE_ROWS, 2 * _learner._STAGE_ROWS + 3]
 )
 @pytest.mark.parametrize("bad", [np.nan, np.inf, 1e39])  # 1e39 is finite in float64, inf in float32
-def test_staging_names_the_first_non_finite_row(row, bad):
+def test_staging_names_the_first_non_finite_row(row, bad, staging_threads):
     X = np.zeros((2 * _learner._STAGE_ROWS + 10, 2))
     X[row, 1] = X[-1, 0] = bad
     with pytest.raises(
