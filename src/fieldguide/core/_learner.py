@@ -850,8 +850,8 @@ def _stage_pool() -> concurrent.futures.ThreadPoolExecutor:
 
 def _stage_workers(n_values: int) -> int:
     """Threads staging ``n_values`` values: one for a small table, else one per core (up to 8). NumPy's copies and
-    sums release the GIL, and XLA's threads are idle while X is staged: 200k × 50 floats take 3.5 ms on two
-    cores where they took 8."""
+    sums release the GIL, and XLA's threads are idle while X is staged: staging 200k × 50 floats takes 5.5 ms on
+    two cores where it took 8-10."""
     return 1 if n_values < _THREADED_VALUES else min(os.cpu_count() or 1, 8)
 
 
