@@ -835,9 +835,17 @@ def test_constant_outputs_minimise_the_loss_of_a_constant(objective, kind):
 
     with jax.enable_x64():
         np.testing.assert_allclose(jax.grad(loss)(jnp.asarray(start)), 0.0, atol=1e-12)
-    assert objectives.Huber().constant_outputs(y, w) is None  # no closed form: the fit starts at zero
+
+
+def test_constant_outputs_are_none_without_a_finite_closed_form():
+    """The fit then starts at zero, as it does for a model without an intercept."""
+    y, w = np.array([[0.0], [1.0], [3.0]]), np.ones(3)
+    assert objectives.Huber().constant_outputs(y, w) is None  # a median-like constant: no closed form
     assert objectives.Poisson().constant_outputs(np.zeros((4, 1)), np.ones(4)) is None  # its best is -inf
-    assert objectives.SoftmaxCrossEntropy(3).constant_outputs(np.zeros((4, 1)), np.ones(4)) is None
+    assert (
+        objectives.SoftmaxCrossEntropy(3).constant_outputs(np.zeros((4, 1)), np.ones(4)) is None
+    )  # no class 1, 2
+    assert objectives.LogLoss().constant_outputs(np.ones((4, 1)), np.ones(4)) is None  # all positive
 
 
 def test_full_batch_fits_start_the_intercept_at_the_best_constant():

@@ -3,8 +3,10 @@
 ``loss(outputs, y, sample_weight)`` is the **weighted mean** of the per-row loss, ``Σ w·l / Σ w``; the trainer
 minimises ``loss + Σ penalties``. Per-row losses follow scikit-learn's ``sklearn._loss`` (half squared error,
 half Poisson/Gamma/Tweedie deviance without the constant terms), so the estimator layer only has to rescale
-alpha/C. Each objective also says how many outputs it needs for a target (``n_outputs(y)``) and how the target is
-encoded for training (``encode(y)``, which validates its values).
+alpha/C. Each objective also says how many outputs it needs for a target (``n_outputs(y)``), how the target is
+encoded for training (``encode(y)``, which validates its values) and, where it has a closed form, the outputs of
+the best constant model (``constant_outputs(y, w)``), where a full-batch fit of a linear model starts its
+intercept.
 
 Example:
     >>> import numpy as np
