@@ -841,18 +841,19 @@ def stage_rows(
 
 
 _THREADED_VALUES = 1 << 20  # values from which staging copies and checks X on several threads
+_STAGE_THREADS = min(os.cpu_count() or 1, 8)
 
 
 @functools.cache
 def _stage_pool() -> concurrent.futures.ThreadPoolExecutor:
-    return concurrent.futures.ThreadPoolExecutor(_stage_workers(_THREADED_VALUES), "fieldguide-stage")
+    return concurrent.futures.ThreadPoolExecutor(_STAGE_THREADS, "fieldguide-stage")
 
 
 def _stage_workers(n_values: int) -> int:
     """Threads staging ``n_values`` values: one for a small table, else one per core (up to 8). NumPy's copies and
     sums release the GIL, and XLA's threads are idle while X is staged: staging 200k × 50 floats takes 5.5 ms on
     two cores where it took 8-10."""
-    return 1 if n_values < _THREADED_VALUES else min(os.cpu_count() or 1, 8)
+    return 1 if n_values < _THREADED_VALUES else _STAGE_THREADS
 
 
 def _in_threads(f, parts: list) -> list:
@@ -870,7 +871,7 @@ def _stage_sparse(X, n_pad: int, dtype: str, rows, shards: int) -> sparse.Sparse
         # rows split across devices must be cut by rows alone: no overflow block
         staged = sparse.staged(picked, shares, n_pad, dtype, levels=2 if shards == 1 else 0)
     values = [leaf for leaf in jax.tree.leaves(staged) if leaf.dtype.kind == "f"]  # not the column indices
-    if not all(np.isfinite(leaf).all() for leaf in values):  # reported in the caller's rows
+    if not all(_all_finite(leaf) for leaf in values):  # reported in the caller's rows
         with np.errstate(over="ignore"):
             bad = np.flatnonzero(~np.isfinite(X.data.astype(dtype)))
         bad_rows = np.unique(np.searchsorted(X.indptr, bad, side="right") - 1)
