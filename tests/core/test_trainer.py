@@ -134,6 +134,60 @@ def test_lbfgs_counts_its_evaluations_and_stops_at_max_fun():
         Learner(models.Linear(), objective, "lbfgs", max_fun=0)
 
 
+@pytest.mark.parametrize(
+    ("objective", "kind"),
+    [(objectives.LogLoss(), "binary"), (objectives.Poisson(), "count"), (objectives.Gamma(), "positive")],
+)
+def test_float32_lbfgs_takes_no_step_too_small_for_float32_to_count(objective, kind):
+    """A convex float32 fit stops where the L-BFGS model predicts a next step below SciPy's decrease test, rather
+    than taking that step to see it: every step it took counts, and it still ends at float32's minimum."""
+    X = features(n=2000)
+    y = target(kind, X)
+    objective = objective + penalties.L2(1e-3)
+    fitted = Learner(models.Linear(), objective, "lbfgs", verbose=False).fit(X, y)
+    exact = Learner(models.Linear(), objective, "lbfgs", dtype="float64", tol=1e-12, verbose=False).fit(X, y)
+    loss = fitted.history["loss"].astype(np.float64)
+    assert fitted.history["converged"]
+    assert np.all(loss[:-1] - loss[1:] > 4 * np.finfo(np.float32).eps * loss[1:])
+    assert fitted.objective_value(X, y) == pytest.approx(exact.objective_value(X, y), rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    "objective",
+    [
+        objectives.SquaredError(),
+        objectives.Huber(),
+        objectives.LogLoss(),
+        objectives.SoftmaxCrossEntropy(3),
+        objectives.Poisson(),
+        objectives.Gamma(),
+        objectives.Tweedie(power=1.5),
+        objectives.SquaredHinge(),
+        objectives.Tweedie(power=0),
+        objectives.Tweedie(power=3),
+    ],
+    ids=lambda o: f"{type(o).__name__}{getattr(o, 'power', '')}",
+)
+def test_objectives_that_say_they_are_convex_have_no_negative_curvature(objective):
+    """Checked on the per-row loss's Hessian in the outputs at random outputs and valid targets; the two Tweedie
+    powers that are not convex through the log link (0, and above 2) must show negative curvature somewhere."""
+    rng = np.random.default_rng(0)
+    k = 3 if isinstance(objective, objectives.SoftmaxCrossEntropy) else 1
+    outputs = rng.normal(scale=2.0, size=(500, k))
+    # class ids, or positive values (every regression objective here accepts them)
+    y = rng.integers(0, max(k, 2), 500) if objective.classifies else rng.gamma(2.0, 2.0, 500)
+    y = jnp.asarray(objective.encode(y))
+    with jax.enable_x64():
+        hessians = jax.vmap(jax.hessian(lambda f, t: objective.per_row(f[None], t[None])[0]))(
+            jnp.asarray(outputs), y
+        )
+        lowest = np.linalg.eigvalsh(np.asarray(hessians)).min()
+    if objective.convex:
+        assert lowest >= -1e-12
+    else:
+        assert lowest < -1e-3
+
+
 def _income_table():
     """Three standardised columns and one like an income (mean 3000, sd 1000), as raw tables hold them."""
     rng = np.random.default_rng(0)

@@ -56,6 +56,9 @@ class Objective:
     #: The loss's typical second derivative in an output (1 for squared error): the solvers' preconditioner
     #: weighs a column's spread against the L2 penalty with it.
     curvature = 1.0
+    #: True where the loss is convex in the outputs: a linear model's full-batch L-BFGS may then stop on the
+    #: decrease its quadratic model predicts for the next step.
+    convex = False
 
     def __add__(self, other: Penalty) -> Objective:
         if not isinstance(other, Penalty):
@@ -135,6 +138,8 @@ def _require(ok: bool, objective: str, expected: str, y: np.ndarray) -> None:
 class SquaredError(Objective):
     """Half squared error ``(y - f)²/2`` (identity link)."""
 
+    convex = True
+
     def per_row(self, outputs, y):
         return 0.5 * jnp.sum(jnp.square(outputs - y), axis=1)
 
@@ -147,6 +152,7 @@ class Huber(Objective):
     """``r²/2`` for ``|r| <= epsilon``, ``epsilon·(|r| - epsilon/2)`` beyond (identity link)."""
 
     epsilon: float = 1.35
+    convex = True
 
     def per_row(self, outputs, y):
         r = jnp.abs(outputs - y)
@@ -161,6 +167,7 @@ class Pinball(Objective):
 
     quantile: float = 0.5
     smooth = False
+    convex = True
 
     def __post_init__(self):
         if not 0.0 < self.quantile < 1.0:
@@ -176,6 +183,7 @@ class LogLoss(Objective):
     """Binary cross-entropy on the logit, y in {0, 1}; the link gives the probability of class 1."""
 
     classifies = True
+    convex = True
     curvature = 0.25  # p(1 - p), at most 1/4
 
     def per_row(self, outputs, y):
@@ -209,6 +217,7 @@ class SoftmaxCrossEntropy(Objective):
     """
 
     classifies = True
+    convex = True
     curvature = 0.25  # p(1 - p) on the diagonal, at most 1/4
 
     n_classes: int | None = None
@@ -247,6 +256,8 @@ class SoftmaxCrossEntropy(Objective):
 @dataclasses.dataclass(frozen=True)
 class _LogLink(Objective):
     """Shared by the log-link GLMs: predictions are ``exp(outputs)``."""
+
+    convex = True
 
     def link(self, outputs):
         return jnp.exp(_squeeze(outputs))
@@ -297,6 +308,10 @@ class Tweedie(_LogLink):
                 f"Tweedie: power must be 0 or >= 1 (no distribution exists in between), got {self.power}"
             )
 
+    @property
+    def convex(self) -> bool:  # through the log link, the deviance is convex for powers 1 to 2 only
+        return 1 <= self.power <= 2
+
     def per_row(self, outputs, y):
         p, f = self.power, outputs
         if p == 0:
@@ -323,6 +338,7 @@ class SquaredHinge(Objective):
     """Linear-SVM loss ``max(0, 1 - y·f)²`` with y in {-1, +1} or {0, 1}; the link gives labels in {0, 1}."""
 
     classifies = True
+    convex = True
 
     def per_row(self, outputs, y):
         return jnp.square(jnp.maximum(0.0, 1.0 - y[:, 0] * outputs[:, 0]))
