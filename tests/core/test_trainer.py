@@ -631,6 +631,13 @@ BAD_INPUT = [
         "y: expected finite",
     ),
     ("3 classes for LogLoss", LOGLOSS, {"y": np.arange(10) % 3}, "y: LogLoss expects"),
+    ("labels as text", LOGLOSS, {"y": np.array(["no", "yes"] * 5)}, "found values {'no', 'yes'}"),
+    (
+        "fractions for a hinge",
+        Learner(models.Linear(), objectives.SquaredHinge()),
+        {"y": np.linspace(0, 1, 10)},
+        r"y: SquaredHinge expects a 1-D target with values in \{-1, \+1\} or \{0, 1\}; found values \{0.0, ",
+    ),
     (
         "negative y for Poisson",
         Learner(models.Linear(), objectives.Poisson()),

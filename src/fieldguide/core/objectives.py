@@ -127,10 +127,18 @@ def _accuracy(correct: jax.Array, sample_weight: jax.Array) -> jax.Array:
     return jnp.sum(sample_weight * correct) / jnp.where(total > 0, total, 1.0)
 
 
+def _binary(y: np.ndarray) -> bool:
+    """Whether every value of ``y`` is 0 or 1: integer labels by their range (``np.isin`` sorts them, 2 ms for
+    200k labels against 0.03 ms)."""
+    if y.dtype.kind in "biu":
+        return y.size == 0 or bool(y.min() >= 0 and y.max() <= 1)
+    return bool(np.isin(y, (0, 1)).all())
+
+
 def _require(ok: bool, objective: str, expected: str, y: np.ndarray) -> None:
     if not ok:
         found = np.unique(y)
-        shown = ", ".join(repr(float(v)) for v in found[:8]) + (", ..." if found.size > 8 else "")
+        shown = ", ".join(repr(v.item()) for v in found[:8]) + (", ..." if found.size > 8 else "")
         raise DataError(f"y: {objective} expects {expected}; found values {{{shown}}}")
 
 
@@ -201,7 +209,7 @@ class LogLoss(Objective):
 
     def encode(self, y):
         y = np.asarray(y)
-        _require(y.ndim == 1 and np.isin(y, (0, 1)).all(), "LogLoss", "a 1-D target with values in {0, 1}", y)
+        _require(y.ndim == 1 and _binary(y), "LogLoss", "a 1-D target with values in {0, 1}", y)
         return y.astype(np.float64)[:, None]
 
     def constant_outputs(self, y, sample_weight):
@@ -354,6 +362,6 @@ class SquaredHinge(Objective):
 
     def encode(self, y):
         y = np.asarray(y)
-        ok = y.ndim == 1 and (np.isin(y, (-1, 1)).all() or np.isin(y, (0, 1)).all())
+        ok = y.ndim == 1 and (_binary(y) or np.isin(y, (-1, 1)).all())
         _require(ok, "SquaredHinge", "a 1-D target with values in {-1, +1} or {0, 1}", y)
         return np.where(y > 0, 1.0, -1.0)[:, None]
