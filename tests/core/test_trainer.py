@@ -135,6 +135,29 @@ def test_lbfgs_counts_its_evaluations_and_stops_at_max_fun():
 
 
 @pytest.mark.parametrize(
+    ("objective", "kind"), [(objectives.LogLoss(), "binary"), (objectives.SquaredHinge(), "sign")]
+)
+def test_a_linear_fits_first_step_goes_as_far_as_the_curvature_bound_allows(objective, kind):
+    """Optax scales L-BFGS's first step, the gradient, by min(1, 1/|g|); a linear model's first step is the
+    gradient times min(1/c, 1/|g|), for the objective's bound c on its curvature (log loss 1/4, squared hinge 2),
+    and on standard columns the line search takes it at its first guess."""
+    X = features(n=2000)  # standard normal columns: the solver's coordinates are the model's
+    y = target(kind, X)
+    fitted = Learner(models.Linear(), objective, dtype="float64", max_iter=1, verbose=False).fit(X, y)
+    encoded, w = objective.encode(y), np.ones(len(y))
+    level = objective.constant_outputs(encoded, w)
+    start = {"coef": np.zeros((X.shape[1], 1)), "intercept": np.zeros(1) if level is None else level}
+    with jax.enable_x64():
+        grad = jax.grad(lambda p: objective.loss(X @ p["coef"] + p["intercept"], encoded, w))(start)
+    norm = float(optax.tree.norm(grad))
+    step = min(1 / objective.curvature, 1 / norm)
+    assert step != min(1.0, 1 / norm)  # the case where the two differ
+    assert fitted.history["n_fun"] == 2  # the first evaluation, and the line search's first guess
+    for key in ("coef", "intercept"):
+        np.testing.assert_allclose(fitted.params[key], start[key] - step * grad[key], rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize(
     ("objective", "kind"),
     [(objectives.LogLoss(), "binary"), (objectives.Poisson(), "count"), (objectives.Gamma(), "positive")],
 )

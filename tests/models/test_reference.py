@@ -501,7 +501,7 @@ def test_linear_svc_multiclass_is_one_vs_rest():
 
 
 def test_linear_svc_one_vs_rest_has_converged_only_when_every_class_has():
-    X, y, _ = _data("multiclass")
+    X, y, _ = _data("multiclass", seed=2)  # a draw whose three one-vs-rest fits take 8, 7 and 9 iterations
     alone = [models.LinearSVC(C=0.5, **_TIGHT).fit(X, (y == k).astype(int)).n_iter_ for k in range(3)]
     assert min(alone) < max(alone)
     ranks = np.argsort(np.argsort(alone))

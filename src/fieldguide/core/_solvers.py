@@ -365,11 +365,23 @@ def lbfgs_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) -> 
 
     memory, search = _lbfgs_parts()
     dtype = ravel_pytree(carry["params"])[0].dtype
-    predicts = type(problem.model) is Linear and problem.objective.convex and jnp.finfo(dtype).bits == 32
+    linear = type(problem.model) is Linear
+    predicts = linear and problem.objective.convex and jnp.finfo(dtype).bits == 32
 
     def body(c):
         value, grad = optax.value_and_grad_from_state(fun)(c["params"], state=c["state"]["search"])
         direction, remembered = memory.update(grad, c["state"]["memory"], c["params"])
+        # optax's first step is the gradient times min(1, 1/|g|), at most 1 long. A linear model's curvature in
+        # the solver's standardised coordinates is about the objective's bound on it (log loss: 1/4), so its first
+        # step is the gradient times min(1/bound, 1/|g|): the minimum of the quadratic that bound lays over the
+        # loss, still at most 1 long. A logistic fit went a quarter as far, and took one iteration more (5 where it
+        # takes 4 on bench_glm's problem)
+        if linear:
+            norm = optax.tree.norm(grad)
+            first = jnp.minimum(1.0 / problem.objective.curvature, 1.0 / norm) / jnp.minimum(1.0, 1.0 / norm)
+            direction = jax.tree.map(
+                lambda d: jnp.where(c["k"] == 0, first, 1.0).astype(d.dtype) * d, direction
+            )
         direction = jax.tree.map(jnp.negative, direction)
 
         def step(_):

@@ -53,8 +53,9 @@ class Objective:
     smooth = True
     #: True for classifiers' losses, whose encoded target is a class id: validation rows are then stratified.
     classifies = False
-    #: The loss's typical second derivative in an output (1 for squared error): the solvers' preconditioner
-    #: weighs a column's spread against the L2 penalty with it.
+    #: The loss's typical second derivative in an output, or its bound where it has one (squared error 1, log
+    #: loss 1/4): the solvers' preconditioner weighs a column's spread against the L2 penalty with it, and
+    #: L-BFGS sizes a linear model's first step by it.
     curvature = 1.0
     #: True where the loss is convex in the outputs: a linear model's full-batch L-BFGS may then stop on the
     #: decrease its quadratic model predicts for the next step.
@@ -347,6 +348,7 @@ class SquaredHinge(Objective):
 
     classifies = True
     convex = True
+    curvature = 2.0  # on each row inside the margin, which is every row at a zero start
 
     def per_row(self, outputs, y):
         return jnp.square(jnp.maximum(0.0, 1.0 - y[:, 0] * outputs[:, 0]))
