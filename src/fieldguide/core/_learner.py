@@ -210,8 +210,8 @@ class Learner:
         optimizer: an ``optax.GradientTransformation`` (minibatch epochs; an L1 part is handled by a proximal
             orthant step that yields exact zeros; line-search ones such as ``optax.lbfgs()`` get each batch's
             value and a function re-evaluating it, so a batch holding every row makes them full-batch),
-            ``"lbfgs"`` (full-batch ``optax.lbfgs`` with zoom linesearch for smooth objectives; objectives with an
-            L1 part switch to FISTA), ``"newton"`` (full-batch damped
+            ``"lbfgs"`` (full-batch ``optax.lbfgs`` with zoom linesearch for smooth objectives, a linear model's
+            first step sized by ``Objective.curvature``; objectives with an L1 part switch to FISTA), ``"newton"`` (full-batch damped
             Newton for one-output ``models.Linear``: each step is one matrix product over X and an
             eigendecomposition of the d×d Hessian, and GLMs converge in a handful of steps however badly scaled the
             features; an L1 part switches to FISTA), ``"proximal"`` (full-batch FISTA with backtracking) or
@@ -222,7 +222,9 @@ class Learner:
         dtype: ``"float32"`` (default) or ``"float64"``. Float64 runs inside ``jax.enable_x64`` scopes, so it
             does not change JAX's global setting for float32 users.
         tol: full batch: stop when the largest absolute gradient (gradient mapping for FISTA) is ``<= tol`` or
-            the objective's relative decrease is below 4·eps (machine epsilon of ``dtype``); Optax: the improvement early stopping requires.
+            the objective's relative decrease is below 4·eps (machine epsilon of ``dtype``), or, for a float32
+            ``"lbfgs"`` fit of a convex linear problem, the decrease the L-BFGS model predicts for the next step
+            is; Optax: the improvement early stopping requires.
         max_iter: full batch: the most iterations.
         max_fun: ``"lbfgs"``: the most evaluations of the objective and its gradient (the first one and each
             line-search step count, as SciPy's ``maxfun``); None for no limit. A fit that reaches it stops unconverged
