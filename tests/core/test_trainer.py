@@ -643,6 +643,31 @@ def test_full_batch_loops_are_exported_once_and_reused_by_new_processes(tmp_path
     assert custom["traces"] == 1 and len(list(exported.glob("*.bin"))) == 1
 
 
+def test_stored_loops_are_bounded_and_the_least_recently_used_go_first(tmp_path, monkeypatch):
+    monkeypatch.setattr(_exported, "directory", lambda: tmp_path)
+    monkeypatch.setattr(_exported, "_CALLS", {})
+    learner = Learner(models.Linear(), objectives.LogLoss(), verbose=False)
+    X = features(n=2000)
+    y = target("binary", X)
+    stored = {}
+    for n in (200, 1500, 2000, 1200):  # row buckets 1024, 1536, 2048, 1280: a program each
+        before = set(tmp_path.glob("*.bin"))
+        learner.fit(X[:n], y[:n])
+        (stored[n],) = set(tmp_path.glob("*.bin")) - before
+        os.utime(stored[n], (1e9 + n, 1e9 + n))  # stored in the order of their row counts, 200 first
+    _exported.forget()
+    learner.fit(X[:200], y[:200])  # read back, so used now: the 1,200-row program is the oldest
+    assert stored[200].stat().st_mtime > 1e9 + 2000
+    sizes = {n: path.stat().st_size for n, path in stored.items()}
+    _exported.prune(tmp_path, max_bytes=sum(sizes.values()) - sizes[1200])
+    assert set(tmp_path.glob("*.bin")) == {stored[n] for n in (200, 1500, 2000)}
+    # a new program past the bound: every older one goes
+    monkeypatch.setattr(_exported, "MAX_BYTES", max(sizes.values()) + 1024)
+    learner.fit(X[:1000].repeat(3, axis=0), y[:1000].repeat(3))  # 3,000 rows: bucket 3072
+    (newest,) = tmp_path.glob("*.bin")
+    assert newest not in stored.values()
+
+
 LOGLOSS = Learner(models.Linear(), objectives.LogLoss(), verbose=False)
 BAD_INPUT = [
     ("X not 2-D", LOGLOSS, {"X": np.zeros(10)}, "X: expected a 2-D array"),

@@ -5,11 +5,13 @@ lowered, which for Optax's L-BFGS takes ~150 ms on every first fit in a process.
 stored with ``jax.export`` (StableHLO, no Python: loading one runs no code) under ``cache_dir()/jax/exported``,
 keyed by everything that decides the program: the loop, the ``Problem`` (built-in models and objectives only),
 the shapes and dtypes of its inputs, and the versions of JAX, Optax and fieldguide's core source. A file that
-fails its checksum or does not load is ignored and written again.
+fails its checksum or does not load is ignored and written again. Each new version or shape adds a file (~50 KB):
+past ``MAX_BYTES`` in all, the least recently used go, as JAX's own cache bounds itself.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import logging
@@ -26,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 _BUILT_IN_MODELS = (models.Linear, models.MLP, models.FactorizationMachine)
 _DIGEST = hashlib.sha256().digest_size
+MAX_BYTES = 256 << 20  # the stored programs, all together (~5,000 of them)
 _CALLS: dict[str, Callable | None] = {}  # key -> jitted call of the exported program (None: not exportable)
 
 
@@ -112,6 +115,9 @@ def _load_or_export(key: str, folder: Path, run: Callable, problem, tree, types:
             _write(path, exported.serialize())
         except Exception as err:  # serialization needs flatbuffers; without it the program still runs here
             logger.debug("could not serialize %s: %s", run.__name__, err)
+        prune(folder)
+    else:
+        _touch(path)
     _CALLS[key] = jax.jit(exported.call)
     return _CALLS[key]
 
@@ -143,6 +149,28 @@ def _read(path: Path):
     except Exception as err:  # written by another version, or damaged in a way the checksum cannot tell
         logger.warning("%s: unreadable (%s), exporting the loop again", path, err)
         return None
+
+
+def _touch(path: Path) -> None:
+    """Mark a stored program used now (its modification time orders the pruning: atime is often not kept)."""
+    with contextlib.suppress(OSError):  # a read-only cache, where nothing is pruned either
+        os.utime(path)
+
+
+def prune(folder: Path, max_bytes: int | None = None) -> None:
+    """Remove the least recently used programs until those left take at most ``max_bytes`` (``MAX_BYTES``)."""
+    limit = MAX_BYTES if max_bytes is None else max_bytes
+    stored = []
+    for entry in folder.glob("*.bin"):
+        with contextlib.suppress(OSError):  # removed meanwhile by another process
+            stored.append((entry.stat(), entry))
+    total = sum(stat.st_size for stat, _ in stored)
+    for stat, entry in sorted(stored, key=lambda item: item[0].st_mtime):
+        if total <= limit:
+            break
+        with contextlib.suppress(OSError):
+            entry.unlink()
+        total -= stat.st_size
 
 
 def _write(path: Path, payload: bytes | bytearray) -> None:
