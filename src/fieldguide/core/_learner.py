@@ -211,8 +211,8 @@ class Learner:
             orthant step that yields exact zeros; line-search ones such as ``optax.lbfgs()`` get each batch's
             value and a function re-evaluating it, so a batch holding every row makes them full-batch),
             ``"lbfgs"`` (full-batch ``optax.lbfgs`` with zoom linesearch for smooth objectives, a linear model's
-            first step sized by ``Objective.curvature``; objectives with an L1 part switch to FISTA), ``"newton"`` (full-batch damped
-            Newton for one-output ``models.Linear``: each step is one matrix product over X and an
+            first step sized by ``Objective.curvature``; objectives with an L1 part switch to FISTA), ``"newton"``
+            (full-batch damped Newton for one-output ``models.Linear``: each step is one matrix product over X and an
             eigendecomposition of the d×d Hessian, and GLMs converge in a handful of steps however badly scaled the
             features; an L1 part switches to FISTA), ``"proximal"`` (full-batch FISTA with backtracking) or
             ``"interior_point"`` (for ``Pinball`` plus an optional L1 on one-output ``models.Linear``: the exact

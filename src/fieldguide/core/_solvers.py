@@ -353,7 +353,7 @@ def lbfgs_init(problem: Problem, params, data, hyper) -> dict:
 def lbfgs_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) -> dict:
     """``optax.lbfgs`` in a ``while_loop``, stopped by a small gradient or by SciPy's relative-decrease test.
 
-    A float32 fit of a convex problem also stops where the decrease the L-BFGS model predicts for the next step
+    A float32 fit of a convex linear problem also stops where the decrease the L-BFGS model predicts for the next step
     would not count by that test: at float32's rounding of the objective, a gradient tolerance is seldom reached
     and the step that SciPy's test waits for moves the loss by less than it can tell. In float64 the gradient
     test decides: a loss within 1e-15 of its minimum still leaves coefficients 1e-7 from theirs."""
@@ -394,16 +394,16 @@ def lbfgs_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) -> 
         def stay(_):
             return c["params"], c["state"]["search"], jnp.zeros((), jnp.int32)
 
-        # the quadratic model's decrease to its minimum, -g·d/2: once the memory holds a step (k > 0) this is what
-        # the next step would bring, and a step too small to count need not be taken (nor its evaluations paid)
-        predicted = -0.5 * optax.tree.vdot(grad, direction)
-        settled = (
-            predicts
-            & (c["k"] > 0)
-            & (predicted > 0)
-            & _converged_by_decrease(value, value - predicted, dtype)
-        )
-        params, found, n_steps = jax.lax.cond(settled, stay, step, None) if predicts else step(None)
+        settled = jnp.asarray(False)
+        if predicts:
+            # the quadratic model's decrease to its minimum, -g·d/2: once the memory holds a step (k > 0) this is
+            # what the next step would bring, and a step too small to count need not be taken (nor paid for)
+            predicted = -0.5 * optax.tree.vdot(grad, direction)
+            decrease = _converged_by_decrease(value, value - predicted, dtype)
+            settled = (c["k"] > 0) & (predicted > 0) & decrease
+            params, found, n_steps = jax.lax.cond(settled, stay, step, None)
+        else:
+            params, found, n_steps = step(None)
         new_value = optax.tree_utils.tree_get(found, "value")
         new_grad = optax.tree_utils.tree_get(found, "grad")
         small_grad = optax.tree_utils.tree_max(jax.tree.map(jnp.abs, new_grad)) <= hyper["tol"]
