@@ -12,13 +12,21 @@ earlier run, "cold" one compiling from scratch; "warm peak/X" is the peak memory
     python benchmarks/bench_glm.py [--rows 200000] [--scaled] [--offset 0] [--devices all]
 
 ``--devices`` (an integer or ``all``) trains fieldguide data parallel over that many of JAX's devices (GPUs).
+
+OpenBLAS's idle threads spin for a while after each call (``OPENBLAS_THREAD_TIMEOUT``, 2^28 cycles by default),
+taking the cores from the Python and SciPy work between scikit-learn's BLAS calls: on a 2-core machine its
+lbfgs fits ran 1.7x slower so. The script therefore sets a short timeout (2^4 cycles) unless the environment
+sets one, in this process and the fresh ones it starts; ``OPENBLAS_THREAD_TIMEOUT=28`` measures the default.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # before NumPy loads OpenBLAS; see the docstring
 
 import numpy as np
 
