@@ -644,6 +644,8 @@ def test_full_batch_loops_are_exported_once_and_reused_by_new_processes(tmp_path
 
 
 def test_stored_loops_are_bounded_and_the_least_recently_used_go_first(tmp_path, monkeypatch):
+    """Every core version and row bucket stores a program; past the bound the least recently used go, and a
+    program read back by a new process counts as used."""
     monkeypatch.setattr(_exported, "directory", lambda: tmp_path)
     monkeypatch.setattr(_exported, "_CALLS", {})
     learner = Learner(models.Linear(), objectives.LogLoss(), verbose=False)
