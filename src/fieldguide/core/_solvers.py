@@ -391,11 +391,12 @@ def lbfgs_run(problem: Problem, carry: dict, data: tuple, stop, hyper: dict) -> 
             n_steps = optax.tree_utils.tree_get(found, "num_linesearch_steps").astype(jnp.int32)
             return optax.apply_updates(c["params"], updates), found, n_steps
 
-        def stay(_):
-            return c["params"], c["state"]["search"], jnp.zeros((), jnp.int32)
-
         settled = jnp.asarray(False)
         if predicts:
+
+            def stay(_):
+                return c["params"], c["state"]["search"], jnp.zeros((), jnp.int32)
+
             # the quadratic model's decrease to its minimum, -g·d/2: once the memory holds a step (k > 0) this is
             # what the next step would bring, and a step too small to count need not be taken (nor paid for)
             predicted = -0.5 * optax.tree.vdot(grad, direction)
