@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 import jax
 import jax.numpy as jnp
@@ -668,6 +669,18 @@ def test_stored_loops_are_bounded_and_the_least_recently_used_go_first(tmp_path,
     learner.fit(X[:1000].repeat(3, axis=0), y[:1000].repeat(3))  # 3,000 rows: bucket 3072
     (newest,) = tmp_path.glob("*.bin")
     assert newest not in stored.values()
+
+
+def test_pruning_removes_temporary_files_of_writes_that_never_finished(tmp_path):
+    """A process killed mid-write leaves its temporary file; pruning removes it once it is too old to be a write
+    in progress, and leaves a fresh one (another process may be writing it now)."""
+    stale, fresh = tmp_path / "a.tmp", tmp_path / "b.tmp"
+    for path in (stale, fresh):
+        path.write_bytes(b"half a program")
+    old = time.time() - _exported.STALE_SECONDS - 60
+    os.utime(stale, (old, old))
+    _exported.prune(tmp_path)
+    assert not stale.exists() and fresh.exists()
 
 
 LOGLOSS = Learner(models.Linear(), objectives.LogLoss(), verbose=False)

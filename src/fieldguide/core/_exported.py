@@ -6,7 +6,8 @@ stored with ``jax.export`` (StableHLO, no Python: loading one runs no code) unde
 keyed by everything that decides the program: the loop, the ``Problem`` (built-in models and objectives only),
 the shapes and dtypes of its inputs, and the versions of JAX, Optax and fieldguide's core source. A file that
 fails its checksum or does not load is ignored and written again. Each new version or shape adds a file (~50 KB):
-past ``MAX_BYTES`` in all, the least recently used go, as JAX's own cache bounds itself.
+past ``MAX_BYTES`` in all, the least recently used go, as JAX's own cache bounds itself; a write cut short by a
+killed process leaves a temporary file, removed by a later pruning.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import hashlib
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,6 +31,7 @@ logger = logging.getLogger(__name__)
 _BUILT_IN_MODELS = (models.Linear, models.MLP, models.FactorizationMachine)
 _DIGEST = hashlib.sha256().digest_size
 MAX_BYTES = 256 << 20  # the stored programs, all together (~5,000 of them)
+STALE_SECONDS = 3600  # a temporary file this old was left by a writer that died mid-write (a write takes ms)
 _CALLS: dict[str, Callable | None] = {}  # key -> jitted call of the exported program (None: not exportable)
 
 
@@ -158,8 +161,14 @@ def _touch(path: Path) -> None:
 
 
 def prune(folder: Path, max_bytes: int | None = None) -> None:
-    """Remove the least recently used programs until those left take at most ``max_bytes`` (``MAX_BYTES``)."""
+    """Remove the least recently used programs until those left take at most ``max_bytes`` (``MAX_BYTES``), and
+    the temporary files of writes that never finished (a process killed while writing), once ``STALE_SECONDS``
+    old: a younger one may be another process's write in progress."""
     limit = MAX_BYTES if max_bytes is None else max_bytes
+    for entry in folder.glob("*.tmp"):
+        with contextlib.suppress(OSError):  # renamed or removed meanwhile by its writer
+            if time.time() - entry.stat().st_mtime > STALE_SECONDS:
+                entry.unlink()
     stored = []
     for entry in folder.glob("*.bin"):
         with contextlib.suppress(OSError):  # removed meanwhile by another process
