@@ -604,8 +604,9 @@ print(jax.config.jax_compilation_cache_dir)
 
 EXPORT_SCRIPT = """
 import json, logging, sys
-import numpy as np
+import jax, numpy as np
 logging.basicConfig(level=logging.WARNING, stream=sys.stdout, format="LOG %(message)s")
+jax.config.update("jax_log_compiles", True)
 from fieldguide.core import Learner, _solvers, models, objectives
 rng = np.random.default_rng(0)
 X = rng.normal(size=(300, 4)); y = (X[:, 0] + rng.normal(size=300) > 0).astype(int)
@@ -630,8 +631,12 @@ def test_full_batch_loops_are_exported_once_and_reused_by_new_processes(tmp_path
 
     first, _ = run()
     (stored,) = exported.glob("*.bin")
-    second, _ = run()
+    second, logs = run()
     assert (first["traces"], second["traces"]) == (1, 0)  # the new process did not trace the loop
+    # and loaded two programs, the loop's start and the loop: a linear model's zero start and its intercept are
+    # made by NumPy, since each program more costs a first fit its lowering and its read from the cache
+    compiled = [re.search(r"Compiling jit\((\w+)\)", line) for line in logs]
+    assert sorted(match[1] for match in compiled if match) == ["call", "lbfgs_init"]
     assert second["coef"] == first["coef"]
     damaged = bytearray(stored.read_bytes())
     damaged[-1] ^= 0xFF

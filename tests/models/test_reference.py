@@ -10,9 +10,12 @@ zeroed, given to fieldguide as SciPy CSR and to the reference dense.
 from __future__ import annotations
 
 import dataclasses
+import logging
+import re
 import warnings
 from collections.abc import Callable
 
+import jax
 import numpy as np
 import pytest
 import scipy.sparse
@@ -653,3 +656,13 @@ def test_set_params_after_fit_changes_nothing_until_the_next_fit(make, change, k
         before = est.predict(X)
         np.testing.assert_array_equal(est.set_params(**change).predict(X), before)
         assert np.max(np.abs(est.fit(X, y).predict(X) - before)) > 1e-3
+
+
+def test_a_first_prediction_compiles_no_program_but_the_prediction(caplog):
+    """A fitted model's parameters reach its compiled prediction by ``device_put``: ``jnp.asarray`` compiled a
+    copy for each new parameter shape, which a served model's first request paid for."""
+    X = np.random.default_rng(0).normal(size=(50, 37))  # 37 features: parameter shapes other tests do not use
+    model = models.Ridge().fit(X, X[:, 0])
+    with jax.log_compiles(), caplog.at_level(logging.WARNING):
+        model.predict(X[:3])
+    assert set(re.findall(r"Compiling jit\((\w+)\)", caplog.text)) <= {"_predict"}, caplog.text

@@ -89,7 +89,7 @@ def _resize_columns(tree, keys: tuple[tuple[str, ...], ...], d: int, params=None
                 out = np.zeros((*leaf.shape[:axis], d, *leaf.shape[axis + 1 :]), leaf.dtype)
                 kept = (slice(None),) * axis + (slice(min(d, leaf.shape[axis])),)
                 out[kept] = leaf[kept]
-                return jnp.asarray(out)
+                return jax.device_put(out)  # not jnp.asarray, which compiles a copy per shape
         return leaf
 
     return jax.tree_util.tree_map_with_path(resize, tree)
@@ -409,7 +409,7 @@ class Learner:
                 history["best_epoch"] = int(carry["best_epoch"])
                 params_out = carry["best_params"]
             if mesh is not None:  # replicated across the devices: one copy on the default device
-                params_out = jax.tree.map(jnp.asarray, jax.device_get(params_out))
+                params_out = jax.device_put(jax.device_get(params_out))
             opt_state = None
             if not full_batch:
                 key = np.asarray(jax.random.key_data(carry["key"]))
@@ -433,7 +433,9 @@ class Learner:
         start = self.objective.constant_outputs(y, w)
         if start is None or not np.isfinite(start).all():
             return params
-        return params | {"intercept": jnp.asarray(start, self.dtype).reshape(params["intercept"].shape)}
+        # cast and placed without jnp, which compiles a program for it on a first fit
+        start = np.asarray(start, self.dtype).reshape(params["intercept"].shape)
+        return params | {"intercept": jax.device_put(start)}
 
     def _problem(self, optimizer, **kw) -> _solvers.Problem:
         bare = dataclasses.replace(self.objective, penalty=Penalties())

@@ -14,7 +14,6 @@ import warnings
 from typing import ClassVar
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
@@ -329,7 +328,8 @@ class ZooEstimator(BaseEstimator):
         objective = fitted._loss(n_classes) if linked else None
         padded = stage_rows(X, bucket(n), fitted.dtype)
         with jax.enable_x64(fitted.dtype == "float64"):
-            out = _predict(fitted._model(), objective, jax.tree.map(jnp.asarray, self.params_), padded)
+            # placed by device_put: jnp.asarray compiles a copy per parameter shape on a first prediction
+            out = _predict(fitted._model(), objective, jax.tree.map(jax.device_put, self.params_), padded)
         return np.asarray(out)[:n]
 
     def _raw(self, X) -> np.ndarray:
