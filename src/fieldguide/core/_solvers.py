@@ -872,8 +872,8 @@ def _scheduled(schedule: str, state, stopped, bad, epochs, hyper: dict):
 
 def init_params(model: Model, seed, n_features: int, n_outputs: int, dtype: str):
     """``model.init`` cast to ``dtype``: compiled once (eager random ops would each compile on a first fit), or
-    for a ``Linear`` model, whose start is zero, NumPy's zeros in its shapes (no program to lower and load: a first
-    fit in a new process was 40 ms slower so)."""
+    for a ``Linear`` model, whose start is zero, NumPy's zeros in its shapes (a program fewer for a first fit in a
+    new process to lower and read from the cache)."""
     if type(model) is Linear:
         shapes = jax.eval_shape(functools.partial(model.init, None, n_features, n_outputs))
         return jax.tree.map(lambda s: np.zeros(s.shape, dtype), shapes)

@@ -329,7 +329,7 @@ class ZooEstimator(BaseEstimator):
         padded = stage_rows(X, bucket(n), fitted.dtype)
         with jax.enable_x64(fitted.dtype == "float64"):
             # placed by device_put: jnp.asarray compiles a copy per parameter shape on a first prediction
-            out = _predict(fitted._model(), objective, jax.tree.map(jax.device_put, self.params_), padded)
+            out = _predict(fitted._model(), objective, jax.device_put(self.params_), padded)
         return np.asarray(out)[:n]
 
     def _raw(self, X) -> np.ndarray:
