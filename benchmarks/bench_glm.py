@@ -7,9 +7,10 @@ as raw tables have them (scikit-learn's documentation asks users to standardise 
 (the same penalised mean loss, evaluated in float64 by NumPy) is reported next to the times, so the speed-up is
 read at equal (or lower) loss. "first" is a fresh process with the persistent compilation cache filled by an
 earlier run, "cold" one compiling from scratch; "warm peak/X" is the peak memory of a repeated fit (no compiler).
-``--offset`` moves the targets' level (the true intercept): rare positive labels, large counts.
+``--offset`` moves the targets' level (the true intercept): rare positive labels, large counts. ``--order F``
+hands both libraries a column-major X, as ``DataFrame.to_numpy()`` in pandas and Polars gives it.
 
-    python benchmarks/bench_glm.py [--rows 200000] [--scaled] [--offset 0] [--devices all]
+    python benchmarks/bench_glm.py [--rows 200000] [--scaled] [--offset 0] [--order C] [--devices all]
 
 ``--devices`` (an integer or ``all``) trains fieldguide data parallel over that many of JAX's devices (GPUs).
 
@@ -68,9 +69,15 @@ def final_loss(problem: str, est, X, y) -> float:
     return float(np.mean((y - eta) ** 2) / 2 + ALPHA["ridge"] / (2 * n) * coef @ coef)
 
 
-def child(problem: str, library: str, rows: int, scaled: bool, offset: float, devices) -> None:
+def data(problem: str, args):
+    X, y = glm_data(problem, n=args.rows, scaled=args.scaled, offset=args.offset)
+    return (np.asfortranarray(X) if args.order == "F" else X), y
+
+
+def child(problem: str, library: str, args) -> None:
     """Fresh process: one fit (compile included) and its peak memory; prints JSON."""
-    X, y = glm_data(problem, n=rows, scaled=scaled, offset=offset)
+    X, y = data(problem, args)
+    devices = args.devices
     est = estimators(problem, library, devices)
     result = measure_once(lambda: est.fit(X, y), X.nbytes)
     print(json.dumps(result))
@@ -83,19 +90,22 @@ def main() -> None:
     parser.add_argument(
         "--offset", type=float, default=0.0, help="added to the linear predictor (-4: rare positives)"
     )
+    parser.add_argument(
+        "--order", choices=("C", "F"), default="C", help="X row-major (C) or column-major (F)"
+    )
     parser.add_argument("--devices", type=devices_arg, help="fieldguide's devices: an integer or 'all'")
     parser.add_argument("--child", nargs=2, metavar=("PROBLEM", "LIBRARY"))
     args = parser.parse_args()
     if args.child:
-        return child(*args.child, args.rows, args.scaled, args.offset, args.devices)
+        return child(*args.child, args)
     rows = []
     for problem in PROBLEMS:
-        X, y = glm_data(problem, n=args.rows, scaled=args.scaled, offset=args.offset)
+        X, y = data(problem, args)
         row = {"problem": problem}
         for library in ("sklearn", "fieldguide"):
             args_ = ("bench_glm.py", "--rows", str(args.rows), "--child", problem, library)
             args_ += ("--scaled",) if args.scaled else ()
-            args_ += ("--offset", str(args.offset))
+            args_ += ("--offset", str(args.offset), "--order", args.order)
             args_ += ("--devices", str(args.devices)) if args.devices else ()
             cold = fresh_process(*args_, env={"FIELDGUIDE_JAX_CACHE": "0"})  # compiling from scratch
             fresh_process(*args_)  # fills the persistent compilation cache (a user's earlier run)

@@ -865,6 +865,59 @@ def test_staging_names_the_first_non_finite_row(row, bad, staging_threads):
         assert _learner.stage_rows(X, len(X), "float64")[row, 1] == bad
 
 
+def test_staging_feature_by_feature_casts_pads_and_names_the_first_non_finite_row(staging_threads):
+    rng = np.random.default_rng(0)
+    X = np.asfortranarray(rng.normal(size=(1000, 5)))  # float64, column-major as pandas and Polars give it
+    staged = _learner.stage_columns(X, 1024, "float32", n_cols=8)
+    assert isinstance(staged, models.FeatureMajor) and staged.shape == (1024, 8)
+    assert staged.T.flags.c_contiguous and staged.T.ctypes.data % _learner._ALIGN == 0
+    np.testing.assert_array_equal(staged.T[:5, :1000], X.T.astype(np.float32))
+    assert not staged.T[5:].any() and not staged.T[:, 1000:].any()
+    rows = staged[10:13]  # row-major, as stage_rows holds them
+    np.testing.assert_array_equal(rows[:, :5], X[10:13].astype(np.float32))
+    X[700, 3] = X[900, 0] = np.nan
+    with pytest.raises(DataError, match=r"found NaN or inf in 2 row\(s\), first at row 700$"):
+        _learner.stage_columns(X, 1024, "float32", n_cols=5)
+
+
+@pytest.mark.parametrize(
+    ("objective", "kind", "solver"),
+    [
+        (objectives.LogLoss() + penalties.L2(1e-2), "binary", "lbfgs"),
+        (objectives.SoftmaxCrossEntropy() + penalties.L2(1e-2), "multiclass", "lbfgs"),
+        (objectives.Poisson() + penalties.L2(1e-2), "count", "lbfgs"),
+        (objectives.SquaredError() + penalties.L1(0.05), "real", "fista"),
+    ],
+)
+@pytest.mark.parametrize("n", [150, 5000], ids=["padded columns", "wide rows"])
+def test_a_column_major_x_is_fitted_by_features_as_a_row_major_one(monkeypatch, objective, kind, solver, n):
+    """pandas and Polars hand over a column-major X: a linear model's full-batch fit stages it feature by feature
+    (a straight copy, where a row-major buffer needs a strided one) and follows the row-major fit's path to the
+    same solution; a row-major X, and any model but a linear one, is staged by rows."""
+    X = features(n=n) * [1.0, 10.0, 1.0, 0.1, 1.0]  # far from standard: the linear solvers' map takes part
+    y = target(kind, X / [1.0, 10.0, 1.0, 0.1, 1.0])
+    layouts = []
+    stage = _learner.stage_columns
+    monkeypatch.setattr(_learner, "stage_columns", lambda *a: layouts.append("features") or stage(*a))
+    learner = Learner(models.Linear(), objective, "lbfgs", dtype="float64", tol=1e-10, verbose=False)
+    by_rows = learner.fit(X, y)
+    by_features = learner.fit(np.asfortranarray(X), y)
+    assert layouts == ["features"]
+    # sums over X in another order round differently: L-BFGS's path shows none of it, FISTA's restarts and
+    # backtracking (each a comparison of losses) part the two paths late, at equal loss
+    rtol = 1e-6 if solver == "fista" else 1e-8
+    for got, want in zip(jax.tree.leaves(by_features.params), jax.tree.leaves(by_rows.params), strict=True):
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=1e-12)
+    assert by_features.history["loss"][-1] == pytest.approx(by_rows.history["loss"][-1], rel=1e-12)
+    if solver == "fista":
+        assert (np.asarray(by_features.params["coef"]) == 0).any()
+    else:
+        np.testing.assert_allclose(by_features.history["loss"], by_rows.history["loss"], rtol=1e-10)
+    mlp = Learner(models.MLP(hidden=(3,)), objective, "lbfgs", dtype="float64", max_iter=5, verbose=False)
+    mlp.fit(np.asfortranarray(X), y)
+    assert layouts == ["features"]
+
+
 def test_float64_input_fits_as_its_float32_cast():
     X = features()
     y = target("binary", X)

@@ -48,7 +48,7 @@ class Problem:
 
     def outputs(self, params, X):
         # one-output linear models: X @ coef whose gradient is the blocked row sum (faster on XLA's CPU backend)
-        if type(self.model) is Linear and params["coef"].shape[1] == 1 and not isinstance(X, SparseRows):
+        if type(self.model) is Linear and params["coef"].shape[1] == 1 and isinstance(X, jax.Array):
             return self.model.apply_with(params, X, one_output_product)
         return self.model.apply(params, X)
 

@@ -77,7 +77,7 @@ class Linear(Model):
         return params
 
     def apply(self, params, X):
-        return self.apply_with(params, X, operator.matmul)  # X may be sparse.SparseRows
+        return self.apply_with(params, X, operator.matmul)  # X may be sparse.SparseRows or FeatureMajor
 
     def column_weights(self):
         return (("coef",),)
@@ -86,6 +86,38 @@ class Linear(Model):
         """``apply`` with ``product(X, coef)`` in place of ``X @ coef`` (the trainer's faster gradient)."""
         out = product(X, params["coef"])
         return out + params["intercept"] if self.fit_intercept else out
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class FeatureMajor:
+    """A dense X held feature by feature: ``T`` is X transposed, ``(features, rows)``, each feature's values
+    contiguous. The trainer stages a column-major X so (what pandas and Polars give), which it copies straight, for
+    the full-batch fit of a ``Linear`` model, whose passes over X then read it in order both ways: ``X @ coef`` sums
+    T's rows scaled by ``coef``, its gradient ``T @ g`` is a matrix-vector product.
+
+    A PyTree (``T`` is its leaf), with what ``Linear.apply`` reads of an X: ``X @ W``, ``shape`` and ``dtype``;
+    ``X[rows]`` gives those rows as a row-major array."""
+
+    T: jax.Array
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.T.shape[1], self.T.shape[0])
+
+    @property
+    def dtype(self):
+        return self.T.dtype
+
+    @property
+    def ndim(self) -> int:
+        return 2
+
+    def __getitem__(self, rows):
+        return self.T[:, rows].T
+
+    def __matmul__(self, W) -> jax.Array:
+        return jnp.tensordot(self.T, W, axes=(0, 0))
 
 
 def rows_dot(X: jax.Array, g: jax.Array, block: int = 1024) -> jax.Array:
