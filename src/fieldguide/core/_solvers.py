@@ -47,7 +47,8 @@ class Problem:
     schedule: str = "constant"  # an Optax learning rate per epoch: "constant", "invscaling" or "adaptive"
 
     def outputs(self, params, X):
-        # one-output linear models: X @ coef whose gradient is the blocked row sum (faster on XLA's CPU backend)
+        # one-output linear models of a row-major X: X @ coef whose gradient is the blocked row sum (faster on
+        # XLA's CPU backend); a FeatureMajor X's gradient, T @ g, reads T in order as it is
         if type(self.model) is Linear and params["coef"].shape[1] == 1 and isinstance(X, jax.Array):
             return self.model.apply_with(params, X, one_output_product)
         return self.model.apply(params, X)

@@ -97,7 +97,7 @@ class FeatureMajor:
     T's rows scaled by ``coef``, its gradient ``T @ g`` is a matrix-vector product.
 
     A PyTree (``T`` is its leaf), with what ``Linear.apply`` reads of an X: ``X @ W``, ``shape`` and ``dtype``;
-    ``X[rows]`` gives those rows as a row-major array."""
+    ``X[rows]`` gives those rows, ``(rows, features)``, as indexing an array would."""
 
     T: jax.Array
 
