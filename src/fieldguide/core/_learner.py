@@ -482,7 +482,6 @@ class Learner:
         solver = "fista" if use_fista else self.optimizer
         # zero columns, not for Newton nor the linear program: their systems would be singular along them
         columns, n_cols = self._column_padding(X, n_pad, solver in ("lbfgs", "fista"))
-        X = _as_numbers(X, self.dtype)
         if self._feature_major(X, solver, shards):
             X = stage_columns(X, n_pad, self.dtype, n_cols)
         else:
