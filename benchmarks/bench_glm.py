@@ -77,8 +77,7 @@ def data(problem: str, args):
 def child(problem: str, library: str, args) -> None:
     """Fresh process: one fit (compile included) and its peak memory; prints JSON."""
     X, y = data(problem, args)
-    devices = args.devices
-    est = estimators(problem, library, devices)
+    est = estimators(problem, library, args.devices)
     result = measure_once(lambda: est.fit(X, y), X.nbytes)
     print(json.dumps(result))
 

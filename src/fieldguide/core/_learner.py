@@ -852,8 +852,7 @@ def stage_rows(
 
     workers = _stage_workers(out.size)
     _in_threads(copy, [blocks[i::workers] for i in range(workers)])
-    if not all(_in_threads(_all_finite, np.array_split(out, workers))):
-        _raise_not_finite(X, dtype)
+    _check_staged(out, X, dtype, workers)
     return out
 
 
@@ -866,21 +865,22 @@ def stage_columns(X: np.ndarray, n_pad: int, dtype: str, n_cols: int) -> Feature
     out = _aligned_empty((n_cols, n_pad), np.dtype(dtype))
     out[d:] = 0
     out[:d, n:] = 0
-    features = X.T
 
     def copy(part: range) -> None:
         with np.errstate(over="ignore"):  # a value beyond dtype's range becomes inf, reported below
             for j in part:
-                out[j, :n] = features[j]
+                out[j, :n] = X[:, j]
 
     workers = _stage_workers(out.size)
     _in_threads(copy, [range(i, d, workers) for i in range(workers)])
-    if not all(_in_threads(_all_finite, np.array_split(out, workers))):
-        _raise_not_finite(X, dtype)
+    _check_staged(out, X, dtype, workers)
     return FeatureMajor(out)
 
 
-def _raise_not_finite(X, dtype: str):
+def _check_staged(out: np.ndarray, X, dtype: str, workers: int) -> None:
+    """Raise a ``DataError`` naming X's first non-finite row if the staged buffer ``out`` holds NaN or inf."""
+    if all(_in_threads(_all_finite, np.array_split(out, workers))):
+        return
     with np.errstate(over="ignore"):  # reported from all of X cast to dtype, in the caller's row numbers
         bad = np.flatnonzero(~np.isfinite(np.asarray(X, dtype=dtype)).all(axis=1))
     raise DataError(

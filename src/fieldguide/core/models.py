@@ -109,10 +109,6 @@ class FeatureMajor:
     def dtype(self):
         return self.T.dtype
 
-    @property
-    def ndim(self) -> int:
-        return 2
-
     def __getitem__(self, rows):
         return self.T[:, rows].T
 
