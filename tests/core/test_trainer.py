@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import doctest
 import json
+import logging
 import os
 import re
 import subprocess
@@ -674,6 +675,30 @@ def test_stored_loops_are_bounded_and_the_least_recently_used_go_first(tmp_path,
     learner.fit(X[:1000].repeat(3, axis=0), y[:1000].repeat(3))  # 3,000 rows: bucket 3072
     (newest,) = tmp_path.glob("*.bin")
     assert newest not in stored.values()
+
+
+def test_a_stored_loop_lowered_for_another_platform_is_exported_again(tmp_path, monkeypatch, caplog):
+    """A cache directory shared by a CPU and a GPU run (or copied between machines) must not hand this platform a
+    program it cannot call: the fit goes on with a program exported here, and stores it."""
+    monkeypatch.setattr(_exported, "directory", lambda: tmp_path)
+    monkeypatch.setattr(_exported, "_CALLS", {})
+    learner = Learner(models.Linear(), objectives.LogLoss(), verbose=False)
+    X = features(n=300)
+    y = target("binary", X)
+    coef = np.asarray(learner.fit(X, y).params["coef"])
+    (stored,) = tmp_path.glob("*.bin")
+    spec = jax.ShapeDtypeStruct((3,), np.float32)
+    elsewhere = jax.export.export(jax.jit(lambda v: v + 1), platforms=["cuda"])(
+        spec
+    )  # lowered, never run, here
+    _exported._write(stored, elsewhere.serialize())
+    _exported.forget()
+    with caplog.at_level(logging.WARNING, logger=_exported.__name__):
+        refit = learner.fit(X, y)
+    assert "lowered for ('cuda',), not cpu" in caplog.text
+    np.testing.assert_array_equal(np.asarray(refit.params["coef"]), coef)
+    assert _exported._read(stored, "cpu").platforms == ("cpu",)  # stored again, for this platform
+    assert _exported._read(stored, "cuda") is None
 
 
 def test_pruning_removes_temporary_files_of_writes_that_never_finished(tmp_path):

@@ -4,10 +4,11 @@ JAX's persistent cache stores compiled executables, but it is consulted only aft
 lowered, which for Optax's L-BFGS takes ~150 ms on every first fit in a process. Here a loop's traced program is
 stored with ``jax.export`` (StableHLO, no Python: loading one runs no code) under ``cache_dir()/jax/exported``,
 keyed by everything that decides the program: the loop, the ``Problem`` (built-in models and objectives only),
-the shapes and dtypes of its inputs, and the versions of JAX, Optax and fieldguide's core source. A file that
-fails its checksum or does not load is ignored and written again. Each new version or shape adds a file (~50 KB):
-past ``MAX_BYTES`` in all, the least recently used go, as JAX's own cache bounds itself; a write cut short by a
-killed process leaves a temporary file, removed by a later pruning.
+the shapes and dtypes of its inputs, the JAX settings read while tracing, the platform (a machine with a GPU keeps
+a CPU program and a CUDA one side by side), and the versions of JAX, Optax and fieldguide's core source. A file
+that fails its checksum, does not load or was lowered for another platform is ignored and written again. Each new
+version or shape adds a file (~50 KB): past ``MAX_BYTES`` in all, the least recently used go, as JAX's own cache
+bounds itself; a write cut short by a killed process leaves a temporary file, removed by a later pruning.
 """
 
 from __future__ import annotations
@@ -65,11 +66,16 @@ def loop(run: Callable, problem, data: tuple, hyper: dict) -> Callable:
     if not exportable:
         return direct
 
+    platform = jax.export.default_export_platform()  # "cuda", not JAX's alias "gpu", which export keeps as is
+
     def step(carry: dict, stop: int) -> dict:
         leaves, tree = jax.tree.flatten((carry, data, stop, hyper))
         types = tuple(jax.typeof(leaf) for leaf in leaves)
-        key = _key(run, problem, tree, types, jax.config.jax_enable_x64)
-        call = _CALLS[key] if key in _CALLS else _load_or_export(key, folder, run, problem, tree, types)
+        config = (jax.config.jax_enable_x64, jax.config.jax_default_matmul_precision)
+        key = _key(run, problem, tree, types, config, platform)
+        if key not in _CALLS:
+            _load_or_export(key, folder / f"{key}.bin", platform, run, problem, tree, types)
+        call = _CALLS[key]
         if call is None:
             return direct(carry, stop)
         return jax.tree.unflatten(jax.tree.structure(carry), call(*leaves))
@@ -83,13 +89,16 @@ def forget() -> None:
 
 
 @functools.lru_cache(maxsize=4096)  # a repeated fit's key in a dict lookup, where building it takes ~0.15 ms
-def _key(run: Callable, problem, tree, types: tuple, x64: bool) -> str:
+def _key(run: Callable, problem, tree, types: tuple, config: tuple, platform: str) -> str:
+    """The stored program's name: a digest of everything its lowering depends on (``config``: the JAX settings
+    read while tracing, 64-bit types and the matrix products' precision)."""
     parts = [
         f"{run.__module__}.{run.__name__}",
         repr(problem),
         str(tree),
         ";".join(f"{t.dtype}{list(t.shape)}{'w' if t.weak_type else ''}" for t in types),
-        f"x64={x64}",
+        f"x64, matmul precision={config}",
+        platform,
         *_versions(),
     ]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
@@ -106,39 +115,39 @@ def _versions() -> tuple[str, ...]:
     return jax.__version__, jaxlib.__version__, optax.__version__, source
 
 
-def _load_or_export(key: str, folder: Path, run: Callable, problem, tree, types: tuple) -> Callable | None:
-    path = folder / f"{key}.bin"
-    exported = _read(path)
+def _load_or_export(key: str, path: Path, platform: str, run: Callable, problem, tree, types: tuple) -> None:
+    """Fill ``_CALLS[key]``: the stored program, else a new one exported and stored, else None (not exportable:
+    traced as a plain jitted loop from then on)."""
+    exported = _read(path, platform)
     if exported is None:
-        exported = _export(run, problem, tree, types)
+        exported = _export(run, problem, tree, types, platform)
         if exported is None:
-            _CALLS[key] = None  # not exportable: trace it as a plain jitted loop from now on
-            return None
+            _CALLS[key] = None
+            return
         try:
             _write(path, exported.serialize())
         except Exception as err:  # serialization needs flatbuffers; without it the program still runs here
             logger.debug("could not serialize %s: %s", run.__name__, err)
-        prune(folder)
+        prune(path.parent)
     else:
         _touch(path)
     _CALLS[key] = jax.jit(exported.call)
-    return _CALLS[key]
 
 
-def _export(run: Callable, problem, tree, types: tuple):
+def _export(run: Callable, problem, tree, types: tuple, platform: str):
     def flat(*leaves):
         carry, data, stop, hyper = jax.tree.unflatten(tree, leaves)
         return jax.tree.leaves(run(problem, carry, data=data, stop=stop, hyper=hyper))
 
     specs = [jax.ShapeDtypeStruct(t.shape, t.dtype, weak_type=t.weak_type) for t in types]
     try:
-        return jax.export.export(jax.jit(flat), platforms=[jax.default_backend()])(*specs)
+        return jax.export.export(jax.jit(flat), platforms=[platform])(*specs)
     except Exception as err:  # a program JAX cannot export: fall back to the jitted loop, never fail a fit
         logger.debug("not exporting %s: %s", run.__name__, err)
         return None
 
 
-def _read(path: Path):
+def _read(path: Path, platform: str):
     try:
         blob = path.read_bytes()
     except OSError:
@@ -148,10 +157,18 @@ def _read(path: Path):
         logger.warning("%s: checksum mismatch, exporting the loop again", path)
         return None
     try:
-        return jax.export.deserialize(bytearray(payload))
+        exported = jax.export.deserialize(bytearray(payload))
     except Exception as err:  # written by another version, or damaged in a way the checksum cannot tell
         logger.warning("%s: unreadable (%s), exporting the loop again", path, err)
         return None
+    if (
+        platform not in exported.platforms
+    ):  # a file copied from another machine: calling it would fail the fit
+        logger.warning(
+            "%s: lowered for %s, not %s; exporting the loop again", path, exported.platforms, platform
+        )
+        return None
+    return exported
 
 
 def _touch(path: Path) -> None:
