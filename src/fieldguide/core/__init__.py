@@ -31,7 +31,8 @@ Design notes (the non-obvious parts):
   object identity: reuse the object or build it with ``optax_optimizer(name, **hyperparams)``, which returns one
   shared object per configuration.
 - **float64** runs inside ``jax.enable_x64`` scopes (JAX 0.10 has the scoped context), so float32 users are
-  never affected and nothing is switched on globally.
+  never affected and nothing is switched on globally. In the same scope (``_learner.numerics``) matrix products
+  run at ``"highest"`` precision: float32 is float32 on a GPU too, not TF32.
 - **Persistent compilation cache**: on first fit, JAX's cache goes to ``fieldguide._config.cache_dir() / "jax"``
   unless one is already configured (``FIELDGUIDE_CACHE`` moves ``cache_dir()``); ``FIELDGUIDE_JAX_CACHE=0``
   turns this off.

@@ -24,7 +24,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from fieldguide._inputs import numeric, target
 from fieldguide.core import Learner, bucket, models
-from fieldguide.core._learner import check_sample_weight, stage_rows
+from fieldguide.core._learner import check_sample_weight, numerics, stage_rows
 from fieldguide.core.sparse import is_sparse
 
 _DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -327,7 +327,7 @@ class ZooEstimator(BaseEstimator):
         n, fitted = X.shape[0], self._as_fitted()
         objective = fitted._loss(n_classes) if linked else None
         padded = stage_rows(X, bucket(n), fitted.dtype)
-        with jax.enable_x64(fitted.dtype == "float64"):
+        with numerics(fitted.dtype):
             # placed by device_put: jnp.asarray compiles a copy per parameter shape on a first prediction
             out = _predict(fitted._model(), objective, jax.device_put(self.params_), padded)
         return np.asarray(out)[:n]

@@ -31,6 +31,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from fieldguide.core import models, objectives, optax_optimizer, penalties
+from fieldguide.core._learner import numerics
 from fieldguide.models._base import ZooClassifier, ZooEstimator, ZooRegressor, _real, encode_classes
 
 
@@ -99,7 +100,7 @@ class _Stochastic(ZooEstimator):
     def _restored_optimizer_state(self, saved):
         if self._full_batch():
             raise ValueError("optimizer_state_: solver='lbfgs' fits keep no optimizer state")
-        with jax.enable_x64(self.dtype == "float64"):
+        with numerics(self.dtype):
             expected = {
                 "optimizer": jax.eval_shape(self._optimizer().init, self.params_),
                 "key": jax.eval_shape(lambda: jax.random.key_data(jax.random.key(0))),
