@@ -6,7 +6,8 @@ the columns' scales span more than 10x). ``--scaled`` gives the features scales 
 as raw tables have them (scikit-learn's documentation asks users to standardise first). The final loss of each
 (the same penalised mean loss, evaluated in float64 by NumPy) is reported next to the times, so the speed-up is
 read at equal (or lower) loss. "first" is a fresh process with the persistent compilation cache filled by an
-earlier run, "cold" one compiling from scratch; "warm peak/X" is the peak memory of a repeated fit (no compiler).
+earlier run, "cold" one compiling from scratch; "warm peak/X" is the peak memory of a repeated fit (no compiler),
+and on a GPU "device peak/X" the first fit's peak on the device.
 ``--offset`` moves the targets' level (the true intercept): rare positive labels, large counts. ``--order F``
 hands both libraries a column-major X, as ``DataFrame.to_numpy()`` in pandas and Polars gives it.
 
@@ -116,6 +117,8 @@ def main() -> None:
             row[f"{library} loss"] = final_loss(problem, est, X, y)
             row[f"{library} peak/X"] = first["peak_over_x"]
             row[f"{library} warm peak/X"] = first["warm_peak_over_x"]
+            if "device_peak_over_x" in first:
+                row[f"{library} device peak/X"] = first["device_peak_over_x"]
         row["warm ×"] = row["sklearn warm s"] / row["fieldguide warm s"]
         row["first ×"] = row["sklearn first s"] / row["fieldguide first s"]
         row["cold ×"] = row["sklearn first s"] / row["fieldguide cold s"]
@@ -137,6 +140,11 @@ def main() -> None:
         "fieldguide peak/X",
         "sklearn warm peak/X",
         "fieldguide warm peak/X",
+    ]
+    columns += [
+        f"{library} device peak/X"
+        for library in ("sklearn", "fieldguide")
+        if f"{library} device peak/X" in row
     ]
     print(table(rows, columns))
 

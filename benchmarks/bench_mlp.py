@@ -1,9 +1,10 @@
 """MLP fits (two hidden layers of 64, same epochs, same batch size, Adam) on a seeded 200k × 50 binary problem:
-fieldguide vs scikit-learn's ``MLPClassifier`` vs PyTorch on the CPU (skipped with a message when absent).
+fieldguide vs scikit-learn's ``MLPClassifier`` vs PyTorch (skipped with a message when absent), on the CPU unless
+``--torch-device cuda`` puts PyTorch's network and data on the GPU, where JAX puts fieldguide's by itself.
 
 Accuracy on a held-out 20% is reported next to the times, so the speed-up is read at equal accuracy.
 
-    python benchmarks/bench_mlp.py [--rows 200000] [--epochs 5] [--devices all]
+    python benchmarks/bench_mlp.py [--rows 200000] [--epochs 5] [--devices all] [--torch-device cpu]
 
 ``--devices`` (an integer or ``all``) trains fieldguide data parallel over that many of JAX's devices (GPUs).
 """
@@ -50,37 +51,46 @@ def sklearn_fit(X, y, epochs, devices=None):
 class TorchMLP:
     """The same network and training loop in PyTorch: Adam, minibatches by permuted indices, L2 as scikit-learn."""
 
+    def __init__(self, device: str = "cpu"):
+        self.device = device
+
     def fit(self, X, y, epochs):
         import torch
 
         torch.manual_seed(0)
-        Xt, yt = torch.from_numpy(X), torch.from_numpy(y.astype(np.float32))
+        Xt, yt = torch.from_numpy(X).to(self.device), torch.from_numpy(y.astype(np.float32)).to(self.device)
         layers, width = [], X.shape[1]
         for h in HIDDEN:
             layers += [torch.nn.Linear(width, h), torch.nn.ReLU()]
             width = h
-        self.net = torch.nn.Sequential(*layers, torch.nn.Linear(width, 1))
+        self.net = torch.nn.Sequential(*layers, torch.nn.Linear(width, 1)).to(self.device)
         weights = [p for name, p in self.net.named_parameters() if name.endswith("weight")]
         opt = torch.optim.Adam(self.net.parameters(), lr=LR)
         loss_fn = torch.nn.BCEWithLogitsLoss()
         for _ in range(epochs):
-            for idx in torch.randperm(len(yt)).split(BATCH):
+            for idx in torch.randperm(len(yt), device=self.device).split(BATCH):
                 opt.zero_grad()
                 loss = loss_fn(self.net(Xt[idx])[:, 0], yt[idx])
                 loss = loss + ALPHA / (2 * len(idx)) * sum((w**2).sum() for w in weights)
                 loss.backward()
                 opt.step()
+        if self.device != "cpu":
+            torch.cuda.synchronize()  # the time of the work, not of queueing it
         return self
 
     def score(self, X, y):
         import torch
 
         with torch.no_grad():
-            return float(((self.net(torch.from_numpy(X))[:, 0] > 0).numpy() == y).mean())
+            logits = self.net(torch.from_numpy(X).to(self.device))[:, 0]
+            return float(((logits > 0).cpu().numpy() == y).mean())
+
+
+TORCH_DEVICE = "cpu"  # --torch-device
 
 
 def torch_fit(X, y, epochs, devices=None):
-    return TorchMLP().fit(X, y, epochs)
+    return TorchMLP(TORCH_DEVICE).fit(X, y, epochs)
 
 
 FITS = {"sklearn": sklearn_fit, "fieldguide": fieldguide_fit, "pytorch": torch_fit}
@@ -96,8 +106,11 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--devices", type=devices_arg, help="fieldguide's devices: an integer or 'all'")
+    parser.add_argument("--torch-device", default="cpu", help="where PyTorch trains: cpu or cuda")
     parser.add_argument("--child", metavar="LIBRARY")
     args = parser.parse_args()
+    global TORCH_DEVICE
+    TORCH_DEVICE = args.torch_device
     if args.child:
         return child(args.child, args.rows, args.epochs, args.devices)
     libraries = ["sklearn", "fieldguide"]
@@ -105,13 +118,18 @@ def main() -> None:
         import torch
 
         libraries.append("pytorch")
-        print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads", file=sys.stderr)
+        print(
+            f"PyTorch {torch.__version__} on {args.torch_device}, {torch.get_num_threads()} threads",
+            file=sys.stderr,
+        )
     except ImportError:
         print("PyTorch not installed: skipping it (pip install torch==2.13.0 to include it)", file=sys.stderr)
     X, y, X_test, y_test = split(args.rows)
     rows = []
     for library in libraries:
-        more = ("--devices", str(args.devices)) if args.devices else ()
+        more = ["--torch-device", args.torch_device] + (
+            ["--devices", str(args.devices)] if args.devices else []
+        )
         first = fresh_process(
             "bench_mlp.py", "--rows", str(args.rows), "--epochs", str(args.epochs), "--child", library, *more
         )
@@ -127,6 +145,8 @@ def main() -> None:
                 "warm peak/X": first["warm_peak_over_x"],
             }
         )
+        if "device_peak_over_x" in first:  # a GPU's own peak (JAX's or PyTorch's allocator)
+            rows[-1]["device peak/X"] = first["device_peak_over_x"]
         print(f"done: {library}", file=sys.stderr)
     ours = next(r for r in rows if r["library"] == "fieldguide")
     for row in rows:
@@ -145,6 +165,7 @@ def main() -> None:
                 "test accuracy",
                 "peak/X",
                 "warm peak/X",
+                *(["device peak/X"] if any("device peak/X" in row for row in rows) else []),
             ],
         )
     )
