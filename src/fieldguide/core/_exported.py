@@ -161,12 +161,8 @@ def _read(path: Path, platform: str):
     except Exception as err:  # written by another version, or damaged in a way the checksum cannot tell
         logger.warning("%s: unreadable (%s), exporting the loop again", path, err)
         return None
-    if (
-        platform not in exported.platforms
-    ):  # a file copied from another machine: calling it would fail the fit
-        logger.warning(
-            "%s: lowered for %s, not %s; exporting the loop again", path, exported.platforms, platform
-        )
+    if platform not in exported.platforms:  # copied from another machine: calling it would fail the fit
+        logger.warning("%s: lowered for %s, not %s; exporting it again", path, exported.platforms, platform)
         return None
     return exported
 
