@@ -22,14 +22,14 @@ Design notes (the non-obvious parts):
   with Mehrotra's predictor-corrector, each step one ``X^T Θ X`` over row blocks and a d×d Cholesky solve.
 - **Compiled once per configuration and row bucket**: the loops are module-level ``jax.jit`` functions keyed by
   (model, objective without penalties, optimizer, a few static settings); rows are padded with zero weight up to a
-  bucket (64 to 1,024 rows by powers of two, then steps of a quarter of a power of two; a full-batch fit, whose
-  passes over a small table take microseconds, at least 1,024), and a minibatch that would hold every row is the
-  whole bucket; on a small dense table (up to 4,096 padded rows) the L-BFGS, FISTA and Optax fits of the built-in
-  models pad its columns with zeros too, to 8, 16, 32 or 64, then multiples of 64 (zero columns get zero weights,
-  which stay zero: the fit is the unpadded one; an Optax state comes back cut to X's columns and is padded again
-  when a fit continues it); penalty strengths, ``tol`` and ``max_iter`` are dynamic. Optax optimizers are keyed by
-  object identity: reuse the object or build it with ``optax_optimizer(name, **hyperparams)``, which returns one
-  shared object per configuration.
+  bucket (64 to 1,024 rows by powers of two, then steps of a quarter of a power of two, past 8,192 rows of an
+  eighth; a full-batch fit, whose passes over a small table take microseconds, at least 1,024), and a minibatch
+  that would hold every row is the whole bucket; on a small dense table (up to 4,096 padded rows) the L-BFGS,
+  FISTA and Optax fits of the built-in models pad its columns with zeros too, to 8, 16, 32 or 64, then multiples
+  of 64 (zero columns get zero weights, which stay zero: the fit is the unpadded one; an Optax state comes back
+  cut to X's columns and is padded again when a fit continues it); penalty strengths, ``tol`` and ``max_iter``
+  are dynamic. Optax optimizers are keyed by object identity: reuse the object or build it with
+  ``optax_optimizer(name, **hyperparams)``, which returns one shared object per configuration.
 - **float64** runs inside ``jax.enable_x64`` scopes (JAX 0.10 has the scoped context), so float32 users are
   never affected and nothing is switched on globally. In the same scope (``_learner.numerics``) matrix products
   run at ``"highest"`` precision: float32 is float32 on a GPU too, not TF32.

@@ -222,7 +222,7 @@ def _newton_products(X, g, h, shift=None, scale=None, shards: int = 1, block: in
     one more X; taking the shift off afterwards instead costs float32 the precision centring is for). With ``h``
     None, only ``(g @ S,)``.
 
-    The trainer's row buckets above ``block`` rows are multiples of 2048 or more (a quarter of n's leading power
+    The trainer's row buckets above ``block`` rows are multiples of 1024 or more (an eighth of n's leading power
     of two), so they split into equal blocks of ``gcd(n, block)`` rows; other row counts take one pass. Rows
     split across ``shards`` devices are blocked within each device's part, and every device sums its own blocks
     in step (a scan over the sharded rows themselves would gather them onto each device).
