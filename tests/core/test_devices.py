@@ -87,6 +87,7 @@ def sharded(tmp_path_factory):
     env = {
         **os.environ,
         "XLA_FLAGS": f"--xla_force_host_platform_device_count=4 --xla_dump_to={dump} --xla_dump_hlo_as_text",
+        "JAX_PLATFORMS": "cpu",  # the CPU split in four, on a machine with a GPU too
         "FIELDGUIDE_JAX_CACHE": "0",  # compile in this process, so that XLA dumps every loop
     }
     done = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True)
