@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 import operator
+import os
 import sys
 
 import pytest
 
-from fieldguide._backend import LocalBackend, TaskError, get_backend
+from fieldguide._backend import _GPU_MEMORY_VARIABLES, LocalBackend, TaskError, get_backend
 from fieldguide.errors import FieldguideError
 
 ITEMS = [3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0]
@@ -57,6 +58,19 @@ def test_a_failing_task_is_named_in_the_caller(ray_backend):
             backend.map(math.sqrt, [4.0, 1.0, -1.0, 9.0], description="Rooting", names=names)
         assert info.value.task == 2, name
         assert isinstance(info.value.__cause__, ValueError), name
+
+
+def test_worker_processes_take_a_gpus_memory_as_they_go_unless_told_otherwise(monkeypatch):
+    """JAX takes 75 % of a GPU's memory at its first operation, so a second worker on that GPU would find it
+    taken: workers allocate as they go instead, unless the user set one of JAX's memory variables."""
+    for name in _GPU_MEMORY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    backend = get_backend("local", n_jobs=2)
+    asked = ["XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_PYTHON_CLIENT_MEM_FRACTION"]
+    assert backend.map(os.getenv, asked, show_progress=False) == ["false", None]
+    assert "XLA_PYTHON_CLIENT_PREALLOCATE" not in os.environ  # the caller's own environment is left alone
+    monkeypatch.setenv("XLA_PYTHON_CLIENT_MEM_FRACTION", ".3")
+    assert backend.map(os.getenv, asked, show_progress=False) == [None, ".3"]
 
 
 def test_default_is_in_process_and_bad_options_are_refused():

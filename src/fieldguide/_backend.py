@@ -109,7 +109,9 @@ def get_backend(name: str = "local", **options: Any) -> Backend:
 class LocalBackend(Backend):
     """Tasks in this process (``n_jobs=1``, the default) or in ``n_jobs`` spawned worker processes (-1: one per
     core). Workers are spawned, never forked (JAX is multithreaded), and live for one ``map``; see the module
-    docstring for when they pay off. Scripts that use workers need the ``if __name__ == "__main__":`` guard.
+    docstring for when they pay off. Scripts that use workers need the ``if __name__ == "__main__":`` guard. On a
+    GPU, workers share its memory: each allocates as it goes (``XLA_PYTHON_CLIENT_PREALLOCATE=false``) unless one
+    of JAX's memory variables is set.
     """
 
     def __init__(self, n_jobs: int | None = None):
@@ -132,7 +134,7 @@ class LocalBackend(Backend):
         context = multiprocessing.get_context("spawn")
         workers = min(self.n_jobs, len(items))
         with ProcessPoolExecutor(
-            workers, mp_context=context, initializer=_set_shared, initargs=(shared,)
+            workers, mp_context=context, initializer=_start_worker, initargs=(shared,)
         ) as pool:
             pending = {pool.submit(_call_shared, fn, item): i for i, item in enumerate(items)}
             try:
@@ -184,9 +186,22 @@ class RayBackend(Backend):
 _SHARED: Any = None  # in a worker process: the ``shared`` object of the current map
 
 
-def _set_shared(shared: Any) -> None:
+# JAX's variables for its share of a GPU's memory: where the user sets none, a worker asks for memory as it goes
+_GPU_MEMORY_VARIABLES = (
+    "XLA_PYTHON_CLIENT_PREALLOCATE",
+    "XLA_PYTHON_CLIENT_MEM_FRACTION",
+    "XLA_CLIENT_MEM_FRACTION",
+)
+
+
+def _start_worker(shared: Any) -> None:
+    """A local worker's start: keep ``shared`` for its tasks and, unless the user chose otherwise, stop JAX from
+    taking 75 % of a GPU's memory at its first operation (workers share the GPU with each other and the caller:
+    the second one to start would fail on memory the first holds unused)."""
     global _SHARED
     _SHARED = shared
+    if not any(name in os.environ for name in _GPU_MEMORY_VARIABLES):
+        os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
 
 
 def _call(fn: Callable[..., Any], item: Any, shared: Any) -> Any:
