@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import doctest
+import gc
 import json
 import logging
 import os
@@ -167,7 +168,7 @@ def test_a_linear_fits_first_step_goes_as_far_as_the_curvature_bound_allows(obje
 def test_float32_lbfgs_takes_no_step_too_small_for_float32_to_count(objective, kind):
     """A convex float32 fit stops where the L-BFGS model predicts a next step below SciPy's decrease test, rather
     than taking that step to see it: every step it took counts, and it still ends at float32's minimum."""
-    X = features(n=2000)
+    X = features(n=2000).astype(np.float32)
     y = target(kind, X)
     objective = objective + penalties.L2(1e-3)
     fitted = Learner(models.Linear(), objective, "lbfgs", verbose=False).fit(X, y)
@@ -688,7 +689,7 @@ def test_stored_loops_are_bounded_and_the_least_recently_used_go_first(tmp_path,
     monkeypatch.setattr(_exported, "directory", lambda: tmp_path)
     monkeypatch.setattr(_exported, "_CALLS", {})
     learner = Learner(models.Linear(), objectives.LogLoss(), verbose=False)
-    X = features(n=2000)
+    X = features(n=2000).astype(np.float32)
     y = target("binary", X)
     stored = {}
     for n in (200, 1500, 2000, 1200):  # row buckets 1024, 1536, 2048, 1280: a program each
@@ -896,6 +897,27 @@ def test_large_staging_buffers_are_filled_again_only_once_no_array_uses_them(mon
     assert [spare.size for spare in _learner._spares] == [320 * 3 * 8 + _learner._ALIGN]
 
 
+def test_a_buffer_is_staged_into_again_once_the_jax_array_that_adopted_it_is_deleted(monkeypatch):
+    # JAX lets go of an adopted host buffer through its garbage-collection callback, not when the array is deleted:
+    # without a collection a fit that follows another would stage into new memory
+    monkeypatch.setattr(_learner, "_SPARE_MIN_BYTES", 1024)
+    monkeypatch.setattr(_learner, "_spares", [])
+    X = np.arange(900.0).reshape(300, 3)
+    staged = _learner.stage_rows(X, 320, "float32")
+    address = staged.ctypes.data
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # no collection at a chance moment
+    try:
+        adopted = jax.device_put(staged, jax.devices("cpu")[0])
+        del staged
+        (adopted * 2).block_until_ready()
+        del adopted
+        assert _learner.stage_rows(X, 320, "float32").ctypes.data == address
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
 def test_staging_tells_a_sum_that_overflows_from_a_non_finite_value(staging_threads):
     huge = np.full((200, 3), 3e38, np.float32)  # finite, but their sum is not
     np.testing.assert_array_equal(_learner.stage_rows(huge, 256, "float32")[:200], huge)
@@ -1090,7 +1112,7 @@ def test_constant_outputs_are_none_without_a_finite_closed_form():
 
 def test_full_batch_fits_start_the_intercept_at_the_best_constant():
     """Counts averaging e^5: from a zero intercept L-BFGS spends its first steps finding the level."""
-    X = features(n=2000)
+    X = features(n=2000).astype(np.float32)
     y = np.random.default_rng(0).poisson(np.exp(5.0 + 0.3 * X @ TRUE_COEF)).astype(float)
     learner = Learner(models.Linear(), objectives.Poisson() + penalties.L2(1e-3), dtype="float64", tol=1e-8)
     started = learner.fit(X, y)

@@ -6,6 +6,7 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import functools
+import gc
 import itertools
 import logging
 import math
@@ -1036,16 +1037,29 @@ def _spare(nbytes: int) -> np.ndarray:
     """
     with _spares_lock:
         if _refcounts_tell_use():
-            for i in range(len(_spares)):
-                # the list's reference and the argument's (a new one, from the subscript): no array's
-                if _spares[i].size == nbytes and sys.getrefcount(_spares[i]) == 2:
-                    _spares.append(_spares.pop(i))
-                    return _spares[-1]
+            free = _free_spare(nbytes)
+            if free is None and any(spare.size == nbytes for spare in _spares):
+                # a deleted JAX array lets go of the host buffer it adopted only in JAX's garbage-collection
+                # callback: a young-generation collection runs it (well under a millisecond between fits)
+                gc.collect(0)
+                free = _free_spare(nbytes)
+            if free is not None:
+                return free
         raw = np.empty(nbytes, np.uint8)
         _spares.append(raw)
         while sum(spare.size for spare in _spares) > _SPARE_MAX_BYTES:
             _spares.pop(0)  # forgotten here; freed when no array uses it
         return raw
+
+
+def _free_spare(nbytes: int) -> np.ndarray | None:
+    """A buffer of ``nbytes`` in ``_spares`` that no array uses, moved to the end of the list; ``None`` if none is."""
+    for i in range(len(_spares)):
+        # the list's reference and the argument's (a new one, from the subscript): no array's
+        if _spares[i].size == nbytes and sys.getrefcount(_spares[i]) == 2:
+            _spares.append(_spares.pop(i))
+            return _spares[-1]
+    return None
 
 
 @functools.cache
