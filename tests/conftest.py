@@ -80,11 +80,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def ray_session():
-    """One local Ray instance for the whole session (tests using it share the ``ray`` xdist group, one worker)."""
+    """One local Ray instance for the whole session (tests using it share the ``ray`` xdist group, one worker).
+    It declares one GPU, with no device behind it: Ray schedules GPUs by count and tells each task its own through
+    ``CUDA_VISIBLE_DEVICES``, which is what the back end's GPU options are checked by."""
     ray = pytest.importorskip("ray", reason="the ray extra is not installed")
     started = not ray.is_initialized()
     if started:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+        ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     yield ray
     if started:
         ray.shutdown()

@@ -73,6 +73,26 @@ def test_worker_processes_take_a_gpus_memory_as_they_go_unless_told_otherwise(mo
     assert backend.map(os.getenv, asked, show_progress=False) == [None, ".3"]
 
 
+def test_ray_tasks_see_only_the_gpus_they_asked_for(ray_backend, monkeypatch):
+    """On a cluster with GPUs (the test instance declares one), Ray leaves them all visible to a task that asked
+    for none, where each task's JAX would claim 75 % of the first GPU: such tasks see none and fit on the CPU. A
+    task given a share sees its GPU and allocates memory as it goes, unless the caller set JAX's variables."""
+    for name in _GPU_MEMORY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    asked = ["CUDA_VISIBLE_DEVICES", "XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_PYTHON_CLIENT_MEM_FRACTION"]
+    assert ray_backend.map(os.getenv, asked, show_progress=False) == ["", None, None]
+    shared = get_backend("ray", gpus_per_task=0.5)
+    assert shared.map(os.getenv, asked, show_progress=False) == ["0", "false", None]
+    monkeypatch.setenv("XLA_PYTHON_CLIENT_MEM_FRACTION", ".3")
+    assert shared.map(os.getenv, asked, show_progress=False) == ["0", None, ".3"]
+
+
+@pytest.mark.parametrize("gpus", [-1, 1.5, "1"])
+def test_ray_refuses_a_gpu_count_it_cannot_schedule(ray_session, gpus):
+    with pytest.raises(FieldguideError, match=rf"gpus_per_task: expected 0, a fraction .* found {gpus!r}"):
+        get_backend("ray", gpus_per_task=gpus)
+
+
 def test_default_is_in_process_and_bad_options_are_refused():
     assert LocalBackend().n_jobs == 1
     assert LocalBackend(n_jobs=-1).n_jobs >= 1

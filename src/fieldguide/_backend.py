@@ -150,9 +150,24 @@ class LocalBackend(Backend):
 class RayBackend(Backend):
     """Tasks as Ray remote functions, on the cluster at ``address`` or, with ``address=None``, on the instance
     this process already joined or a new local one (``ray.init``). Requires the ``ray`` extra, and fieldguide
-    installed on every node (task functions travel by reference to their module)."""
+    installed on every node (task functions travel by reference to their module).
 
-    def __init__(self, address: str | None = None):
+    Each task asks Ray for one CPU and ``gpus_per_task`` GPUs (a fraction shares a GPU: 0.25 runs four tasks on
+    each). Ray shows a task only the GPUs it was given, and the task's JAX allocates GPU memory as it goes
+    (``XLA_PYTHON_CLIENT_PREALLOCATE=false``) unless this process sets one of JAX's memory variables, which are
+    then passed on. With the default 0, on a cluster that has GPUs, tasks see none and fit on their CPU: Ray
+    would otherwise leave every GPU visible to a task that asked for none, and each task's JAX would claim 75 %
+    of the first one's memory.
+    """
+
+    def __init__(self, address: str | None = None, gpus_per_task: float = 0.0):
+        if not (isinstance(gpus_per_task, int | float) and gpus_per_task >= 0) or (
+            gpus_per_task > 1 and gpus_per_task != int(gpus_per_task)
+        ):
+            raise FieldguideError(
+                "gpus_per_task: expected 0, a fraction of one GPU or a whole number of GPUs, "
+                f"found {gpus_per_task!r}"
+            )
         try:
             import ray
         except ImportError:
@@ -162,11 +177,20 @@ class RayBackend(Backend):
         if not ray.is_initialized():
             ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
         self.address = address
+        self.gpus_per_task = gpus_per_task
         self._ray = ray
+
+    def task_options(self) -> dict[str, Any]:
+        """The options each task is submitted with (``ray.remote``'s): its GPUs and its environment."""
+        if self.gpus_per_task:
+            return {"num_gpus": self.gpus_per_task, "runtime_env": {"env_vars": _gpu_memory_variables()}}
+        if self._ray.cluster_resources().get("GPU", 0):
+            return {"runtime_env": {"env_vars": {"CUDA_VISIBLE_DEVICES": ""}}}
+        return {}
 
     def _completed(self, fn, items, shared):
         ray = self._ray
-        remote = ray.remote(_call)
+        remote = ray.remote(_call).options(**self.task_options())
         shared_ref = ray.put(shared)  # one copy in the object store, resolved before each task runs
         index_of = {remote.remote(fn, item, shared_ref): i for i, item in enumerate(items)}
         pending = list(index_of)
@@ -200,8 +224,14 @@ def _start_worker(shared: Any) -> None:
     the second one to start would fail on memory the first holds unused)."""
     global _SHARED
     _SHARED = shared
-    if not any(name in os.environ for name in _GPU_MEMORY_VARIABLES):
-        os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
+    os.environ.update(_gpu_memory_variables())
+
+
+def _gpu_memory_variables() -> dict[str, str]:
+    """JAX's memory variables for a worker that shares a GPU: the ones this process sets, or, where it sets
+    none, ``XLA_PYTHON_CLIENT_PREALLOCATE=false`` (allocate as it goes, not 75 % of the GPU at the start)."""
+    chosen = {name: os.environ[name] for name in _GPU_MEMORY_VARIABLES if name in os.environ}
+    return chosen or {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
 
 
 def _call(fn: Callable[..., Any], item: Any, shared: Any) -> Any:

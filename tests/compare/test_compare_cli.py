@@ -52,6 +52,7 @@ def test_cli_writes_plots_html_and_json(table, tmp_path):
         (["--target", "y", "--metric", "auc"], "metric: expected one of roc_auc"),
         (["--target", "y", "--backend", "dask"], "backend: expected one of local, ray, found 'dask'"),
         (["--target", "y", "--address", "ray://head:10001"], "--address is for --backend ray"),
+        (["--target", "y", "--gpus-per-task", "0.5"], "--gpus-per-task is for --backend ray"),
         (["--target", "y", "--jobs", "0"], "n_jobs: expected a positive number"),
     ],
 )

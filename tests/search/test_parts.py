@@ -221,6 +221,7 @@ def test_train_command_searches_registers_and_summarises(churn_csv, tmp_path, mo
         (["--target", "churn", "--budget", "soon"], "--budget: expected a duration"),
         (["--target", "churn", "--models", "Forest"], "models: unknown 'Forest'"),
         (["--target", "churn", "--export", "/nonexistent/dir/x.py"], "export: cannot write"),
+        (["--target", "churn", "--gpus-per-task", "1"], "--gpus-per-task: only with --backend ray"),
     ],
 )
 def test_train_command_errors_are_one_clean_line(churn_csv, extra, message):

@@ -26,6 +26,11 @@ def compare_command(
     seed: int = typer.Option(0, "--seed", help="Seed of the folds and of the models."),
     backend: str = typer.Option("local", "--backend", help="Where folds run: local or ray."),
     address: str = typer.Option(None, "--address", help="Ray cluster address (default: a local instance)."),
+    gpus_per_task: float = typer.Option(
+        None,
+        "--gpus-per-task",
+        help="GPUs each Ray task asks for (0.25: four share one). Default: 0, the CPU.",
+    ),
     jobs: int = typer.Option(
         None, "--jobs", help="Worker processes of the local back end (default: in-process; -1: every core)."
     ),
@@ -52,9 +57,12 @@ def compare_command(
     try:
         if backend == "local" and address is not None:
             raise FieldguideError("--address is for --backend ray")
+        if backend == "local" and gpus_per_task is not None:
+            raise FieldguideError("--gpus-per-task is for --backend ray")
         if backend == "ray" and jobs is not None:
             raise FieldguideError("--jobs is for --backend local; Ray schedules its own workers")
-        options = {"address": address} if backend == "ray" else {"n_jobs": jobs}
+        ray_options = {"address": address, "gpus_per_task": gpus_per_task or 0.0}
+        options = ray_options if backend == "ray" else {"n_jobs": jobs}
         names = [name.strip() for name in models.split(",") if name.strip()] if models else None
         result = compare(
             data,

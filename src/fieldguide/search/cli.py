@@ -49,6 +49,11 @@ def train_command(
     ),
     backend: str = typer.Option("local", "--backend", help="local (in this process) or ray."),
     address: str = typer.Option(None, "--address", help="Ray cluster address (with --backend ray)."),
+    gpus_per_task: float = typer.Option(
+        None,
+        "--gpus-per-task",
+        help="GPUs each Ray trial asks for (0.25: four share one). Default: 0, the CPU.",
+    ),
     registry: str = typer.Option(
         None, "--registry", help="SQLAlchemy URL of the registry. Default: $FIELDGUIDE_REGISTRY, else SQLite."
     ),
@@ -66,14 +71,16 @@ def train_command(
     except ValueError as error:
         err.print(f"[red]{escape(str(error))}[/red]")
         raise typer.Exit(2) from None
-    if address is not None and backend != "ray":
-        err.print("[red]--address: only with --backend ray[/red]")
-        raise typer.Exit(2)
+    for flag, value in (("--address", address), ("--gpus-per-task", gpus_per_task)):
+        if value is not None and backend != "ray":
+            err.print(f"[red]{flag}: only with --backend ray[/red]")
+            raise typer.Exit(2)
     try:
         from fieldguide._backend import get_backend
         from fieldguide.search import print_summary, search
 
-        runner = get_backend(backend, address=address) if backend == "ray" else get_backend(backend)
+        ray_options = {"address": address, "gpus_per_task": gpus_per_task or 0.0}
+        runner = get_backend(backend, **ray_options) if backend == "ray" else get_backend(backend)
         result = search(
             str(data),
             target,
