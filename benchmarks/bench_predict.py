@@ -1,0 +1,68 @@
+"""Prediction latency in process: ``predict_proba`` of a fitted logistic regression (50 features) on 1 row (what
+a server answers), 100, 10,000 and 200,000 rows, fieldguide vs scikit-learn on the same rows.
+
+Both models are fitted once on the seeded 200k x 50 problem of ``bench_glm.py``; each time is the best of
+``--repeats`` loops of ``--calls`` calls (fewer calls for the larger batches), after a warm-up call, so
+fieldguide's compiled program for the row bucket exists. The largest difference between the two libraries'
+probabilities is printed beside the times.
+
+    python benchmarks/bench_predict.py [--calls 2000] [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # as bench_glm.py, before NumPy loads OpenBLAS
+
+import numpy as np
+
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
+from _common import glm_data, table
+
+SIZES = (1, 100, 10_000, 200_000)
+
+
+def per_call(predict, X, calls: int, repeats: int) -> float:
+    """Best mean seconds per call over ``repeats`` loops of ``calls`` calls."""
+    predict(X)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(calls):
+            predict(X)
+        best = min(best, (time.perf_counter() - start) / calls)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=2000, help="calls per loop for one row")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+
+    import sklearn.linear_model as lm
+
+    from fieldguide import models
+
+    X, y = glm_data("logistic")
+    ours, theirs = models.LogisticRegression().fit(X, y), lm.LogisticRegression().fit(X, y)
+    rows = []
+    for n in SIZES:
+        calls = max(5, args.calls // max(1, n // 100))
+        Xn = X[:n]
+        fg = per_call(ours.predict_proba, Xn, calls, args.repeats)
+        sk = per_call(theirs.predict_proba, Xn, calls, args.repeats)
+        gap = float(np.abs(ours.predict_proba(Xn) - theirs.predict_proba(Xn)).max())
+        rows.append(
+            {"rows": n, "sklearn ms": sk * 1e3, "fieldguide ms": fg * 1e3, "×": sk / fg, "max |Δp|": gap}
+        )
+        print(f"done: {n} rows", file=sys.stderr)
+    print(table(rows, ["rows", "sklearn ms", "fieldguide ms", "×", "max |Δp|"]))
+
+
+if __name__ == "__main__":
+    main()
