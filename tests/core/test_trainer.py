@@ -760,6 +760,12 @@ BAD_INPUT = [
     ("3 classes for LogLoss", LOGLOSS, {"y": np.arange(10) % 3}, "y: LogLoss expects"),
     ("labels as text", LOGLOSS, {"y": np.array(["no", "yes"] * 5)}, "found values {'no', 'yes'}"),
     (
+        "two columns for LogLoss",
+        LOGLOSS,
+        {"y": np.zeros((10, 2))},
+        r"y: LogLoss expects a 1-D target with values in \{0, 1\}; found shape (10, 2), values \{0.0\}$",
+    ),
+    (
         "fractions for a hinge",
         Learner(models.Linear(), objectives.SquaredHinge()),
         {"y": np.linspace(0, 1, 10)},

@@ -140,7 +140,8 @@ def _require(ok: bool, objective: str, expected: str, y: np.ndarray) -> None:
     if not ok:
         found = np.unique(y)
         shown = ", ".join(repr(v.item()) for v in found[:8]) + (", ..." if found.size > 8 else "")
-        raise DataError(f"y: {objective} expects {expected}; found values {{{shown}}}")
+        shape = f"shape {y.shape}, " if y.ndim != 1 and expected.startswith("a 1-D") else ""
+        raise DataError(f"y: {objective} expects {expected}; found {shape}values {{{shown}}}")
 
 
 @dataclasses.dataclass(frozen=True)
