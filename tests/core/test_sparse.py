@@ -233,11 +233,12 @@ def test_the_preconditioner_weighs_each_columns_spread_against_the_penalty():
         np.testing.assert_allclose(fit.coef_, reference.coef_, rtol=1e-4, atol=1e-6)
 
 
-def test_a_non_finite_sparse_value_is_named_by_its_row():
+def test_a_non_finite_sparse_value_is_named_by_its_row_and_column():
     X = scipy.sparse.csr_matrix(_sparse_features())
     X.data[X.indptr[7]] = np.nan  # row 7's first entry
+    column = X.indices[X.indptr[7]]
     with pytest.raises(DataError, match=r"X: expected finite values in float32, found NaN or inf in 1 row\(s\), "
-                       r"first at row 7"):  # fmt: skip
+                       rf"first at row 7, column {column}$"):  # fmt: skip
         Learner(models.Linear(), objectives.LogLoss(), verbose=False).fit(X, target("binary", X.toarray()))
 
 

@@ -928,7 +928,7 @@ def test_staging_tells_a_sum_that_overflows_from_a_non_finite_value(staging_thre
     huge = np.full((200, 3), 3e38, np.float32)  # finite, but their sum is not
     np.testing.assert_array_equal(_learner.stage_rows(huge, 256, "float32")[:200], huge)
     huge[7, 2], huge[9, 1] = np.inf, -np.inf
-    with pytest.raises(DataError, match=r"in 2 row\(s\), first at row 7$"):
+    with pytest.raises(DataError, match=r"in 2 row\(s\), first at row 7, column 2$"):
         _learner.stage_rows(huge, 256, "float32")
 
 
@@ -936,16 +936,16 @@ def test_staging_tells_a_sum_that_overflows_from_a_non_finite_value(staging_thre
     "row", [0, _learner._STAGE_ROWS - 1, _learner._STAGE_ROWS, 2 * _learner._STAGE_ROWS + 3]
 )
 @pytest.mark.parametrize("bad", [np.nan, np.inf, 1e39])  # 1e39 is finite in float64, inf in float32
-def test_staging_names_the_first_non_finite_row(row, bad, staging_threads):
+def test_staging_names_the_first_non_finite_row_and_its_column(row, bad, staging_threads):
     X = np.zeros((2 * _learner._STAGE_ROWS + 10, 2))
     X[row, 1] = X[-1, 0] = bad
     with pytest.raises(
         DataError,
-        match=rf"X: expected finite values in float32, found NaN or inf in 2 row\(s\), first at row {row}$",
+        match=rf"X: expected finite values in float32, found NaN or inf in 2 row\(s\), first at row {row}, column 1$",
     ):
         _learner.stage_rows(X, len(X), "float32")
     rows = np.arange(len(X))[::-1]  # the rows of a subset are reported in X's numbering
-    with pytest.raises(DataError, match=rf"first at row {row}$"):
+    with pytest.raises(DataError, match=rf"first at row {row}, column 1$"):
         _learner.stage_rows(X, len(X), "float32", rows)
     if bad == 1e39:
         assert _learner.stage_rows(X, len(X), "float64")[row, 1] == bad
@@ -962,7 +962,7 @@ def test_staging_feature_by_feature_casts_pads_and_names_the_first_non_finite_ro
     rows = staged[10:13]  # row-major, as stage_rows holds them
     np.testing.assert_array_equal(rows[:, :5], X[10:13].astype(np.float32))
     X[700, 3] = X[900, 0] = np.nan
-    with pytest.raises(DataError, match=r"found NaN or inf in 2 row\(s\), first at row 700$"):
+    with pytest.raises(DataError, match=r"found NaN or inf in 2 row\(s\), first at row 700, column 3$"):
         _learner.stage_columns(X, 1024, "float32", n_cols=5)
 
 

@@ -880,13 +880,16 @@ def stage_columns(X: np.ndarray, n_pad: int, dtype: str, n_cols: int) -> Feature
 
 
 def _check_staged(out: np.ndarray, X, dtype: str, workers: int) -> None:
-    """Raise a ``DataError`` naming X's first non-finite row if the staged buffer ``out`` holds NaN or inf."""
+    """Raise a ``DataError`` naming X's first non-finite value (row and column) if the staged buffer ``out`` holds
+    NaN or inf."""
     if all(_in_threads(_all_finite, _parts(out, workers))):
         return
     with np.errstate(over="ignore"):  # reported from all of X cast to dtype, in the caller's row numbers
-        bad = np.flatnonzero(~np.isfinite(np.asarray(X, dtype=dtype)).all(axis=1))
+        finite = np.isfinite(np.asarray(X, dtype=dtype))
+    bad = np.flatnonzero(~finite.all(axis=1))
     raise DataError(
-        f"X: expected finite values in {dtype}, found NaN or inf in {bad.size} row(s), first at row {bad[0]}"
+        f"X: expected finite values in {dtype}, found NaN or inf in {bad.size} row(s), first at row {bad[0]}, "
+        f"column {int(np.argmin(finite[bad[0]]))}"
     )
 
 
@@ -931,9 +934,9 @@ def _stage_sparse(X, n_pad: int, dtype: str, rows, shards: int) -> sparse.Sparse
         with np.errstate(over="ignore"):
             bad = np.flatnonzero(~np.isfinite(X.data.astype(dtype)))
         bad_rows = np.unique(np.searchsorted(X.indptr, bad, side="right") - 1)
-        raise DataError(
+        raise DataError(  # CSR holds rows in order: the first bad value is in the first bad row
             f"X: expected finite values in {dtype}, found NaN or inf in {bad_rows.size} row(s), "
-            f"first at row {bad_rows[0]}"
+            f"first at row {bad_rows[0]}, column {X.indices[bad[0]]}"
         )
     return staged
 
