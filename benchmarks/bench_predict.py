@@ -4,9 +4,12 @@ a server answers), 100, 10,000 and 200,000 rows, fieldguide vs scikit-learn on t
 Both models are fitted once on the seeded 200k x 50 problem of ``bench_glm.py``; each time is the best of
 ``--repeats`` loops of ``--calls`` calls (fewer calls for the larger batches), after a warm-up call, so
 fieldguide's compiled program for the row bucket exists. The largest difference between the two libraries'
-probabilities is printed beside the times.
+probabilities is printed beside the times. Then the memory of a first call on ``--memory-rows`` rows (the 200k rows
+repeated), each library in a fresh process (Linux): "peak/X", the growth of the peak RSS during the call over the
+RSS before it, and "kept/X", the RSS still taken after the call returned and its outputs were dropped, both
+divided by the size of X.
 
-    python benchmarks/bench_predict.py [--calls 2000] [--repeats 5]
+    python benchmarks/bench_predict.py [--calls 2000] [--repeats 5] [--memory-rows 2000000]
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # as bench_glm.py, before
 import numpy as np
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
-from _common import glm_data, table
+from _common import _status_kib, fresh_process, glm_data, table
 
 SIZES = (1, 100, 10_000, 200_000)
 
@@ -42,7 +45,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=2000, help="calls per loop for one row")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--memory-rows", type=int, default=2_000_000, help="rows of the memory measurement")
+    parser.add_argument("--child", choices=["sklearn", "fieldguide"], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        return child(args.child, args.memory_rows)
 
     import sklearn.linear_model as lm
 
@@ -62,6 +69,44 @@ def main() -> None:
         )
         print(f"done: {n} rows", file=sys.stderr)
     print(table(rows, ["rows", "sklearn ms", "fieldguide ms", "×", "max |Δp|"]))
+    print(f"\npredict_proba of {args.memory_rows:,} rows, a first call in a fresh process:")
+    memory = [
+        {"library": library}
+        | fresh_process(__file__, "--child", library, "--memory-rows", str(args.memory_rows))
+        for library in ("sklearn", "fieldguide")
+    ]
+    print(table(memory, ["library", "MB of X", "peak/X", "kept/X"]))
+
+
+def child(library: str, rows: int) -> None:
+    """Fresh process: fit, predict 1,000 rows (compiles), then measure one call on ``rows`` rows; prints JSON."""
+    import json
+
+    X, y = glm_data("logistic")
+    if library == "sklearn":
+        import sklearn.linear_model as lm
+
+        model = lm.LogisticRegression().fit(X, y)
+    else:
+        from fieldguide import models
+
+        model = models.LogisticRegression().fit(X, y)
+    big = np.tile(X, (-(-rows // len(X)), 1))[:rows]
+    model.predict_proba(big[:1000])
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset the peak (VmHWM) to the current RSS
+    before = _status_kib("VmRSS")
+    model.predict_proba(big)
+    peak, kept = _status_kib("VmHWM") - before, _status_kib("VmRSS") - before
+    print(
+        json.dumps(
+            {
+                "MB of X": big.nbytes / 1e6,
+                "peak/X": peak * 1024 / big.nbytes,
+                "kept/X": kept * 1024 / big.nbytes,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -877,6 +877,31 @@ def test_staging_casts_pads_and_checks_in_one_pass(staging_threads):
     np.testing.assert_array_equal(ints, [[0, 1], [2, 3], [4, 5], [0, 0]])
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_large_x_is_predicted_in_parts_as_in_one_piece(monkeypatch, dtype):
+    X = features(n=5000)
+    y = target("binary", X)
+    X[:, 1] *= 1e3  # outputs of several magnitudes
+    fitted = Learner(models.Linear(), objectives.LogLoss(), verbose=False, dtype=dtype).fit(X, y)
+    estimator = LogisticRegression(dtype=dtype).fit(X, y)
+    whole = fitted.predict(X), fitted.decision_function(X), estimator.predict_proba(X)
+    staged = []
+    stage_rows = _learner.stage_rows
+    monkeypatch.setattr(
+        _learner, "stage_rows", lambda X, n_pad, *a: staged.append(n_pad) or stage_rows(X, n_pad, *a)
+    )
+    monkeypatch.setattr(_learner, "_PART_BYTES", 4096)  # X is 5000 x 5: parts of 1,024 rows (the least)
+    in_parts = fitted.predict(X), fitted.decision_function(X), estimator.predict_proba(X)
+    assert staged == [1024] * 15  # five parts each: the last one's 904 rows are padded to the same bucket
+    for part, one in zip(in_parts, whole, strict=True):
+        np.testing.assert_allclose(part, one, rtol=1e-6 if dtype == "float32" else 1e-13)
+    X[3000, 2] = X[4500, 0] = np.inf  # in the third and the fifth part: told in X's rows, as in one piece
+    message = r"X: expected finite values in .*, found NaN or inf in 2 row\(s\), first at row 3000, column 2$"
+    for predict in (fitted.predict, estimator.predict_proba):
+        with pytest.raises(DataError, match=message):
+            predict(X)
+
+
 def test_large_staging_buffers_are_filled_again_only_once_no_array_uses_them(monkeypatch):
     monkeypatch.setattr(_learner, "_SPARE_MIN_BYTES", 1024)  # "large": this test's 4 KB
     monkeypatch.setattr(_learner, "_spares", [])

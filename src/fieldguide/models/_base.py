@@ -23,8 +23,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from fieldguide._inputs import numeric, target
-from fieldguide.core import Learner, bucket, models
-from fieldguide.core._learner import check_sample_weight, numerics, stage_rows
+from fieldguide.core import Learner, models
+from fieldguide.core._learner import check_sample_weight, numerics, predict_rows
 from fieldguide.core.sparse import is_sparse
 
 _DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -318,20 +318,18 @@ class ZooEstimator(BaseEstimator):
         return self if unchanged else type(self)(**fitted)
 
     def _outputs(self, X, linked: bool = False, n_classes: int | None = None) -> np.ndarray:
-        """Model outputs (n, k), through the objective's link (for ``n_classes``) when ``linked``.
-
-        Rows are padded to the core's bucket so every batch size in a bucket runs one compiled program: a
-        server answering 1, 3 or 7 rows compiles once, not once per size.
-        """
+        """Model outputs (n, k), through the objective's link (for ``n_classes``) when ``linked``; staged as the
+        core's predictions are (:func:`~fieldguide.core._learner.predict_rows`: padded to a row bucket, a large X
+        in parts)."""
         X = self._validate_X(X)
-        n, fitted = X.shape[0], self._as_fitted()
-        objective = fitted._loss(n_classes) if linked else None
-        padded = stage_rows(X, bucket(n), fitted.dtype)
+        fitted = self._as_fitted()
+        model, objective = fitted._model(), fitted._loss(n_classes) if linked else None
         with numerics(fitted.dtype):
             # NumPy parameters go to the device with the call's arguments: jax.device_put of the tree took 150 µs,
             # and jnp.asarray compiles a copy per parameter shape on a first prediction
-            out = _predict(fitted._model(), objective, self.params_, padded)
-        return np.asarray(out)[:n]
+            return predict_rows(
+                X, fitted.dtype, lambda staged: _predict(model, objective, self.params_, staged)
+            )
 
     def _raw(self, X) -> np.ndarray:
         """Model outputs of shape (n, k) before the link."""
