@@ -168,7 +168,7 @@ def test_a_linear_fits_first_step_goes_as_far_as_the_curvature_bound_allows(obje
 def test_float32_lbfgs_takes_no_step_too_small_for_float32_to_count(objective, kind):
     """A convex float32 fit stops where the L-BFGS model predicts a next step below SciPy's decrease test, rather
     than taking that step to see it: every step it took counts, and it still ends at float32's minimum."""
-    X = features(n=2000).astype(np.float32)
+    X = features(n=2000)
     y = target(kind, X)
     objective = objective + penalties.L2(1e-3)
     fitted = Learner(models.Linear(), objective, "lbfgs", verbose=False).fit(X, y)
@@ -689,7 +689,7 @@ def test_stored_loops_are_bounded_and_the_least_recently_used_go_first(tmp_path,
     monkeypatch.setattr(_exported, "directory", lambda: tmp_path)
     monkeypatch.setattr(_exported, "_CALLS", {})
     learner = Learner(models.Linear(), objectives.LogLoss(), verbose=False)
-    X = features(n=2000).astype(np.float32)
+    X = features(n=2000)
     y = target("binary", X)
     stored = {}
     for n in (200, 1500, 2000, 1200):  # row buckets 1024, 1536, 2048, 1280: a program each
@@ -1143,7 +1143,7 @@ def test_constant_outputs_are_none_without_a_finite_closed_form():
 
 def test_full_batch_fits_start_the_intercept_at_the_best_constant():
     """Counts averaging e^5: from a zero intercept L-BFGS spends its first steps finding the level."""
-    X = features(n=2000).astype(np.float32)
+    X = features(n=2000)
     y = np.random.default_rng(0).poisson(np.exp(5.0 + 0.3 * X @ TRUE_COEF)).astype(float)
     learner = Learner(models.Linear(), objectives.Poisson() + penalties.L2(1e-3), dtype="float64", tol=1e-8)
     started = learner.fit(X, y)
