@@ -106,14 +106,20 @@ def measure_once(fit: Callable[[], object], x_bytes: int) -> dict:
     if device_peak is not None:
         result["device_peak_over_x"] = device_peak / x_bytes
     try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")  # reset the peak (VmHWM) to the current RSS
-        before = _status_kib("VmRSS")
-        fit()
-        result["warm_peak_over_x"] = (_status_kib("VmHWM") - before) * 1024 / x_bytes
+        result["warm_peak_over_x"] = peak_and_kept(fit)[0] / x_bytes
     except OSError:
         result["warm_peak_over_x"] = float("nan")
     return result
+
+
+def peak_and_kept(call: Callable[[], object]) -> tuple[int, int]:
+    """Bytes by which ``call`` grew the peak RSS over the RSS before it, and the RSS it still holds after it
+    returned (its result dropped). Linux only (``/proc/self/clear_refs`` resets the peak): OSError elsewhere."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset the peak (VmHWM) to the current RSS
+    before = _status_kib("VmRSS")
+    call()
+    return (_status_kib("VmHWM") - before) * 1024, (_status_kib("VmRSS") - before) * 1024
 
 
 def _device_peak_bytes() -> int | None:

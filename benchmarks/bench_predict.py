@@ -24,7 +24,7 @@ os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # as bench_glm.py, before
 import numpy as np
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
-from _common import _status_kib, fresh_process, glm_data, table
+from _common import fresh_process, glm_data, peak_and_kept, table
 
 SIZES = (1, 100, 10_000, 200_000)
 
@@ -93,20 +93,8 @@ def child(library: str, rows: int) -> None:
         model = models.LogisticRegression().fit(X, y)
     big = np.tile(X, (-(-rows // len(X)), 1))[:rows]
     model.predict_proba(big[:1000])
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")  # reset the peak (VmHWM) to the current RSS
-    before = _status_kib("VmRSS")
-    model.predict_proba(big)
-    peak, kept = _status_kib("VmHWM") - before, _status_kib("VmRSS") - before
-    print(
-        json.dumps(
-            {
-                "MB of X": big.nbytes / 1e6,
-                "peak/X": peak * 1024 / big.nbytes,
-                "kept/X": kept * 1024 / big.nbytes,
-            }
-        )
-    )
+    peak, kept = peak_and_kept(lambda: model.predict_proba(big))
+    print(json.dumps({"MB of X": big.nbytes / 1e6, "peak/X": peak / big.nbytes, "kept/X": kept / big.nbytes}))
 
 
 if __name__ == "__main__":
