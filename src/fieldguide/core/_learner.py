@@ -391,27 +391,30 @@ class Learner:
                     patience=patience, seed=seed, init_state=init_state, monitor=monitor, shuffle=shuffle,
                     schedule=schedule, power_t=power_t, samples_seen=samples_seen,
                 )  # fmt: skip
-            n_iter = int(carry["k"])
-            if not all(np.isfinite(p).all() for p in jax.tree.leaves(carry["params"])):
+            # read in one transfer: on a GPU each separate read waited for its own copy (~0.3 ms each)
+            read = ("k", "hist", "converged", "n_fun", "val_hist", "val_score", "best_epoch", "params")
+            host = jax.device_get({key: carry[key] for key in read if key in carry})
+            n_iter = int(host["k"])
+            if not all(np.isfinite(p).all() for p in jax.tree.leaves(host["params"])):
                 raise FloatingPointError(
                     f"Learner: training diverged: the parameters became NaN or inf after {n_iter} "
-                    f"{'iterations' if full_batch else 'epochs'} (loss history {np.asarray(carry['hist'])[:n_iter]}); "
+                    f"{'iterations' if full_batch else 'epochs'} (loss history {host['hist'][:n_iter]}); "
                     "standardise X's columns, lower the learning rate or raise the penalty"
                 )
             history = {
-                "loss": np.asarray(carry["hist"])[:n_iter],
+                "loss": host["hist"][:n_iter],
                 "n_iter": n_iter,
-                "converged": bool(carry["converged"]),
+                "converged": bool(host["converged"]),
                 "best_epoch": n_iter,
             }
-            if "n_fun" in carry:
-                history["n_fun"] = int(carry["n_fun"])
+            if "n_fun" in host:
+                history["n_fun"] = int(host["n_fun"])
             if validation_fraction > 0 and not full_batch:
-                history["val_loss"] = np.asarray(carry["val_hist"])[:n_iter]
-                history["val_score"] = np.asarray(carry["val_score"])[:n_iter]
+                history["val_loss"] = host["val_hist"][:n_iter]
+                history["val_score"] = host["val_score"][:n_iter]
             params_out = carry["params"]
             if patience is not None and not full_batch:
-                history["best_epoch"] = int(carry["best_epoch"])
+                history["best_epoch"] = int(host["best_epoch"])
                 params_out = carry["best_params"]
             if mesh is not None:  # replicated across the devices: one copy on the default device
                 params_out = jax.device_put(jax.device_get(params_out))
