@@ -18,7 +18,7 @@ cores than one process keeps busy (single-threaded models such as forests and kN
 cluster.
 
 Example:
-    >>> from fieldguide._backend import get_backend
+    >>> from fieldguide.backends import get_backend
     >>> get_backend("local").map(abs, [-2, 3, -4], show_progress=False)
     [2, 3, 4]
 """
@@ -93,7 +93,8 @@ class Backend:
 
 
 def get_backend(name: str = "local", **options: Any) -> Backend:
-    """The back end called ``name``: ``"local"`` (options: ``n_jobs``) or ``"ray"`` (options: ``address``).
+    """The back end called ``name``: ``"local"`` (options: ``n_jobs``) or ``"ray"`` (options: ``address``,
+    ``gpus_per_task``). Public as ``fieldguide.backends.get_backend``.
 
     Example:
         >>> get_backend("local", n_jobs=1).n_jobs

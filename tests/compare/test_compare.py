@@ -15,8 +15,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LinearRegression
 from sklearn.metrics import root_mean_squared_error
 
-from fieldguide._backend import get_backend
 from fieldguide._stats import corrected_resampled_ttest
+from fieldguide.backends import get_backend
 from fieldguide.compare import Candidate, compare
 from fieldguide.compare import _compare as compare_module
 from fieldguide.compare._render import print_summary

@@ -136,7 +136,7 @@ def test_regression_search_scores_rmse():
 @pytest.mark.slow
 @pytest.mark.xdist_group("ray")
 def test_ray_backend_gives_the_same_trials_as_local(searched, churn_csv, ray_session):
-    from fieldguide._backend import get_backend
+    from fieldguide.backends import get_backend
 
     result, _ = searched
     # One batch of trials, run in parallel as Ray tasks, must match the first batch of the local run.

@@ -185,7 +185,7 @@ def compare(
         models: names of the models to compare (default: every zoo member for the task); the dummy baseline
             is always included.
         metric: a name from ``METRICS``; default ROC AUC (binary), log loss (multiclass), RMSE (regression).
-        backend: ``"local"``, ``"ray"`` or a back end from ``fieldguide._backend.get_backend``.
+        backend: ``"local"``, ``"ray"`` or a back end from ``fieldguide.backends.get_backend``.
         progress: show a live Rich table while the folds run.
 
     Example:

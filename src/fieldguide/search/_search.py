@@ -129,7 +129,7 @@ def search(
         trials: stop after this many trials (with ``budget=None`` and a seed the search is reproducible).
         metric: a name from ``fieldguide.compare.METRICS``; default ROC AUC, log loss or RMSE by task.
         backend: ``"local"`` (trials in this process), ``"ray"`` (each batch of trials as parallel Ray tasks),
-            or a back end from ``fieldguide._backend.get_backend``.
+            or a back end from ``fieldguide.backends.get_backend``.
         name: the registry name; default the data file's name without extensions. A table given in memory
             without a name is not registered.
         registry: a ``fieldguide.registry.Registry`` or its SQLAlchemy URL; default ``FIELDGUIDE_REGISTRY``.
