@@ -119,7 +119,7 @@ def main() -> None:
             row[f"{library} warm peak/X"] = first["warm_peak_over_x"]
             if "device_peak_over_x" in first:
                 row[f"{library} device peak/X"] = first["device_peak_over_x"]
-                row[f"{library} cold device peak/X"] = cold["device_peak_over_x"]  # autotuning's buffers too
+                row[f"{library} cold device peak/X"] = cold["device_peak_over_x"]  # what compiling takes, too
         row["warm ×"] = row["sklearn warm s"] / row["fieldguide warm s"]
         row["first ×"] = row["sklearn first s"] / row["fieldguide first s"]
         row["cold ×"] = row["sklearn first s"] / row["fieldguide cold s"]

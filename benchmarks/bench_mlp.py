@@ -158,7 +158,7 @@ def main() -> None:
         )
         if "device_peak_over_x" in first:  # a GPU's own peak (JAX's or PyTorch's allocator)
             rows[-1]["device peak/X"] = first["device_peak_over_x"]
-        if cold and "device_peak_over_x" in cold:  # compiling from scratch: autotuning's trial buffers too
+        if cold and "device_peak_over_x" in cold:  # compiling from scratch: what compiling takes, too
             rows[-1]["cold device peak/X"] = cold["device_peak_over_x"]
         print(f"done: {library}", file=sys.stderr)
     ours = next(r for r in rows if r["library"] == "fieldguide")
