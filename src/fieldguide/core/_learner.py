@@ -178,13 +178,10 @@ class Fitted:
         if X.shape[1] != self.n_features:
             raise DataError(f"X: expected {self.n_features} features (as in training), found {X.shape[1]}")
         with numerics(self.dtype):
-            return predict_rows(
-                X,
-                self.dtype,
-                lambda staged: _solvers.predict(
-                    self.problem, self.params, jax.device_put(staged), linked=linked
-                ),
-            )
+            # the staged X goes to the compiled call as it is, as the zoo passes it: an explicit jax.device_put
+            # first made a 1-row predict take 0.16 ms, not 0.08 (200k x 50: 4.8 ms, not 4.4)
+            run = functools.partial(_solvers.predict, self.problem, self.params, linked=linked)
+            return predict_rows(X, self.dtype, run)
 
     def decision_function(self, X) -> np.ndarray:
         """Raw model outputs (before the link): ``(n,)`` for one output, ``(n, k)`` otherwise."""
