@@ -928,6 +928,43 @@ def test_large_staging_buffers_are_filled_again_only_once_no_array_uses_them(mon
     assert [spare.size for spare in _learner._spares] == [320 * 3 * 8 + _learner._ALIGN]
 
 
+@pytest.mark.filterwarnings("ignore:MLPClassifier did not converge")
+@pytest.mark.parametrize("layout", ["rows", "columns", "sparse"])
+def test_an_accelerator_gets_a_large_x_in_parts_and_fits_and_predicts_as_from_one_piece(monkeypatch, layout):
+    import scipy.sparse
+
+    from fieldguide.models import MLPClassifier
+
+    X = features(n=3000).astype(np.float32)
+    X = {"rows": X, "columns": np.asfortranarray(X), "sparse": scipy.sparse.csr_array(X * (X > 0.5))}[layout]
+    y = target("binary", features(n=3000))
+    estimators = [LogisticRegression(), MLPClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0)]
+
+    def outcome(estimator) -> tuple:
+        estimator.fit(X, y)
+        weights = estimator.coef_ if isinstance(estimator, LogisticRegression) else estimator.coefs_[0]
+        return weights, estimator.predict_proba(X)
+
+    expected = [outcome(estimator) for estimator in estimators]
+    joined = []
+    join = _learner._join
+    monkeypatch.setattr(_learner, "_join", lambda parts: joined.append(len(parts)) or join(parts))
+    monkeypatch.setattr(_learner, "_SEND_BYTES", (8192, 1 << 20))
+    monkeypatch.setattr(_learner, "_SEND_PART_BYTES", 4096)  # X's 96 KB in 16 parts, not 24
+    monkeypatch.setattr(_learner, "_default_platform", lambda: "gpu")  # what a GPU's fit does, on the CPU
+    # the same numbers: to the bit on the CPU; a GPU adds a sparse X's products in no fixed order, run to run
+    rtol = 0 if jax.default_backend() == "cpu" else 1e-5
+    for estimator, expected_outcome in zip(estimators, expected, strict=True):
+        for got, want in zip(outcome(estimator), expected_outcome, strict=True):
+            np.testing.assert_allclose(got, want, rtol=rtol, atol=0)
+    assert joined and max(joined) == (
+        4 if layout == "sparse" else _learner._SEND_PARTS
+    )  # sparse: smaller arrays
+    for small_or_huge in (np.arange(10.0), np.zeros((1 << 20) // 8 + 1)):
+        assert _learner._send_parts(small_or_huge) == 1  # in one piece, as jax.device_put sends it
+        np.testing.assert_array_equal(_learner._send(small_or_huge), small_or_huge)
+
+
 def test_a_buffer_is_staged_into_again_once_the_jax_array_that_adopted_it_is_deleted(monkeypatch):
     # JAX lets go of an adopted host buffer through its garbage-collection callback, not when the array is deleted:
     # without a collection a fit that follows another would stage into new memory
