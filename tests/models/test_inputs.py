@@ -63,6 +63,23 @@ def test_columns_in_another_order_warn_like_scikit_learn():
         model.predict(pd.DataFrame(X, columns=NAMES[::-1]))
 
 
+def test_a_numpy_x_like_the_fits_skips_scikit_learns_second_check(monkeypatch, reference):
+    from fieldguide.models import _base
+
+    checked = []
+    validate = _base.validate_data
+    monkeypatch.setattr(_base, "validate_data", lambda *a, **kw: checked.append(a[1]) or validate(*a, **kw))
+    for plain in (X, X.astype(np.float32), np.asfortranarray(X), (X > 0).astype(int)):
+        np.testing.assert_array_equal(reference.predict_proba(plain), reference.predict_proba(plain.tolist()))
+    assert len(checked) == 4  # the lists only
+    for unlike in (X[:, :2], X[0], X[:0], X.astype(complex)):  # scikit-learn's errors, as before
+        with pytest.raises(ValueError):
+            reference.predict(unlike)
+    named = models.LogisticRegression(dtype="float64").fit(pd.DataFrame(X, columns=NAMES), LABELS)
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        named.predict(X)  # fitted with names: checked, as scikit-learn warns
+
+
 def test_arrow_stream_producers_are_read_through_pyarrow():
     class Stream:  # any object with the Arrow PyCapsule stream interface, e.g. a DuckDB relation
         def __arrow_c_stream__(self, requested_schema=None):

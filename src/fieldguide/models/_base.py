@@ -236,9 +236,20 @@ class ZooEstimator(BaseEstimator):
 
     def _validate_X(self, X):
         """``X`` checked against the fit (features, names), left in its numeric dtype: it is cast to ``dtype`` and
-        checked finite when it is staged for the device (``stage_rows``), in one pass."""
+        checked finite when it is staged for the device (``stage_rows``), in one pass. A NumPy array of numbers with
+        the fit's features, for an estimator fitted without column names, is one scikit-learn's ``validate_data``
+        would return as it is: it is not checked again (100 of a 1-row prediction's 260 µs)."""
         check_is_fitted(self)
         self._check_dtype()
+        if (
+            type(X) is np.ndarray
+            and X.ndim == 2
+            and X.dtype.kind in "biuf"
+            and X.shape[0] > 0
+            and X.shape[1] == self.n_features_in_
+            and not hasattr(self, "feature_names_in_")
+        ):
+            return X
         return numeric(
             X,
             type(self).__name__,
