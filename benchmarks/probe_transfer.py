@@ -4,9 +4,10 @@
 
 Times (best of 10, each waiting until the data is on the device) the host staging of X (cast, pad to its row
 bucket, check finite: ``stage_rows``), one ``jax.device_put`` of the staged buffer, of the raw X, of X in parts,
-by way of page-locked host memory (JAX's ``pinned_host`` memory kind), staged part by part in threads with
-each part sent as soon as it is staged, and as fieldguide sends it (``_learner._send``). PyTorch's copies from pageable and from page-locked memory, where PyTorch sees a
-GPU, give the link's own speed. With ``--profile``, a cProfile of 10 warm ``LogisticRegression`` fits.
+by way of page-locked host memory (JAX's ``pinned_host`` memory kind), staged part by part in threads with each
+part sent as soon as it is staged, and as fieldguide sends it (``_learner._send``). PyTorch's copies from pageable
+and from page-locked memory, where PyTorch sees a GPU, give the link's own speed. With ``--profile``, a cProfile
+of 10 warm ``LogisticRegression`` fits.
 """
 
 from __future__ import annotations
@@ -54,10 +55,8 @@ def main() -> None:
     mb = X.nbytes / 1e6
     print(f"device {device}, X {X.shape} {X.dtype} {mb:.1f} MB, row bucket {n_pad}")
     staged = _learner.stage_rows(X, n_pad, "float32")
-    rows = {}
 
     def note(label: str, seconds: float) -> None:
-        rows[label] = seconds
         print(f"{label:<58} {seconds * 1e3:8.2f} ms  {mb / 1e3 / seconds:6.1f} GB/s of X")
 
     note("stage_rows (host: cast, pad, check)", best(lambda: _learner.stage_rows(X, n_pad, "float32")))

@@ -950,16 +950,15 @@ def test_an_accelerator_gets_a_large_x_in_parts_and_fits_and_predicts_as_from_on
     join = _learner._join
     monkeypatch.setattr(_learner, "_join", lambda parts: joined.append(len(parts)) or join(parts))
     monkeypatch.setattr(_learner, "_SEND_BYTES", (8192, 1 << 20))
-    monkeypatch.setattr(_learner, "_SEND_PART_BYTES", 4096)  # X's 96 KB in 16 parts, not 24
+    monkeypatch.setattr(_learner, "_SEND_PART_BYTES", 4096)
     monkeypatch.setattr(_learner, "_default_platform", lambda: "gpu")  # what a GPU's fit does, on the CPU
     # the same numbers: to the bit on the CPU; a GPU adds a sparse X's products in no fixed order, run to run
     rtol = 0 if jax.default_backend() == "cpu" else 1e-5
     for estimator, expected_outcome in zip(estimators, expected, strict=True):
         for got, want in zip(outcome(estimator), expected_outcome, strict=True):
             np.testing.assert_allclose(got, want, rtol=rtol, atol=0)
-    assert joined and max(joined) == (
-        4 if layout == "sparse" else _learner._SEND_PARTS
-    )  # sparse: smaller arrays
+    parts = 4 if layout == "sparse" else _learner._SEND_PARTS  # a dense X's 96 KB: 16 parts, not 24
+    assert joined and max(joined) == parts
     for small_or_huge in (np.arange(10.0), np.zeros((1 << 20) // 8 + 1)):
         assert _learner._send_parts(small_or_huge) == 1  # in one piece, as jax.device_put sends it
         np.testing.assert_array_equal(_learner._send(small_or_huge), small_or_huge)
