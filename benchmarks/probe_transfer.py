@@ -16,25 +16,23 @@ import argparse
 import cProfile
 import pstats
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import glm_data
+from _common import best_time, glm_data
 
 
-def best(call, repeats: int = 10) -> float:
+def best(call) -> float:
+    """Best of 10 calls after a first one, each waiting until its result is on the device."""
     import jax
 
-    jax.block_until_ready(call())
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+    def wait() -> None:
         jax.block_until_ready(call())
-        times.append(time.perf_counter() - start)
-    return min(times)
+
+    wait()
+    return best_time(wait, repeats=10)
 
 
 def main() -> None:

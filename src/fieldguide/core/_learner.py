@@ -847,7 +847,9 @@ def _send_parts(a) -> int:
 def _default_platform() -> str:
     """The platform of the device ``jax.device_put`` sends to: ``jax.default_device``'s where one is set."""
     chosen = jax.config.jax_default_device
-    return chosen if isinstance(chosen, str) else (chosen or jax.devices()[0]).platform
+    if chosen is None:
+        return jax.default_backend()
+    return chosen if isinstance(chosen, str) else chosen.platform
 
 
 def _shares(n: int, shards: int) -> list[tuple[int, int]]:
