@@ -511,7 +511,7 @@ class Learner:
         if solver == "lbfgs":
             hyper["max_fun"] = np.int32(min(self.max_fun or _INT32_MAX, _INT32_MAX))
         hyper |= self._preconditioner(X, w, n if shards == 1 else n_pad, ridge=hyper["l2"])
-        carry = init(problem, _solvers.to_solver(params, hyper), data, hyper)
+        carry = _solvers.unstarted(init, problem, _solvers.to_solver(params, hyper), data, hyper)
         carry = _drive(
             _exported.loop(run, problem, data, hyper), carry, self.max_iter, "iterations", self.verbose
         )
