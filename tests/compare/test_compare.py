@@ -98,7 +98,36 @@ def test_recommendation_follows_the_corrected_t_test(regression):
         assert row["p"] == pytest.approx(expected.p) and row["t"] == pytest.approx(expected.t)
         assert row["difference"] == pytest.approx(expected.mean)
     eligible = result.summary.filter((pl.col("p") >= 0.05) | (pl.col("rank") == 1))
-    assert result.recommendation.model == eligible.sort("complexity", "fit_time_s")["model"][0]
+    # the simplest of them, and of equally simple ones the best ranked
+    assert result.recommendation.model == eligible.sort("complexity", "rank")["model"][0]
+
+
+def test_of_equally_simple_models_within_reach_the_best_scoring_is_recommended():
+    """Both linear models are not significantly worse than the boosted one; the recommendation is the better of
+    them, not the one faster to fit."""
+    n = 10
+    spread = np.array([-3.0, 3.0, -2.0, 2.0, -1.0, 1.0, -4.0, 4.0, -0.5, 0.5])
+    rmse = {
+        "Boosted": np.full(n, 10.0),
+        "Huber": 11.0 + spread,  # slower, 10 % worse on average
+        "Gamma": 17.0 + 8.0 * spread,  # faster, 70 % worse, but noisy enough to pass the test
+    }
+    fit_time = {"Boosted": 1.0, "Huber": 0.2, "Gamma": 0.1}
+    results = pl.DataFrame(
+        [
+            {"model": name, "repeat": i // 5, "fold": i % 5, "score": float(scores[i]), "error": None,
+             "fit_time_s": fit_time[name], "predict_time_s": 0.01, "n_train": 80, "n_test": 20}
+            for name, scores in rmse.items()
+            for i in range(n)
+        ]
+    )  # fmt: skip
+    summary, recommendation = compare_module._summarize(
+        results, compare_module.metric_for("rmse", "regression"), {"Boosted": 4, "Huber": 1, "Gamma": 1}
+    )
+    p = dict(summary.select("model", "p").iter_rows())
+    assert recommendation.best == "Boosted" and p["Huber"] >= 0.05 and p["Gamma"] >= 0.05
+    assert recommendation.model == "Huber"
+    assert recommendation.explain(compare_module.metric_for("rmse", "regression")).endswith("and simpler.")
 
 
 def test_same_seed_same_results_and_another_seed_other_folds():

@@ -94,7 +94,7 @@ class Recommendation:
             f"{head} vs the best, {self.best}, {self.best_score:.4g}: gap {self.difference:+.4g}, "
             f"t={self.t:.3g}, df={self.df}, p={self.p:.3g} ≥ α={self.alpha:g} (one-sided Nadeau–Bengio "
             f"corrected resampled t-test, n_train={self.n_train}, n_test={self.n_test}): not significantly "
-            f"worse, and {'simpler' if self.complexity < self.best_complexity else 'as simple and faster to fit'}."
+            "worse, and simpler."
         )
 
 
@@ -178,7 +178,7 @@ def compare(
     Every model (default hyperparameters, seeded) is fitted on the same folds (stratified for classification);
     in each fold the featurizer is fitted on the training part only. The recommendation is the simplest model
     whose score is not significantly worse than the best model's (one-sided Nadeau–Bengio corrected resampled
-    t-test, α = 0.05); ties in simplicity go to the faster fit.
+    t-test, α = 0.05); of equally simple ones, the best scoring.
 
     Args:
         data: a table (Polars, pandas, Arrow, dict of columns) or a path ``fieldguide.data.read`` reads.
@@ -409,7 +409,10 @@ def _summarize(
             test = corrected_resampled_ttest(gaps, n_train, n_test, alternative="greater")
             row.update(t=test.t, p=test.p, df=test.df)
     eligible = [row for row in complete if row is best or row["p"] >= ALPHA]
-    chosen = min(eligible, key=lambda row: (row["complexity"], row["fit_time_s"]))
+    # the simplest; among equally simple models the best scoring (``min`` keeps the first of ties, and ``complete``
+    # is best first): a fit-time tie-break once chose, of five linear models all within the test's reach, the one
+    # scoring 74 % worse than the best rather than the one 19 % worse
+    chosen = min(eligible, key=lambda row: row["complexity"])
     recommendation = Recommendation(
         model=chosen["model"],
         complexity=chosen["complexity"],
