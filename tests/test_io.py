@@ -541,6 +541,29 @@ def test_a_loaded_model_carries_on_partial_fit_as_the_saved_one_would(make, tmp_
     assert loaded.loss_curve_ == saved.loss_curve_ and loaded.n_iter_ == 3
 
 
+def test_a_regressors_target_units_survive_and_bad_ones_are_refused(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100, 3))
+    y = 1e5 + 3e4 * X[:, 0]
+    model = models.MLPRegressor(hidden_layer_sizes=(4,), max_iter=5, random_state=0).fit(X, y)
+    path = io.save(model, tmp_path / "model")
+    loaded = io.load(path)
+    assert (loaded.target_shift_, loaded.target_scale_) == (model.target_shift_, model.target_scale_)
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    # a next epoch from the file goes on as the saved model's does, in the first fit's units
+    np.testing.assert_array_equal(loaded.partial_fit(X, y).predict(X), model.partial_fit(X, y).predict(X))
+    for bad in ({"value": -1.0}, {"value": "2"}, {"value": True}):
+        _rewrite_meta(path, lambda m, bad=bad: m["attributes"]["dict"].update(target_scale_=bad))
+        with pytest.raises(ArtifactError, match="target_shift_ and target_scale_ should be finite numbers"):
+            io.load(path)
+    # a bundle of an earlier version holds no map: its parameters were fitted to y as it is
+    _rewrite_meta(
+        path, lambda m: [m["attributes"]["dict"].pop(k) for k in ("target_shift_", "target_scale_")]
+    )
+    earlier = io.load(path)
+    assert (earlier.target_shift_, earlier.target_scale_) == (0.0, 1.0)
+
+
 def test_an_optimizer_state_that_does_not_fit_is_refused(tmp_path):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(100, 3))

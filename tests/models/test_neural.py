@@ -12,6 +12,7 @@ import optax
 import pytest
 import sklearn.linear_model as sklm
 import sklearn.neural_network as sknn
+from sklearn.compose import TransformedTargetRegressor
 from sklearn.datasets import load_breast_cancer, load_digits, make_friedman1
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import mean_poisson_deviance
@@ -48,11 +49,74 @@ def test_mlp_classifier_matches_sklearn_accuracy(loader):
 def test_mlp_regressor_matches_sklearn_r2():
     X, y = make_friedman1(n_samples=1000, noise=0.5, random_state=0)
     X_train, X_test, y_train, y_test = _split(X, y)
-    # 200 epochs: both converge (y is not scaled, so the first tens of epochs mostly fit its mean)
+    # 200 epochs: both converge (scikit-learn's fits y as it is, so its first tens of epochs mostly fit its mean)
     budget = {"max_iter": 200, "n_iter_no_change": 200, "random_state": 0}
     ours = models.MLPRegressor(**SAME, **budget).fit(X_train, y_train)
     ref = sknn.MLPRegressor(**SAME, **budget).fit(X_train, y_train)
     assert ours.score(X_test, y_test) >= ref.score(X_test, y_test) - 0.01
+
+
+def _priced(n: int = 1500, seed: int = 0):
+    """A target in a currency's units: 180,000 ± 80,000 around a non-linear function of 8 standard columns."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 8))
+    f = np.tanh(X[:, 0]) + 0.5 * X[:, 1] * X[:, 2] + 0.3 * X[:, 3]
+    return X, 180_000 + 80_000 * f + 10_000 * rng.normal(size=n)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: models.MLPRegressor((32,), max_iter=100, random_state=0),
+        lambda: models.FactorizationMachineRegressor(rank=4, max_iter=100, random_state=0),
+    ],
+    ids=["mlp", "fm"],
+)
+def test_a_regressor_trained_by_steps_fits_a_target_in_its_own_units_as_a_standardised_one(make):
+    """scikit-learn's MLP on y as it is ends far from y's level; with y standardised
+    (``TransformedTargetRegressor`` + ``StandardScaler``) it fits, and so does fieldguide's, which builds that in and
+    leaves its parameters and predictions in y's units."""
+    X, y = _priced()
+    X_train, X_test, y_train, y_test = X[:1000], X[1000:], y[:1000], y[1000:]
+    model = make().fit(X_train, y_train)
+    shift, scale = y_train.mean(), y_train.std()
+    assert (model.target_shift_, model.target_scale_) == pytest.approx((shift, scale), rel=1e-12)
+    by_hand = make().fit(X_train, (y_train - shift) / scale)  # the standardised fit, mapped back by hand
+    resolution = 1e-6 * np.abs(y).max()  # float32 resolves predictions near 2e5 to steps of 0.016
+    np.testing.assert_allclose(
+        model.predict(X_test), shift + scale * by_hand.predict(X_test), atol=resolution
+    )
+    assert model.loss_curve_ == by_hand.loss_curve_  # in the standardised units
+    if isinstance(model, models.MLPRegressor):  # the output layer is in y's units
+        outputs = np.maximum(X_test @ model.coefs_[0] + model.intercepts_[0], 0) @ model.coefs_[1]
+        np.testing.assert_allclose(
+            outputs[:, 0] + model.intercepts_[1], model.predict(X_test), atol=resolution
+        )
+        same = {"hidden_layer_sizes": (32,), "max_iter": 100, "random_state": 0}
+        raw = sknn.MLPRegressor(**same).fit(X_train, y_train).score(X_test, y_test)
+        scaled = TransformedTargetRegressor(sknn.MLPRegressor(**same), transformer=StandardScaler())
+        reference = scaled.fit(X_train, y_train).score(X_test, y_test)
+        assert raw < 0 < reference - 0.02 <= model.score(X_test, y_test)  # worse than the mean, as it stands
+    else:
+        assert model.score(X_test, y_test) > 0.8
+
+
+def test_partial_fit_and_warm_start_go_on_in_the_first_fits_units():
+    X, y = _priced(600)
+    same = {"hidden_layer_sizes": (8,), "random_state": 0, "dtype": "float64", "shuffle": False}
+    whole = models.MLPRegressor(max_iter=3, tol=0.0, n_iter_no_change=10, **same).fit(X, y)
+    steps = models.MLPRegressor(**same)
+    for _ in range(3):
+        steps.partial_fit(X, y)
+    np.testing.assert_allclose(_leaves(steps.params_), _leaves(whole.params_), rtol=1e-9)
+    first = (steps.target_shift_, steps.target_scale_)
+    steps.partial_fit(X[:100], y[:100] * 10)  # another scale of y: the units stay the first call's
+    assert (steps.target_shift_, steps.target_scale_) == first
+    warm = models.MLPRegressor(max_iter=2, warm_start=True, **same).fit(X, y)
+    warm.fit(X, y + 1e6)
+    assert (warm.target_shift_, warm.target_scale_) == first and warm.n_iter_ == 4
+    poisson = models.MLPRegressor(loss="poisson", max_iter=2, **same).fit(X, np.round(np.abs(y) / 1e4))
+    assert (poisson.target_shift_, poisson.target_scale_) == (0.0, 1.0)  # counts are fitted as they are
 
 
 def test_early_stopping_stops_and_keeps_validation_curve():
