@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import warnings
 
+import jax
 import numpy as np
 import polars as pl
 import pytest
@@ -16,7 +17,7 @@ from sklearn.linear_model import LinearRegression
 from sklearn.metrics import root_mean_squared_error
 
 from fieldguide._stats import corrected_resampled_ttest
-from fieldguide.backends import get_backend
+from fieldguide.backends import Backend, get_backend
 from fieldguide.compare import Candidate, compare
 from fieldguide.compare import _compare as compare_module
 from fieldguide.compare._render import print_summary
@@ -175,6 +176,62 @@ class _WarnsOnFit(DummyRegressor):
     def fit(self, X, y, sample_weight=None):
         warnings.warn("planted: stopped early", ConvergenceWarning, stacklevel=2)
         return super().fit(X, y, sample_weight)
+
+
+_FITS: dict[str, int] = {}
+_HALVE = jax.jit(lambda x: x / 2)  # this module's own program: compiled on its first call in the process
+
+
+class _CountsFits(RegressorMixin, BaseEstimator):
+    """Counts its fits under ``name``; with ``jax=True`` each fit runs a compiled program (compiled once)."""
+
+    def __init__(self, name: str = "", jax: bool = False):
+        self.name = name
+        self.jax = jax
+
+    def fit(self, X, y):
+        _FITS[self.name] = _FITS.get(self.name, 0) + 1
+        self.mean_ = float(_HALVE(np.float32(2 * np.mean(y)))) if self.jax else float(np.mean(y))
+        return self
+
+    def predict(self, X):
+        return np.full(len(X), self.mean_)
+
+
+def test_a_fold_is_fitted_again_only_when_its_fit_compiled_jax_code(monkeypatch, regression):
+    """The second fit keeps compilation out of the fit time; a model that compiles nothing is fitted once a fold."""
+    planted = [
+        Candidate("Plain", _CountsFits("Plain"), 0.5),
+        Candidate("Compiling", _CountsFits("Compiling", True), 0.5),
+    ]
+    zoo = compare_module.zoo
+    monkeypatch.setattr(compare_module, "zoo", lambda task, seed=0: [*zoo(task, seed), *planted])
+    _FITS.clear()
+    result = compare(regression, "y", models=["Plain", "Compiling"], **FAST)
+    assert _FITS == {"Plain": 3, "Compiling": 4}  # 3 folds; the first compiled the program, and ran again
+    assert result.results.filter(pl.col("model") == "Compiling")["score"].is_not_null().all()
+
+
+def test_in_process_scikit_learns_models_take_every_core_and_the_boosters_one(monkeypatch, regression):
+    candidates = compare_module.zoo("regression")
+    compare_module._use_every_core(candidates)
+    threads = {
+        c.name: c.estimator.get_params()["n_jobs"] for c in candidates if "n_jobs" in c.estimator.get_params()
+    }
+    assert threads["RandomForestRegressor"] == threads["KNeighborsRegressor"] == -1
+    assert threads["LGBMRegressor"] == 1
+    given = []
+    monkeypatch.setattr(compare_module, "_use_every_core", lambda c: given.append([x.name for x in c]))
+    compare(regression, "y", models=["Ridge"], **FAST)  # the default back end: this process
+    compare(regression, "y", models=["Ridge"], backend=_InProcess(), **FAST)  # workers of its own
+    assert given == [["Ridge", "DummyRegressor"]]
+
+
+class _InProcess(Backend):
+    """A back end compare knows nothing about (it might run tasks anywhere)."""
+
+    def map(self, fn, items, *, shared=None, **_):
+        return [fn(item, shared) for item in items]
 
 
 def test_a_models_warnings_are_noted_once_after_the_table_not_printed_per_fold(monkeypatch, regression):
