@@ -265,8 +265,9 @@ def zoo(task: str, seed: int = 0) -> list[Candidate]:
 
 def _use_every_core(candidates: list[Candidate]) -> None:
     """Folds run one at a time in this process: scikit-learn's forests and kNN (joblib's threads) take every core
-    (on Ames housing's 2,930 rows, two cores, a forest's fit took 1.8-1.9 s where one core took 3.4-3.7). The boosters stay on
-    one: their OpenMP threads, spinning while they wait, are what ran ten times slower on a busy machine."""
+    (on Ames housing's 2,930 rows, two cores, a forest's fit took 1.8-1.9 s where one core took 3.4-3.7). The
+    boosters stay on one: their OpenMP threads, spinning while they wait, are what ran ten times slower on a busy
+    machine."""
     from fieldguide.models.adapters import SKLEARN_ADAPTERS
 
     for candidate in candidates:
