@@ -16,8 +16,8 @@ state (Adam's moments and step count, SGD's momentum) and the shuffling from the
 as the saved one's would); both extend ``loss_curve_`` and ``n_iter_``. A classifier's first ``partial_fit``
 needs ``classes``.
 
-The regressors (squared error) train on y standardised, ``(y - target_shift_) / target_scale_``, and map their output
-layer back to y's units after each fit, where scikit-learn's train on y as it is: see ``_ScaledTarget``.
+The regressors (squared error) train on y standardised, ``(y - target_shift_) / target_scale_``, and map their
+output layer back to y's units after each fit, where scikit-learn's train on y as it is: see ``_ScaledTarget``.
 """
 
 from __future__ import annotations
@@ -349,12 +349,13 @@ class _ScaledTarget(ZooRegressor):
     weighted mean and root mean square about it) and then maps its output layer back, so that ``params_`` and
     predictions are in y's units.
 
-    Adam moves each weight by about ``learning_rate_init`` per step whatever the scale of y: on a price of 180,000 ±
-    80,000 (2,175 rows to train, 725 held out, 20 features), scikit-learn's MLPRegressor ended its 200 epochs with an RMSE
-    of 192,000 where predicting the mean gives 69,000, and on y standardised (``TransformedTargetRegressor`` with a
-    ``StandardScaler``, which this builds in) reached 19,000. ``alpha`` then weighs against the standardised loss, and
-    ``loss_curve_``, ``tol`` and the validation loss are in its units (the R² of ``validation_scores_`` is the same
-    in either). ``partial_fit`` and ``warm_start`` go on in the units of the fit they continue.
+    Adam moves each weight by about ``learning_rate_init`` per step whatever the scale of y: on a price of
+    180,000 ± 80,000 (2,175 rows to train, 725 held out, 20 features), scikit-learn's MLPRegressor ended its 200
+    epochs with an RMSE of 192,000 where predicting the mean gives 69,000, and on y standardised
+    (``TransformedTargetRegressor`` with a ``StandardScaler``, which this builds in) reached 19,000. ``alpha`` then
+    weighs against the standardised loss, and ``loss_curve_``, ``tol`` and the validation loss are in its units (the
+    R² of ``validation_scores_`` is the same in either). ``partial_fit`` and ``warm_start`` go on in the units of the
+    fit they continue.
     """
 
     # a bundle written before the map was kept fitted y as it is
