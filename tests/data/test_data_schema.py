@@ -344,6 +344,27 @@ def test_validation_reports_every_violation_with_severity() -> None:
     assert {v.row for v in found if v.rule == "unknown_category"} == set(range(20))
 
 
+def test_only_the_rules_a_row_breaks_are_looked_at_row_by_row(monkeypatch) -> None:
+    """One query finds which rules any row breaks; a clean table of 80 columns filters nothing (a filter per
+    column and rule cost a served single row 40-70 ms)."""
+    wide = pl.DataFrame({f"x{i}": [float(i), 2.0, None] for i in range(80)})
+    schema = infer_schema(wide)
+    filters = []
+    original = pl.DataFrame.filter
+    monkeypatch.setattr(
+        pl.DataFrame, "filter", lambda self, *a, **k: filters.append(1) or original(self, *a, **k)
+    )
+    assert schema.validate(wide) == [] and filters == []
+    bad = wide.with_columns(pl.Series("x7", ["1.0", "two", None])).with_columns(
+        pl.col("x9").fill_null(math.inf)
+    )
+    assert [str(v) for v in schema.validate(bad)] == [
+        "x7: expected numeric, found string 'two' at row 1",
+        "x9: expected a finite number, found inf at row 2",
+    ]
+    assert len(filters) == 2
+
+
 def test_training_table_is_valid_and_target_is_optional_when_asked() -> None:
     assert SCHEMA.validate(TRAIN) == []
     assert SCHEMA.validate(TRAIN.drop("churn"), require_target=False) == []

@@ -416,12 +416,23 @@ def _value_violations(schema: Schema, frame: pl.DataFrame) -> list[Violation]:
         *[pl.col(c.name).alias(f"raw:{c.name}") for c in specs],
         *[typed_column(c, dtypes[c.name]).alias(f"typed:{c.name}") for c in specs],
     )
-    for spec in specs:
-        found += _column_violations(spec, checks, dtypes[spec.name])
+    rules = [(spec, *rule) for spec in specs for rule in _column_rules(spec, dtypes[spec.name])]
+    # one query says which rules any row breaks (each filtered on its own cost ~0.2 ms: 40-70 ms a call on a table
+    # of 80 columns, a served single row included); only those are looked at row by row
+    broken = checks.select(mask.any().alias(str(i)) for i, (_, _, mask, _, _) in enumerate(rules)).row(0)
+    for (spec, rule, mask, expected, severity), any_row in zip(rules, broken, strict=True):
+        if not any_row:
+            continue
+        raw, typed = pl.col(f"raw:{spec.name}"), pl.col(f"typed:{spec.name}")
+        bad = checks.filter(mask).select("__row__", raw.alias("raw"), typed.alias("typed"))
+        for row, value, typed_value in bad.iter_rows():
+            shown = "null" if rule == "null" else _describe(typed_value if rule == "non_finite" else value)
+            found.append(Violation(spec.name, rule, expected, shown, row=row, severity=severity))
     return found
 
 
-def _column_violations(spec: ColumnSpec, checks: pl.DataFrame, dtype: pl.DataType) -> list[Violation]:
+def _column_rules(spec: ColumnSpec, dtype: pl.DataType) -> list[tuple[str, pl.Expr, str, Severity]]:
+    """(rule, mask of the rows that break it, what was expected, severity) for one column's checks."""
     raw, typed = pl.col(f"raw:{spec.name}"), pl.col(f"typed:{spec.name}")
     missing = raw.is_null()
     if dtype == pl.String and spec.missing_values:
@@ -442,13 +453,7 @@ def _column_violations(spec: ColumnSpec, checks: pl.DataFrame, dtype: pl.DataTyp
                 "warning",
             )
         )
-    out = []
-    for rule, mask, expected, severity in rules:
-        bad = checks.filter(mask).select("__row__", raw.alias("raw"), typed.alias("typed"))
-        for row, value, typed_value in bad.iter_rows():
-            found = "null" if rule == "null" else _describe(typed_value if rule == "non_finite" else value)
-            out.append(Violation(spec.name, rule, expected, found, row=row, severity=severity))
-    return out
+    return rules
 
 
 def _expected(spec: ColumnSpec) -> str:
