@@ -827,7 +827,12 @@ def _send(a):
     while they are copied and on the device until they are joined, hence the upper bound. On the CPU, an aligned
     buffer is used in place (:func:`stage_rows`)."""
     parts = _send_parts(a)
-    return jax.device_put(a) if parts == 1 else _join(jax.device_put(np.array_split(a, parts)))
+    return jax.device_put(a) if parts == 1 else _send_split(a, parts)
+
+
+def _send_split(a: np.ndarray, parts: int) -> jax.Array:
+    """``a`` sent to the default device in ``parts`` parts along its first axis, joined there."""
+    return _join(jax.device_put(np.array_split(a, parts)))
 
 
 @jax.jit
@@ -924,8 +929,10 @@ def predict_rows(X, dtype: str, run: Callable[[Any], jax.Array]) -> np.ndarray:
             if rows == n:
                 raise
             raise _non_finite(X, dtype) from None
-        # dispatched: it runs while the next part is staged; a large part bound for an accelerator is sent in parts
-        out = run(staged if _send_parts(staged) == 1 else _send(staged))
+        # dispatched: it runs while the next part is staged; a large part bound for an accelerator is sent in parts,
+        # a small one goes to the compiled call as it is (a jax.device_put of its own doubled a 1-row prediction)
+        pieces = _send_parts(staged)
+        out = run(staged if pieces == 1 else _send_split(staged, pieces))
         if running is not None:
             parts.append(np.asarray(running[0])[: running[1]])
         running = (out, part.shape[0])

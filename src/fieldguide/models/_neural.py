@@ -367,11 +367,8 @@ class _ScaledTarget(ZooRegressor):
         return True
 
     def _output_mapped(self, params: dict, shift: float, scale: float) -> dict:
-        """``params`` of a model of the standardised y as a model of y: outputs ``shift + scale·f``."""
-        raise NotImplementedError
-
-    def _output_unmapped(self, params: dict, shift: float, scale: float) -> dict:
-        """The inverse of :meth:`_output_mapped`."""
+        """``params`` of a model of the standardised y as a model of y: outputs ``shift + scale·f``. Its inverse is
+        the same map with ``-shift/scale`` and ``1/scale``."""
         raise NotImplementedError
 
     def _fit_target(self, X, y, sample_weight) -> None:
@@ -403,7 +400,8 @@ class _ScaledTarget(ZooRegressor):
     def _fit_options(self, n_rows):
         options = super()._fit_options(n_rows)
         if "init_params" in options and self._fit_map != (0.0, 1.0):  # back to the units the fit goes on in
-            options["init_params"] = self._output_unmapped(options["init_params"], *self._fit_map)
+            shift, scale = self._fit_map
+            options["init_params"] = self._output_mapped(options["init_params"], -shift / scale, 1 / scale)
         return options
 
     def __fieldguide_restore__(self, state: dict) -> None:
@@ -516,10 +514,6 @@ class MLPRegressor(_IncrementalRegressor, _ScaledTarget, _MLP):
         out = params["output"]
         return params | {"output": {"weight": out["weight"] * scale, "bias": shift + out["bias"] * scale}}
 
-    def _output_unmapped(self, params, shift, scale):
-        out = params["output"]
-        return params | {"output": {"weight": out["weight"] / scale, "bias": (out["bias"] - shift) / scale}}
-
 
 class MLPClassifier(_IncrementalClassifier, ZooClassifier, _MLP):
     """A multilayer perceptron classifier (logistic output for two classes, softmax for more), with
@@ -607,13 +601,6 @@ class FactorizationMachineRegressor(_IncrementalRegressor, _ScaledTarget, _FM):
             "coef": params["coef"] * scale,
             "intercept": shift + params["intercept"] * scale,
             "factors": params["factors"] * math.sqrt(scale),
-        }
-
-    def _output_unmapped(self, params, shift, scale):
-        return params | {
-            "coef": params["coef"] / scale,
-            "intercept": (params["intercept"] - shift) / scale,
-            "factors": params["factors"] / math.sqrt(scale),
         }
 
 
