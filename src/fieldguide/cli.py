@@ -24,6 +24,15 @@ app = typer.Typer(
 )
 
 
+def comma_list(text: str | None) -> list[str]:
+    """The names in an option such as ``--models Ridge, Lasso``, spaces stripped and empty entries dropped.
+
+    >>> comma_list(" instant, casual,,registered"), comma_list(None)
+    (['instant', 'casual', 'registered'], [])
+    """
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"fieldguide {__version__}")

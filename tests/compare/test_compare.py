@@ -63,6 +63,20 @@ def test_linear_truth_recommends_the_linear_model():
     assert dummy["p"] < 0.05  # the simplest model of all is significantly worse: it is not recommended
 
 
+def test_ignored_columns_are_not_learned_from(regression):
+    leaky = regression.with_columns(leak=pl.col("y") + 0.001 * pl.col("x0"))  # y, written after the fact
+    kept, ignored = (
+        compare(leaky, "y", models=["LinearRegression"], ignore=ignore, **FAST) for ignore in ((), ["leak"])
+    )
+    clean = compare(regression, "y", models=["LinearRegression"], **FAST)
+
+    def scores(result):
+        return result.results.filter(pl.col("model") == "LinearRegression").sort("repeat", "fold")["score"]
+
+    np.testing.assert_allclose(scores(ignored), scores(clean), rtol=1e-9)  # the same folds, as if absent
+    assert scores(kept).max() < 0.01 < scores(clean).min()  # RMSE: the leak is learned when not ignored
+
+
 def test_every_model_is_scored_on_the_same_folds_as_scikit_learn_would_be(regression):
     result = compare(regression, "y", models=["LinearRegression"], folds=3, repeats=2, seed=7, progress=False)
     y = regression["y"].to_numpy()

@@ -54,6 +54,7 @@ def test_cli_writes_plots_html_and_json(table, tmp_path):
         (["--target", "y", "--address", "ray://head:10001"], "--address is for --backend ray"),
         (["--target", "y", "--gpus-per-task", "0.5"], "--gpus-per-task is for --backend ray"),
         (["--target", "y", "--jobs", "0"], "n_jobs: expected a positive number"),
+        (["--target", "y", "--ignore", "x0,x9"], "ignore: 'x9' is not a column; columns are x0, x1, x2"),
     ],
 )
 def test_cli_bad_arguments_are_one_clean_line(table, args, message):

@@ -285,6 +285,33 @@ def test_unknown_column_lookup_names_the_columns() -> None:
         Schema((ColumnSpec("a", "numeric"),))["b"]
 
 
+def test_ignored_columns_are_kept_but_never_features_nor_required() -> None:
+    df = synthetic.customers(50, seed=3).with_columns(refund=pl.col("churn") * 10.0)
+    schema = infer_schema(df, target="churn", ignore=["refund", "region"])
+    assert [(c.name, c.role) for c in schema if c.role == "ignored"] == [
+        ("region", "ignored"),
+        ("refund", "ignored"),
+    ]
+    assert schema["refund"].kind == "numeric"  # still inferred, so a person editing the JSON sees what it is
+    assert {"refund", "region"}.isdisjoint(c.name for c in schema.features)
+    assert schema.validate(df.drop("refund", "region")) == []
+    assert schema.validate(df.with_columns(refund=pl.lit("n/a"))) == []  # not checked either
+    assert infer_schema(df, target="churn").ignoring(["refund", "region"]) == schema
+    assert Schema.from_json(schema.to_json()) == schema
+
+
+@pytest.mark.parametrize(
+    ("ignore", "message"),
+    [
+        (["refnd"], r"ignore: 'refnd' is not a column; columns are customer_id, signup_date, .*, churn$"),
+        (["churn"], "ignore: 'churn' is the target; a target cannot be ignored"),
+    ],
+)
+def test_ignoring_an_unknown_column_or_the_target_is_refused(ignore, message) -> None:
+    with pytest.raises(SchemaError, match=message):
+        infer_schema(synthetic.customers(20), target="churn", ignore=ignore)
+
+
 # --- validation ---------------------------------------------------------------------------------------------
 
 TRAIN = pl.DataFrame(

@@ -87,6 +87,23 @@ def test_identifier_used_as_feature_and_identifier_leak():
     assert [f.columns for f in alarms(as_feature, "B-9 identifiers")] == [("customer_id",)]
 
 
+def test_ignored_columns_leave_band_a_and_the_identifier_check():
+    df = synthetic.customers(800, seed=5).with_columns(
+        row=pl.int_range(800),  # an identifier its name does not give away
+        refund=pl.col("churn") * 25.0 + pl.col("monthly_charges") * 0.01,  # known only after churn
+    )
+    flagged = check(df, target="churn")
+    assert [f.columns for f in alarms(flagged, "B-9 identifiers")] == [("row",)]
+    assert ("refund", "churn") in [f.columns for f in alarms(flagged, "A-3 leakage")]
+    report = check(df, target="churn", ignore=["row", "refund"])
+    assert alarms(report, "B-9 identifiers") == alarms(report, "A-3 leakage") == []
+    (schema,) = [f for f in report.findings if f.id == "C-2 schema"]
+    assert schema.message.endswith("; ignored: row, refund")
+    assert {c["name"]: c["role"] for c in report.columns}["refund"] == "ignored"
+    stored = infer_schema(df, target="churn")  # a stored schema and --ignore together
+    assert alarms(check(df, schema=stored, ignore=["row", "refund"]), "A-3 leakage") == []
+
+
 @pytest.mark.parametrize("task", ["regression", "multiclass"])
 def test_leaked_copy_of_the_target_is_found_for_every_task(task):
     n = 3000

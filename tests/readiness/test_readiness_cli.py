@@ -73,6 +73,18 @@ def test_unknown_target_is_named(tmp_path):
     assert result.exit_code == 0 and "'nope' is not a column" in result.output
 
 
+def test_ignore_names_the_unknown_column(tmp_path):
+    path = tmp_path / "t.csv"
+    synthetic.customers(200).write_csv(path)
+    result = run(path, "--target", "churn", "--ignore", "region, refnd")
+    assert result.exit_code == 2
+    assert "ignore: 'refnd' is not a column; columns are customer_id" in " ".join(result.output.split())
+    ignored = run(path, "--target", "churn", "--ignore", "region,customer_id", "--json", tmp_path / "r.json")
+    assert ignored.exit_code == 0, ignored.output
+    columns = json.loads((tmp_path / "r.json").read_text())["columns"]
+    assert [c["name"] for c in columns if c["role"] == "ignored"] == ["customer_id", "region"]
+
+
 def test_require_gates_on_the_level(tmp_path):
     path = tmp_path / "c.csv"
     synthetic.customers(400, seed=4).write_csv(path)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import numpy as np
+import polars as pl
 import pytest
 from rich.console import Console
 
@@ -154,6 +155,43 @@ def test_ray_backend_gives_the_same_trials_as_local(searched, churn_csv, ray_ses
 
 
 # -- errors -----------------------------------------------------------------------------------------------------
+def test_ignored_columns_are_left_out_of_the_search_the_pipeline_and_the_export(tmp_path):
+    from fieldguide.data import read, synthetic
+
+    path = tmp_path / "leaky.csv"
+    table = synthetic.customers(300, seed=4).with_columns(refund=pl.col("churn") * 30.0)  # known after churn
+    table.write_csv(path)
+    options = {
+        "budget": None,
+        "trials": 2,
+        "seed": 0,
+        "models": ["DecisionTreeClassifier"],
+        "progress": False,
+    }
+    leaky = search(path, "churn", name=None, **options)
+    result = search(path, "churn", name=None, ignore=["refund"], export=tmp_path / "rebuild.py", **options)
+    assert leaky.score == 1.0 > 0.95 > result.score  # the tree finds the leak unless it is ignored
+    assert result.pipeline.schema["refund"].role == "ignored"
+    assert result.pipeline.lineage["config"]["search"]["ignore"] == ["refund"]
+    assert not any("refund" in name for name in result.pipeline.featurizer.feature_names_out)
+    served = table.drop("refund", "churn")
+    np.testing.assert_allclose(result.pipeline.predict_proba(served), result.pipeline.predict_proba(table))
+    text = result.export.read_text()
+    assert 'IGNORE = ["refund"]' in text and "infer_schema(table, target=TARGET, ignore=IGNORE)" in text
+    done = subprocess.run(
+        [sys.executable, str(result.export), str(tmp_path / "rebuilt")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert float(re.search(r"roc_auc: ([0-9.]+)", done.stdout).group(1)) == pytest.approx(
+        result.score, abs=1e-6
+    )
+    assert Pipeline.load(tmp_path / "rebuilt").schema["refund"].role == "ignored"
+    assert read(path).columns == table.columns
+
+
 def test_unknown_target_lists_the_columns(churn_csv):
     with pytest.raises(
         SchemaError, match=r"target 'chrun' is not a column; columns are customer_id, .*churn"

@@ -168,6 +168,7 @@ def compare(
     *,
     models: Sequence[str] | None = None,
     metric: str | None = None,
+    ignore: Sequence[str] = (),
     folds: int = 5,
     repeats: int = 2,
     seed: int = 0,
@@ -186,6 +187,7 @@ def compare(
         models: names of the models to compare (default: every zoo member for the task); the dummy baseline
             is always included.
         metric: a name from ``METRICS``; default ROC AUC (binary), log loss (multiclass), RMSE (regression).
+        ignore: columns no model learns from (role ``ignored``: a leak, an identifier).
         backend: ``"local"``, ``"ray"`` or a back end from ``fieldguide.backends.get_backend``.
         progress: show a live Rich table while the folds run.
 
@@ -197,7 +199,7 @@ def compare(
         'Ridge'
     """
     frame = read(data) if isinstance(data, str | Path) else as_frame(data)
-    schema = infer_schema(frame, target).replace(target, role="target")
+    schema = infer_schema(frame, target, ignore=ignore)
     frame = _labelled(frame, schema, target)
     _, task, classes, y = encode_target(frame, target, schema)
     metric_ = metric_for(metric, task)

@@ -21,6 +21,9 @@ def compare_command(
     metric: str = typer.Option(
         None, "--metric", help="roc_auc, log_loss, accuracy, f1, rmse, mae, r2, … (default by task)."
     ),
+    ignore: str = typer.Option(
+        None, "--ignore", help="Comma-separated columns never to learn from (leaks, identifiers)."
+    ),
     folds: int = typer.Option(5, "--folds", help="Folds per repeat of k-fold cross-validation."),
     repeats: int = typer.Option(2, "--repeats", help="Repeats of k-fold, each with fresh folds."),
     seed: int = typer.Option(0, "--seed", help="Seed of the folds and of the models."),
@@ -49,6 +52,7 @@ def compare_command(
 
     from fieldguide._backend import get_backend
     from fieldguide._files import atomic_write_bytes
+    from fieldguide.cli import comma_list
     from fieldguide.compare import compare, print_summary
     from fieldguide.compare._render import png
     from fieldguide.errors import FieldguideError
@@ -63,12 +67,12 @@ def compare_command(
             raise FieldguideError("--jobs is for --backend local; Ray schedules its own workers")
         ray_options = {"address": address, "gpus_per_task": gpus_per_task or 0.0}
         options = ray_options if backend == "ray" else {"n_jobs": jobs}
-        names = [name.strip() for name in models.split(",") if name.strip()] if models else None
         result = compare(
             data,
             target,
-            models=names,
+            models=comma_list(models) or None,
             metric=metric,
+            ignore=comma_list(ignore),
             folds=folds,
             repeats=repeats,
             seed=seed,

@@ -6,7 +6,7 @@ import dataclasses
 import json
 import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 import polars as pl
@@ -197,6 +197,25 @@ class Schema:
         """A copy with one column's fields changed, e.g. ``schema.replace("zip", kind="categorical")``."""
         self[name]  # raises a KeyError naming the columns when absent
         return Schema(tuple(dataclasses.replace(c, **changes) if c.name == name else c for c in self.columns))
+
+    def ignoring(self, names: Iterable[str]) -> Schema:
+        """A copy in which ``names`` have role ``ignored``: never featurized, validated or required (a leak, an
+        identifier inference took for a feature, a column known only after the target).
+
+        >>> import polars as pl
+        >>> schema = infer_schema(pl.DataFrame({"n": [1, 2], "price": [3.0, 4.0]})).ignoring(["n"])
+        >>> [(c.name, c.role) for c in schema]
+        [('n', 'ignored'), ('price', 'feature')]
+        """
+        names = [names] if isinstance(names, str) else list(names)
+        for name in names:
+            if name not in self:
+                raise SchemaError(f"ignore: {name!r} is not a column; columns are {', '.join(self.names)}")
+            if name == self.target:
+                raise SchemaError(f"ignore: {name!r} is the target; a target cannot be ignored")
+        return Schema(
+            tuple(dataclasses.replace(c, role="ignored") if c.name in names else c for c in self.columns)
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data: ``{"version": 1, "columns": [...]}``."""
@@ -476,8 +495,9 @@ def _describe(value: Any) -> str:
 # Inference
 
 
-def infer_schema(df: Any, target: str | None = None) -> Schema:
-    """Infer a schema a person would agree with from a table.
+def infer_schema(df: Any, target: str | None = None, *, ignore: Iterable[str] = ()) -> Schema:
+    """Infer a schema a person would agree with from a table; the columns in ``ignore`` get role ``ignored``
+    (see ``Schema.ignoring``).
 
     Rules, in order, per column (strings are first stripped of the spellings of missing in ``MISSING_TOKENS``,
     which are kept in ``missing_values``):
@@ -501,17 +521,22 @@ def infer_schema(df: Any, target: str | None = None) -> Schema:
     >>> [(c.name, c.kind, c.role) for c in infer_schema(df, target="churn")]
     [('customer_id', 'identifier', 'identifier'), ('age', 'numeric', 'feature'), ('churn', 'boolean', 'target')]
     """
-    return infer_counted(as_frame(df), target, {})
+    return infer_counted(as_frame(df), target, {}, ignore)
 
 
-def infer_counted(frame: pl.DataFrame, target: str | None, counted: Mapping[str, pl.DataFrame]) -> Schema:
+def infer_counted(
+    frame: pl.DataFrame,
+    target: str | None,
+    counted: Mapping[str, pl.DataFrame],
+    ignore: Iterable[str] = (),
+) -> Schema:
     """``infer_schema`` for a caller that has already counted some string columns (``value_counts``, by name),
     as ``fieldguide check`` has: those are inferred from their counts without counting them again."""
     if target is not None and target not in frame.columns:
         raise SchemaError(f"target {target!r} is not a column; columns are {frame.columns}")
     return Schema(
         tuple(_infer_column(frame.get_column(n), n == target, counted.get(n)) for n in frame.columns)
-    )
+    ).ignoring(ignore)
 
 
 def _infer_column(series: pl.Series, is_target: bool, counted: pl.DataFrame | None = None) -> ColumnSpec:

@@ -76,6 +76,7 @@ def evaluate_command(
     """
     with _reporting_errors() as console:
         from fieldguide._files import atomic_write_bytes
+        from fieldguide.cli import comma_list
         from fieldguide.evaluate import report_html, report_json, run_gate
         from fieldguide.evaluate._render import print_gate
 
@@ -85,7 +86,7 @@ def evaluate_command(
             data,
             champion=champion,
             target=target,
-            slices=[s.strip() for s in slices.split(",") if s.strip()] if slices else [],
+            slices=comma_list(slices),
             sensitive=sensitive,
             metric=metric,
             max_drop=max_drop,

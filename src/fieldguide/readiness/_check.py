@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ def check(
     target: str | None = None,
     *,
     schema: Schema | None = None,
+    ignore: Sequence[str] = (),
     seed: int = 0,
     progress: bool | None = None,
 ) -> Report:
@@ -35,6 +36,8 @@ def check(
         that cannot be read gives a report at level C4 (finding ``C-1 load``), not an exception.
     target: the column to predict; band A is graded only with one (or with a schema that names one).
     schema: a stored schema to check the table against; inferred when not given.
+    ignore: columns never to learn from (role ``ignored``: a leak, an identifier); band A leaves them out, as
+        training does.
     seed: seeds the samples and cross-validation folds, so a report is reproducible.
     progress: show a Rich progress bar; by default only for tables of 100,000 rows or more.
 
@@ -63,11 +66,11 @@ def check(
     # Text columns are counted once, for inference and for the checks that read distinct values.
     counted = {n: value_counts(df.get_column(n)) for n, dtype in df.schema.items() if dtype == pl.String}
     if schema is None:
-        schema = infer_counted(df, target, counted)
+        schema = infer_counted(df, target, counted, ignore)
         findings.append(Finding("C-2 schema", "pass", f"schema inferred: {_kinds(schema)}"))
     else:
         findings.append(_against(schema, df))
-        schema = _covering(schema, df, counted)
+        schema = _covering(schema, df, counted).ignoring(ignore)
     t = Table(df, schema, target, _distinct=counted)
     steps: list[tuple[str, Callable[[Table], list[Finding]]]] = [
         ("personal data", _faithful.personal_data),
@@ -147,7 +150,9 @@ def _kinds(schema: Schema) -> str:
     counts: dict[str, int] = {}
     for c in schema:
         counts[c.kind] = counts.get(c.kind, 0) + 1
-    return ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+    ignored = [c.name for c in schema if c.role == "ignored"]
+    kinds = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+    return f"{kinds}; ignored: {', '.join(ignored)}" if ignored else kinds
 
 
 def _run(steps: list[tuple[str, Callable[[Table], list[Finding]]]], t: Table, show: bool) -> list[Finding]:

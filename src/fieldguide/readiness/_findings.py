@@ -98,7 +98,7 @@ CHECKS: dict[str, Check] = {
             "B-9 identifiers",
             "B1",
             "identifier-like columns are declared as identifiers",
-            "Declare the column an identifier in the schema so that it is never used as a feature.",
+            "Leave the column out (--ignore NAME, or role 'identifier' in a schema): it must never be a feature.",
         ),
         Check(
             "B-10 outliers",
@@ -128,7 +128,7 @@ CHECKS: dict[str, Check] = {
             "A-3 leakage",
             "A2",
             "no feature, identifier or small sum of features predicts the target almost perfectly",
-            "Drop the column(s) unless they are known before the target is; check how they were recorded.",
+            "Leave the column(s) out (--ignore) unless known before the target is; check how they were recorded.",
         ),
         Check(
             "A-4 learnability",

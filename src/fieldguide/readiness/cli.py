@@ -17,6 +17,9 @@ def check_command(
     target: str = typer.Option(None, "--target", "-t", help="Column to predict; grades band A."),
     html: Path = typer.Option(None, "--html", help="Write a self-contained HTML report here."),
     json_path: Path = typer.Option(None, "--json", help="Write the findings as JSON here."),
+    ignore: str = typer.Option(
+        None, "--ignore", help="Comma-separated columns never to learn from (leaks, identifiers)."
+    ),
     require: str = typer.Option(None, "--require", help="Exit 1 when the level is below this one (e.g. B1)."),
     demo: bool = typer.Option(False, "--demo", help="Grade a bundled table with a few planted defects."),
     seed: int = typer.Option(0, "--seed", help="Seed of samples and cross-validation folds."),
@@ -29,6 +32,7 @@ def check_command(
     from rich.markup import escape
 
     from fieldguide._files import atomic_write_bytes
+    from fieldguide.cli import comma_list
     from fieldguide.errors import FieldguideError
     from fieldguide.readiness import LEVELS, check
     from fieldguide.readiness._demo import TARGET, demo_table
@@ -42,7 +46,8 @@ def check_command(
         err.print("[red]give either a DATA file or --demo[/red]")
         raise typer.Exit(2)
     try:
-        report = check(demo_table(), target or TARGET, seed=seed) if demo else check(data, target, seed=seed)
+        table = demo_table() if demo else data
+        report = check(table, (target or TARGET) if demo else target, ignore=comma_list(ignore), seed=seed)
         if demo:
             report.source = "demo: customers with planted defects"
         if json_path is not None:

@@ -17,7 +17,7 @@ import numpy as np
 from fieldguide._backend import Backend, LocalBackend, get_backend
 from fieldguide.compare._metrics import Metric, metric_for
 from fieldguide.data import read
-from fieldguide.data._schema import as_frame
+from fieldguide.data._schema import as_frame, infer_schema
 from fieldguide.errors import FieldguideError, SchemaError
 from fieldguide.search import _ensemble, _evaluate, _space
 
@@ -111,6 +111,7 @@ def search(
     registry: Any = None,
     export: str | Path | None = None,
     models: Sequence[str] | None = None,
+    ignore: Sequence[str] = (),
     progress: bool = True,
     started: float | None = None,
 ) -> SearchResult:
@@ -135,6 +136,8 @@ def search(
         registry: a ``fieldguide.registry.Registry`` or its SQLAlchemy URL; default ``FIELDGUIDE_REGISTRY``.
         export: write a Python script that rebuilds the chosen pipeline here (needs ``data`` as a path).
         models: zoo names to search; default ``fieldguide.search.DEFAULT_MODELS`` for the task.
+        ignore: columns no model learns from (role ``ignored``: a leak, an identifier); requests to the served
+            model need not send them.
         progress: show a live progress bar with the best score so far.
         started: the ``time.perf_counter()`` at which the budget began (default: now), so that a caller such as
             the CLI counts its own imports.
@@ -163,7 +166,7 @@ def search(
 
     from fieldguide.pipeline import encode_target
 
-    schema, task, _, y = encode_target(frame, target)
+    schema, task, _, y = encode_target(frame, target, infer_schema(frame, target, ignore=ignore))
     metric_ = metric_for(metric, task)
     pool = _space.candidates(task, y, None if models is None else list(models))
     y_raw = frame.get_column(target).to_numpy()
@@ -190,6 +193,7 @@ def search(
             "seed": seed,
             "backend": backend if isinstance(backend, str) else type(backend).__name__,
             "models": [c.name for c in pool],
+            "ignore": list(ignore),
             "evaluation": plan.description,
             "batch": BATCH,
         },
@@ -233,7 +237,9 @@ def search(
         from fieldguide._files import atomic_write_bytes
         from fieldguide.search._export import script
 
-        atomic_write_bytes(export_path, script(result, source, plan, pool, export_path).encode())
+        atomic_write_bytes(
+            export_path, script(result, source, plan, pool, export_path, list(ignore)).encode()
+        )
         result.export = export_path
     result.wall_s = time.perf_counter() - started
     return result

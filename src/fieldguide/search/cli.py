@@ -47,6 +47,9 @@ def train_command(
     models: str = typer.Option(
         None, "--models", help="Comma-separated zoo models to search. Default: a strong set."
     ),
+    ignore: str = typer.Option(
+        None, "--ignore", help="Comma-separated columns never to learn from (leaks, identifiers)."
+    ),
     backend: str = typer.Option("local", "--backend", help="local (in this process) or ray."),
     address: str = typer.Option(None, "--address", help="Ray cluster address (with --backend ray)."),
     gpus_per_task: float = typer.Option(
@@ -77,6 +80,7 @@ def train_command(
             raise typer.Exit(2)
     try:
         from fieldguide._backend import get_backend
+        from fieldguide.cli import comma_list
         from fieldguide.search import print_summary, search
 
         ray_options = {"address": address, "gpus_per_task": gpus_per_task or 0.0}
@@ -92,7 +96,8 @@ def train_command(
             name=name,
             registry=registry,
             export=export,
-            models=None if models is None else [m.strip() for m in models.split(",") if m.strip()],
+            models=None if models is None else comma_list(models),
+            ignore=comma_list(ignore),
             started=started,
         )
     except FieldguideError as error:
