@@ -104,6 +104,35 @@ def test_ignored_columns_leave_band_a_and_the_identifier_check():
     assert alarms(check(df, schema=stored, ignore=["row", "refund"]), "A-3 leakage") == []
 
 
+def test_a_rare_class_in_a_sampled_table_keeps_rows_for_every_fold():
+    # 60,000 rows are sampled down to 5,000: the 12 rows of class 'c' would keep their share, one row, which
+    # left a training fold without 'c' and failed the learnability check with an IndexError
+    n = 60_000
+    x = RNG.normal(size=n)
+    y = np.where(x > 0, "a", "b")
+    y[:12] = "c"
+    report = check(pl.DataFrame({"x": x, "noise": RNG.normal(size=n), "y": y}), target="y")
+    (balance,) = [f for f in report.findings if f.id == "A-2 class-balance"]
+    assert balance.severity == "warn" and "('c', 12)" in balance.message
+    (learnability,) = [f for f in report.findings if f.id == "A-4 learnability"]
+    assert learnability.severity == "pass" and "left out" not in learnability.message
+
+
+def test_leakage_and_learnability_are_checked_when_a_class_is_too_rare():
+    n = 400
+    x = RNG.normal(size=n)
+    y = np.where(x > 0, "a", "b").astype("<U4")
+    y[:1], y[1:3] = "lone", "pair"  # one row cannot be both learned from and scored; two can
+    df = pl.DataFrame({"x": x, "leak": (x > 0) + RNG.normal(0, 0.01, n), "noise": RNG.normal(size=n), "y": y})
+    report = check(df, target="y")
+    assert [f.message for f in alarms(report, "A-2 class-balance")] == [
+        "class 'lone' of 'y' has only 1 example(s)"
+    ]
+    assert {f.columns[0] for f in alarms(report, "A-3 leakage")} <= {"x", "leak"}
+    (learnability,) = [f for f in report.findings if f.id == "A-4 learnability"]
+    assert learnability.message.endswith("on 399 rows); left out: 1 class(es) with a single row ('lone')")
+
+
 @pytest.mark.parametrize("task", ["regression", "multiclass"])
 def test_leaked_copy_of_the_target_is_found_for_every_task(task):
     n = 3000

@@ -5,6 +5,7 @@ Models run on a stratified sample of at most ``ROW_BUDGET`` rows, so their cost 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 
@@ -34,6 +35,7 @@ ROW_BUDGET = 5_000
 LEAKAGE_ROWS = 2_000  # a near-perfect single-feature predictor shows on a few thousand rows
 MIN_PER_CLASS = 10
 IMBALANCE_WARN = 0.1  # rarest / commonest class
+MAX_SHOWN = 5  # classes named in a message
 LEAK_SCORE = 0.95  # AUC (classification) or R² (regression) of one feature alone
 ID_SCORE = {"classification": 0.75, "regression": 0.5}  # an identifier should predict nothing
 ALPHA, MIN_GAIN = 0.05, 0.01
@@ -46,7 +48,12 @@ SUM_LEAK_SCORE, SUM_LEAK_COLUMNS = 0.999, 4
 
 
 def target_checks(t: Table, seed: int) -> list[Finding]:
-    """A-1 to A-4 for ``t.target``; later checks are skipped when the target itself fails."""
+    """A-1 to A-4 for ``t.target``; A-2 to A-4 are skipped when the target itself fails (A-1).
+
+    A-3 and A-4 run even when A-2 fails (a leak matters whatever the class balance), on the classes with at
+    least two sampled rows: one to learn from and one to score. A class with a single row is left out, and A-4's
+    message says so.
+    """
     name = t.target
     y = t.df.select(t.typed(name)).to_series()
     filled = y.len() - y.null_count()
@@ -75,14 +82,29 @@ def target_checks(t: Table, seed: int) -> list[Finding]:
             columns=(name,),
         )
     ]
-    frame = _sample(t, task, seed)
+    frame, single = _sample(t, task, seed), []
     if task == "classification":
         findings += _balance(y.drop_nulls())
-        if any(f.lowers_level for f in findings):
-            return findings
+        frame, single = _without_single_rows(t, frame)
+        if frame.select(t.typed(name).n_unique()).item() < 2:
+            return findings  # A-2 has failed: every class but one has a single row
     findings += _leakage(t, frame.sample(min(frame.height, LEAKAGE_ROWS), seed=seed), task, seed)
-    findings.append(_learnability(t, frame, task, seed))
-    return findings
+    learnability = _learnability(t, frame, task, seed)
+    if single:
+        shown = ", ".join(map(repr, single[:MAX_SHOWN]))
+        left_out = f"; left out: {len(single)} class(es) with a single row ({shown})"
+        learnability = dataclasses.replace(learnability, message=learnability.message + left_out)
+    return [*findings, learnability]
+
+
+def _without_single_rows(t: Table, frame: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
+    """The sampled rows whose class has at least two of them, and the classes with one (sorted)."""
+    label = frame.select(t.typed(t.target)).to_series()
+    counts = value_counts(label)
+    single = counts.filter(pl.col("count") < 2).get_column("value")
+    if single.is_empty():
+        return frame, []
+    return frame.filter(~label.is_in(single.implode())), sorted(map(str, single.to_list()))
 
 
 def _sample(t: Table, task: str, seed: int) -> pl.DataFrame:
@@ -97,8 +119,9 @@ def _sample(t: Table, task: str, seed: int) -> pl.DataFrame:
         fraction = ROW_BUDGET / labelled.height
         if task == "regression":
             labelled = labelled.sample(ROW_BUDGET, seed=seed)
-        else:  # each class keeps its share, and at least one row
-            keep = pl.int_range(pl.len()).shuffle(seed).over(label) < (pl.len().over(label) * fraction).ceil()
+        else:  # each class keeps its share, and at least FOLDS rows (all it has, when fewer) for the folds
+            share = pl.max_horizontal((pl.len().over(label) * fraction).ceil(), pl.lit(FOLDS))
+            keep = pl.int_range(pl.len()).shuffle(seed).over(label) < share
             labelled = labelled.filter(keep)
     return t.df[labelled["row"].sort()]
 
