@@ -436,7 +436,10 @@ class ZooClassifier(ClassifierMixin, ZooEstimator):
         """Class probabilities, shape (n, k), columns in the order of ``classes_``."""
         check_is_fitted(self)
         proba = self._linked(X, len(self.classes_)).astype(np.float64)
-        return np.column_stack([1.0 - proba, proba]) if proba.ndim == 1 else proba
+        if proba.ndim == 1:
+            return np.column_stack([1.0 - proba, proba])
+        # a float32 softmax's rows sum to 1 ± 1e-7, which scikit-learn's log_loss warns about in float64
+        return proba / proba.sum(axis=1, keepdims=True)
 
     @available_if(lambda self: self._probabilistic)
     def predict_log_proba(self, X) -> np.ndarray:

@@ -334,8 +334,12 @@ class _BoostingClassifier(ClassifierMixin, _Boosting):
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, shape (n, k), columns in the order of ``classes_``."""
-        proba = np.asarray(self._raw_predict(self._validated(X)), dtype=np.float64)
-        return np.column_stack([1.0 - proba, proba]) if proba.ndim == 1 else proba
+        raw = np.asarray(self._raw_predict(self._validated(X)))
+        proba = raw.astype(np.float64)
+        if proba.ndim == 1:
+            return np.column_stack([1.0 - proba, proba])
+        # XGBoost's float32 rows sum to 1 ± 1e-7, which scikit-learn's log_loss warns about in float64
+        return proba if raw.dtype == np.float64 else proba / proba.sum(axis=1, keepdims=True)
 
     def predict(self, X) -> np.ndarray:
         """The most likely class of each row of ``X``."""
