@@ -77,6 +77,32 @@ def test_numeric_sentinel_and_nan_are_missing_spellings():
     assert finding.severity == "fail" and "'-999'" in finding.message and "'NaN'" in finding.message
 
 
+def test_zeros_far_below_the_other_values_may_be_missing():
+    n = 500
+    glucose = np.round(RNG.normal(120, 25, n)).clip(44, None)
+    glucose[:6], glucose[6] = 0, 44  # a glucose of 0 is an empty field written as a number
+    df = pl.DataFrame(
+        {
+            "glucose": glucose,
+            "pregnancies": RNG.poisson(2.0, n).astype(float),  # 0 next to 1, 2, 3: a real count
+            "rainfall": np.where(
+                RNG.random(n) < 0.6, 0.0, RNG.uniform(5, 50, n)
+            ),  # zeros in most rows: the norm
+            "balance": np.where(
+                RNG.random(n) < 0.1, 0.0, RNG.normal(300, 200, n)
+            ),  # negatives too: 0 is a value
+        }
+    )
+    report = check(df)
+    (finding,) = alarms(report, "B-1 missing-spellings")
+    assert finding.severity == "warn" and finding.columns == ("glucose",)
+    assert finding.message == (
+        "glucose: 6 zero(s) (1.2%) where the other values start at 44 (in steps of about 1): 0 may stand for missing"
+    )
+    assert [e["row"] for e in finding.examples] == [0, 1, 2, 3, 4]
+    assert report.level == check(df.with_columns(glucose=pl.col("glucose").replace(0, None))).level
+
+
 def test_identifier_used_as_feature_and_identifier_leak():
     df = synthetic.customers(800, seed=5).sort("churn").with_columns(customer_id=pl.int_range(800))
     report = check(df, target="churn")

@@ -13,6 +13,11 @@ from fieldguide.readiness._table import Table
 
 NUMERIC_SENTINELS = (-999, -9999, -99999)
 SENTINEL_MIN_COUNT = 5
+ZERO_MAX_SHARE = 0.5  # zeros in most rows are the column's norm, not a stand-in
+ZERO_GAP_STEPS = (
+    5  # 0 this many of the column's small steps below its least positive value looks like missing
+)
+ZERO_STEP_VALUES = 21  # the smallest distinct positive values whose gaps give the column's step
 MISSING_WARN, MISSING_FAIL = 0.05, 0.5
 DUPLICATES_FAIL = 0.05
 MIXED_MAX_SHARE = 0.10
@@ -56,6 +61,9 @@ def missing(t: Table) -> list[Finding]:
     exprs = [pl.col(n).null_count().alias(f"{n}\x00null") for n in t.df.columns]
     exprs += [pl.col(n).is_nan().sum().alias(f"{n}\x00NaN") for n in numeric if t.df.schema[n].is_float()]
     exprs += [(pl.col(n) == v).sum().alias(f"{n}\x00{v}") for n in numeric for v in NUMERIC_SENTINELS]
+    measured = [n for n in t.of_kind("numeric") if n in numeric]
+    exprs += [(pl.col(n) == 0).sum().alias(f"{n}\x00zeros") for n in measured]
+    exprs += [pl.col(n).min().alias(f"{n}\x00min") for n in measured]
     stats = t.df.select(exprs).row(0, named=True)
     n = t.df.height
     findings: list[Finding] = []
@@ -101,7 +109,57 @@ def missing(t: Table) -> list[Finding]:
                     columns=(name,),
                 )
             )
+    findings += _zeros_apart(t, measured, stats)
     return findings + _passes(findings, ("B-1 missing-spellings", "B-7 missing-rate"))
+
+
+def _zeros_apart(t: Table, names: list[str], stats: dict) -> list[Finding]:
+    """B-1 warnings for zeros that may stand for missing: at least ``SENTINEL_MIN_COUNT`` of them, in at most half
+    the rows of a column with no negative values, and at least ``ZERO_GAP_STEPS`` of the column's steps (the
+    median gap between its smallest distinct positive values) below its least positive value: a glucose of 0 next
+    to 44, 56, 57, …, not a count of 0 next to 1, 2, 3."""
+    n = t.df.height
+    candidates = [
+        name
+        for name in names
+        if SENTINEL_MIN_COUNT <= stats[f"{name}\x00zeros"] <= ZERO_MAX_SHARE * n
+        and stats[f"{name}\x00min"] >= 0
+    ]
+    if not candidates:
+        return []
+    positive = [
+        pl.col(name).filter(pl.col(name) > 0).unique().sort().head(ZERO_STEP_VALUES) for name in candidates
+    ]
+    lows = t.df.select(
+        *[
+            values.first().alias(f"{name}\x00least")
+            for name, values in zip(candidates, positive, strict=True)
+        ],
+        *[
+            values.diff().median().alias(f"{name}\x00step")
+            for name, values in zip(candidates, positive, strict=True)
+        ],
+    ).row(0, named=True)
+    findings = []
+    for name in candidates:
+        least, step = lows[f"{name}\x00least"], lows[f"{name}\x00step"]
+        if least is None or step is None or not least >= ZERO_GAP_STEPS * step:
+            continue
+        zeros = stats[f"{name}\x00zeros"]
+        findings.append(
+            Finding(
+                "B-1 missing-spellings",
+                "warn",
+                f"{name}: {zeros:,} zero(s) ({percent(zeros / n)}) where the other values start at {least:g} "
+                f"(in steps of about {step:.3g}): 0 may stand for missing",
+                value=round(zeros / n, 6),
+                threshold=f"zeros in <= {ZERO_MAX_SHARE:.0%} of rows, >= {ZERO_GAP_STEPS} steps below the rest: warn",
+                columns=(name,),
+                examples=t.examples(t.rows_with(name, [0]), [name]),
+            )
+        )
+        t.flagged.setdefault(name, "zeros")
+    return findings
 
 
 def mixed_types(t: Table) -> list[Finding]:
