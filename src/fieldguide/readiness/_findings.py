@@ -50,7 +50,10 @@ CHECKS: dict[str, Check] = {
             "B-1 missing-spellings",
             "B3",
             "one spelling of missing per column",
-            "Read these spellings as null (read(..., null_values=[...])) or fix them at the source.",
+            (
+                "Read these spellings as null (read(..., null_values=[...]); a number such as 0 as null in its own "
+                "column only) or fix them at the source."
+            ),
         ),
         Check(
             "B-2 mixed-types",
