@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import warnings
 
@@ -112,7 +113,8 @@ def test_recommendation_follows_the_corrected_t_test(regression):
         expected = corrected_resampled_ttest(scores[row["model"]] - scores[best], n_train, n_test)
         assert row["p"] == pytest.approx(expected.p) and row["t"] == pytest.approx(expected.t)
         assert row["difference"] == pytest.approx(expected.mean)
-    eligible = result.summary.filter((pl.col("p") >= 0.05) | (pl.col("rank") == 1))
+    works = (pl.col("complexity") == 0) | (pl.col("p_dummy") < 0.05)
+    eligible = result.summary.filter(((pl.col("p") >= 0.05) & works) | (pl.col("rank") == 1))
     # the simplest of them, and of equally simple ones the best ranked
     assert result.recommendation.model == eligible.sort("complexity", "rank")["model"][0]
 
@@ -143,6 +145,57 @@ def test_of_equally_simple_models_within_reach_the_best_scoring_is_recommended()
     assert recommendation.best == "Boosted" and p["Huber"] >= 0.05 and p["Gamma"] >= 0.05
     assert recommendation.model == "Huber"
     assert recommendation.explain(compare_module.metric_for("rmse", "regression")).endswith("and simpler.")
+
+
+def _planted(rmse: dict[str, np.ndarray]) -> pl.DataFrame:
+    return pl.DataFrame(
+        [
+            {"model": name, "repeat": i // 5, "fold": i % 5, "score": float(scores[i]), "error": None,
+             "fit_time_s": 0.1, "predict_time_s": 0.01, "n_train": 80, "n_test": 20, "warning": None}
+            for name, scores in rmse.items()
+            for i in range(len(scores))
+        ],
+        schema=compare_module._RESULT_SCHEMA,
+    )  # fmt: skip
+
+
+def test_a_model_the_test_cannot_tell_from_the_dummy_is_not_recommended():
+    """One blown-up fold (a log link extrapolating on a test row) makes a model's spread so wide that the test
+    can tell it neither from the best nor from the dummy: the simplest model that beats the dummy is chosen."""
+    noise = np.array([-0.2, 0.2, -0.1, 0.1, 0.0, 0.3, -0.3, 0.1, -0.1, 0.0])
+    rmse = {
+        "Boosted": 10.0 + noise,
+        "Tree": 10.5 + 2 * noise[::-1],
+        "Blowup": np.array([9.0] * 9 + [300.0]),  # mean 38.1: 4x the best, and barely under the dummy's 40
+        "Dummy": 40.0 + noise,
+    }
+    metric = compare_module.metric_for("rmse", "regression")
+    summary, recommendation = compare_module._summarize(
+        _planted(rmse), metric, {"Boosted": 4, "Tree": 2, "Blowup": 1, "Dummy": 0}
+    )
+    rows = {row["model"]: row for row in summary.iter_rows(named=True)}
+    assert rows["Blowup"]["p"] >= 0.05 and rows["Blowup"]["p_dummy"] >= 0.05  # the old rule chose it
+    assert rows["Tree"]["p"] >= 0.05 and rows["Tree"]["p_dummy"] < 0.05
+    expected = corrected_resampled_ttest(rmse["Dummy"] - rmse["Tree"], 80, 20, alternative="greater")
+    assert rows["Tree"]["p_dummy"] == pytest.approx(expected.p) and rows["Dummy"]["p_dummy"] is None
+    assert (recommendation.model, recommendation.baseline) == ("Tree", "Dummy")
+    assert f"significantly better than Dummy (p={expected.p:.3g}), and simpler." in recommendation.explain(
+        metric
+    )
+    comparison = compare_module.Comparison("y", "regression", metric, 5, 2, 0, 100, _planted(rmse), summary,
+                                           recommendation)  # fmt: skip
+    out = io.StringIO()
+    print_summary(comparison, Console(file=out, width=300))
+    assert "Not recommended: Blowup (p=" in out.getvalue()
+    assert "not significantly better than Dummy either" in out.getvalue()
+
+
+def test_when_nothing_beats_the_dummy_the_dummy_is_recommended():
+    rmse = {"Linear": 10.0 + np.array([1.0, -1.0] * 5), "Dummy": np.full(10, 10.0)}
+    _, recommendation = compare_module._summarize(
+        _planted(rmse), compare_module.metric_for("rmse", "regression"), {"Linear": 1, "Dummy": 0}
+    )
+    assert recommendation.model == "Dummy" and recommendation.p_baseline is None
 
 
 def test_same_seed_same_results_and_another_seed_other_folds():

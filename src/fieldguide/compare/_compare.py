@@ -64,7 +64,8 @@ class Candidate:
 
 @dataclasses.dataclass(frozen=True)
 class Recommendation:
-    """The simplest model whose score is not significantly worse than the best model's, with the evidence.
+    """The simplest model whose score is not significantly worse than the best model's and significantly better
+    than the dummy baseline's (or the baseline itself), with the evidence.
 
     ``difference`` is how much worse this model scored than the best one, averaged over folds, in the metric's
     units (positive: worse);
@@ -85,6 +86,8 @@ class Recommendation:
     n_train: int
     n_test: int
     alpha: float = ALPHA
+    baseline: str | None = None
+    p_baseline: float | None = None
 
     def explain(self, metric: Metric) -> str:
         """The recommendation and its evidence in one sentence."""
@@ -95,8 +98,13 @@ class Recommendation:
             f"{head} vs the best, {self.best}, {self.best_score:.4g}: gap {self.difference:+.4g}, "
             f"t={self.t:.3g}, df={self.df}, p={self.p:.3g} ≥ α={self.alpha:g} (one-sided Nadeau–Bengio "
             f"corrected resampled t-test, n_train={self.n_train}, n_test={self.n_test}): not significantly "
-            "worse, and simpler."
+            f"worse{self._beats_baseline()}, and simpler."
         )
+
+    def _beats_baseline(self) -> str:
+        if self.p_baseline is None:
+            return ""
+        return f", significantly better than {self.baseline} (p={self.p_baseline:.3g})"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,8 +187,9 @@ def compare(
 
     Every model (default hyperparameters, seeded) is fitted on the same folds (stratified for classification);
     in each fold the featurizer is fitted on the training part only. The recommendation is the simplest model
-    whose score is not significantly worse than the best model's (one-sided Nadeau–Bengio corrected resampled
-    t-test, α = 0.05); of equally simple ones, the best scoring.
+    whose score is not significantly worse than the best model's and significantly better than the dummy
+    baseline's (one-sided Nadeau–Bengio corrected resampled t-tests, α = 0.05); of equally simple ones, the best
+    scoring. The baseline itself qualifies when no model is significantly better than it.
 
     Args:
         data: a table (Polars, pandas, Arrow, dict of columns) or a path ``fieldguide.data.read`` reads.
@@ -442,7 +451,15 @@ def _summarize(
         if row is not best:
             test = corrected_resampled_ttest(gaps, n_train, n_test, alternative="greater")
             row.update(t=test.t, p=test.p, df=test.df)
-    eligible = [row for row in complete if row is best or row["p"] >= ALPHA]
+    dummy = next((row for row in complete if row["complexity"] == 0), None)
+    for row in complete:
+        row["p_dummy"] = None
+        if dummy is not None and row is not dummy:
+            gains = sign * (scores[row["model"]] - scores[dummy["model"]])  # > 0: the model beat the dummy
+            row["p_dummy"] = corrected_resampled_ttest(gains, n_train, n_test, alternative="greater").p
+    # within reach of the best, and a model that works: one fold blown up (a log link extrapolating to 1e6 on a
+    # test row) widens the spread until the test cannot tell a model 4x worse from the best, nor from the dummy
+    eligible = [row for row in complete if row is best or (row["p"] >= ALPHA and _works(row))]
     # the simplest; among equally simple models the best scoring (``min`` keeps the first of ties, and ``complete``
     # is best first): a fit-time tie-break once chose, of five linear models all within the test's reach, the one
     # scoring 74 % worse than the best rather than the one 19 % worse
@@ -460,9 +477,11 @@ def _summarize(
         p=chosen["p"],
         n_train=n_train,
         n_test=n_test,
+        baseline=None if dummy is None else dummy["model"],
+        p_baseline=chosen["p_dummy"],
     )
     columns = ["model", "complexity", "score_mean", "score_std", "fit_time_s", "predict_time_s", "rank"]
-    columns += ["difference", "t", "p", "failed_folds", "error"]
+    columns += ["difference", "t", "p", "p_dummy", "failed_folds", "error"]
     summary = pl.DataFrame(
         [
             {column: row.get(column) for column in columns}
@@ -477,6 +496,11 @@ def _summarize(
         },
     )
     return summary, recommendation
+
+
+def _works(row: dict[str, Any]) -> bool:
+    """The dummy baseline, a model significantly better than it, or any model when there is no baseline."""
+    return row["complexity"] == 0 or row["p_dummy"] is None or row["p_dummy"] < ALPHA
 
 
 def _finite(value: Any) -> Any:

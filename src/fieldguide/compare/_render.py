@@ -121,6 +121,19 @@ def _warnings(comparison: Comparison) -> list[str]:
     return lines
 
 
+def _unproven(comparison: Comparison) -> list[str]:
+    """One line naming the models the t-test could not tell from the best, nor from the dummy baseline."""
+    alpha = comparison.recommendation.alpha
+    rows = comparison.summary.filter((pl.col("p") >= alpha) & (pl.col("p_dummy") >= alpha)).rows(named=True)
+    if not rows:
+        return []
+    named = ", ".join(f"{row['model']} (p={row['p_dummy']:.3g})" for row in rows)
+    return [
+        f"Not recommended: {named}: not significantly worse than the best, but not significantly better than "
+        f"{comparison.recommendation.baseline} either"
+    ]
+
+
 def _title(comparison: Comparison) -> str:
     c = comparison
     direction = "higher" if c.metric.greater_is_better else "lower"
@@ -142,7 +155,7 @@ def print_summary(comparison: Comparison, console: Console | None = None) -> Non
     console.print(view)
     for line in _failures(c):
         console.print(f"[red]{escape(line)}[/red]")
-    for line in _warnings(c):
+    for line in _warnings(c) + _unproven(c):
         console.print(f"[yellow]{escape(line)}[/yellow]")
     console.print(f"[bold green]Recommended:[/bold green] {escape(c.recommendation.explain(c.metric))}")
 
@@ -189,7 +202,7 @@ def to_html(comparison: Comparison) -> str:
     )
     direction = "higher" if c.metric.greater_is_better else "lower"
     failures = "".join(f"<p class='failed'>{html.escape(line)}</p>" for line in _failures(c))
-    failures += "".join(f"<p class='warned'>{html.escape(line)}</p>" for line in _warnings(c))
+    failures += "".join(f"<p class='warned'>{html.escape(line)}</p>" for line in _warnings(c) + _unproven(c))
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>fieldguide compare: {html.escape(c.target)}</title>
 <style>
