@@ -14,9 +14,7 @@ from fieldguide.readiness._table import Table
 NUMERIC_SENTINELS = (-999, -9999, -99999)
 SENTINEL_MIN_COUNT = 5
 ZERO_MAX_SHARE = 0.5  # zeros in most rows are the column's norm, not a stand-in
-ZERO_GAP_STEPS = (
-    5  # 0 this many of the column's small steps below its least positive value looks like missing
-)
+ZERO_GAP_STEPS = 5  # 0 this many of a column's small steps below its least positive value: missing?
 ZERO_STEP_VALUES = 21  # the smallest distinct positive values whose gaps give the column's step
 MISSING_WARN, MISSING_FAIL = 0.05, 0.5
 DUPLICATES_FAIL = 0.05
@@ -127,23 +125,18 @@ def _zeros_apart(t: Table, names: list[str], stats: dict) -> list[Finding]:
     ]
     if not candidates:
         return []
-    positive = [
-        pl.col(name).filter(pl.col(name) > 0).unique().sort().head(ZERO_STEP_VALUES) for name in candidates
-    ]
-    lows = t.df.select(
-        *[
-            values.first().alias(f"{name}\x00least")
-            for name, values in zip(candidates, positive, strict=True)
-        ],
-        *[
-            values.diff().median().alias(f"{name}\x00step")
-            for name, values in zip(candidates, positive, strict=True)
-        ],
-    ).row(0, named=True)
+    exprs = []
+    for name in candidates:
+        smallest = pl.col(name).filter(pl.col(name) > 0).unique().sort().head(ZERO_STEP_VALUES)
+        exprs += [
+            smallest.first().alias(f"{name}\x00least"),
+            smallest.diff().median().alias(f"{name}\x00step"),
+        ]
+    lows = t.df.select(exprs).row(0, named=True)
     findings = []
     for name in candidates:
         least, step = lows[f"{name}\x00least"], lows[f"{name}\x00step"]
-        if least is None or step is None or not least >= ZERO_GAP_STEPS * step:
+        if least is None or step is None or least < ZERO_GAP_STEPS * step:
             continue
         zeros = stats[f"{name}\x00zeros"]
         findings.append(
