@@ -212,7 +212,7 @@ class Report:
     """What :func:`fieldguide.readiness.check` found: the level, the findings, and a profile of the columns.
 
     columns: one dict per column: name, kind, role, missing (rate).
-    plots: per flagged numeric column, ``{"why": "units" | "outliers", "values": [...]}`` (a sample) for the
+    plots: per flagged numeric column, ``{"why": "units" | "outliers" | "zeros", "values": [...]}`` (a sample) for the
         HTML report; never serialised to JSON.
     """
 
