@@ -33,6 +33,15 @@ def _summary(result) -> str:
     return out.getvalue()
 
 
+def _run_export(result, output) -> float:
+    """Run the exported script in a new process; the ROC AUC it prints."""
+    done = subprocess.run(
+        [sys.executable, str(result.export), str(output)], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    return float(re.search(r"roc_auc: ([0-9.]+)", done.stdout).group(1))
+
+
 def test_search_with_a_seed_and_trials_is_reproducible(searched, churn_csv):
     first, _ = searched
     again = search(
@@ -79,15 +88,7 @@ def test_exported_script_rebuilds_the_pipeline_with_the_same_score(searched, tmp
     text = result.export.read_text()
     assert "fieldguide._" not in text  # public API only
     compile(text, str(result.export), "exec")
-    done = subprocess.run(
-        [sys.executable, str(result.export), str(tmp_path / "rebuilt")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
-    printed = float(re.search(r"roc_auc: ([0-9.]+)", done.stdout).group(1))
-    assert printed == pytest.approx(result.score, abs=1e-6)
+    assert _run_export(result, tmp_path / "rebuilt") == pytest.approx(result.score, abs=1e-6)
     rebuilt = Pipeline.load(tmp_path / "rebuilt")
     assert type(rebuilt.model) is type(result.pipeline.model)
 
@@ -178,16 +179,7 @@ def test_ignored_columns_are_left_out_of_the_search_the_pipeline_and_the_export(
     np.testing.assert_allclose(result.pipeline.predict_proba(served), result.pipeline.predict_proba(table))
     text = result.export.read_text()
     assert 'IGNORE = ["refund"]' in text and "infer_schema(table, target=TARGET, ignore=IGNORE)" in text
-    done = subprocess.run(
-        [sys.executable, str(result.export), str(tmp_path / "rebuilt")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
-    assert float(re.search(r"roc_auc: ([0-9.]+)", done.stdout).group(1)) == pytest.approx(
-        result.score, abs=1e-6
-    )
+    assert _run_export(result, tmp_path / "rebuilt") == pytest.approx(result.score, abs=1e-6)
     assert Pipeline.load(tmp_path / "rebuilt").schema["refund"].role == "ignored"
     assert read(path).columns == table.columns
 
