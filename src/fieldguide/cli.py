@@ -11,6 +11,7 @@ import importlib
 import typer
 
 from fieldguide import __version__
+from fieldguide.errors import FieldguideError
 
 # The capabilities whose verbs the CLI exposes, in the order a user meets them.
 CAPABILITIES = ("readiness", "compare", "search", "evaluate", "registry", "serve")
@@ -31,6 +32,23 @@ def comma_list(text: str | None) -> list[str]:
     (['instant', 'casual', 'registered'], [])
     """
     return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+def column_values(text: str | None, option: str = "--missing") -> dict[str, list[str]]:
+    """``COLUMN=VALUE`` items separated by commas, as a dict of each column's values (a column may repeat).
+
+    >>> column_values("Glucose=0, BMI=0,job=unknown,job=n/a")
+    {'Glucose': ['0'], 'BMI': ['0'], 'job': ['unknown', 'n/a']}
+    """
+    values: dict[str, list[str]] = {}
+    for item in comma_list(text):
+        name, equals, value = item.partition("=")
+        if not equals or not name.strip():
+            raise FieldguideError(
+                f"{option}: expected COLUMN=VALUE items separated by commas, found {item!r}"
+            )
+        values.setdefault(name.strip(), []).append(value.strip())
+    return values
 
 
 def _version(value: bool) -> None:

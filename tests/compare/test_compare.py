@@ -78,6 +78,16 @@ def test_ignored_columns_are_not_learned_from(regression):
     assert scores(kept).max() < 0.01 < scores(clean).min()  # RMSE: the leak is learned when not ignored
 
 
+def test_declared_missing_values_are_compared_as_missing(regression):
+    holes = regression.with_columns(x0=pl.when(pl.int_range(pl.len()) % 7 == 0).then(None).otherwise("x0"))
+    sentinel = holes.with_columns(pl.col("x0").fill_null(-999.0))
+    written, declared = (
+        compare(table, "y", models=["Ridge"], missing=missing, **FAST)
+        for table, missing in ((holes, None), (sentinel, {"x0": [-999]}))
+    )
+    np.testing.assert_allclose(declared.results["score"], written.results["score"], rtol=1e-9)
+
+
 def test_every_model_is_scored_on_the_same_folds_as_scikit_learn_would_be(regression):
     result = compare(regression, "y", models=["LinearRegression"], folds=3, repeats=2, seed=7, progress=False)
     y = regression["y"].to_numpy()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -11,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fieldguide.data import ColumnSpec, Schema, Violation, _schema, infer_schema, synthetic
+from fieldguide.data import ColumnSpec, Schema, Violation, _schema, infer_schema, synthetic, typed_frame
 from fieldguide.data._schema import DATETIME_FORMATS, KINDS, ROLES
 from fieldguide.errors import SchemaError
 
@@ -310,6 +311,33 @@ def test_ignored_columns_are_kept_but_never_features_nor_required() -> None:
 def test_ignoring_an_unknown_column_or_the_target_is_refused(ignore, message) -> None:
     with pytest.raises(SchemaError, match=message):
         infer_schema(synthetic.customers(20), target="churn", ignore=ignore)
+
+
+def test_declared_missing_values_are_read_as_null_in_numbers_and_text() -> None:
+    df = pl.DataFrame({"glucose": [0, 85, 0, 120, 44], "job": ["nurse", "unknown", "cook", "nurse", "cook"]})
+    schema = infer_schema(df, missing={"glucose": [0], "job": "unknown"})
+    assert (schema["glucose"].missing_values, schema["glucose"].min) == (("0",), 44.0)  # 0 is not its minimum
+    assert schema["job"].categories == ("cook", "nurse") and schema["job"].nullable
+    typed = typed_frame(schema, df)
+    assert typed["glucose"].to_list() == [None, 85.0, None, 120.0, 44.0]
+    assert typed["job"].to_list() == ["nurse", None, "cook", "nurse", "cook"]
+    strict = Schema(tuple(dataclasses.replace(c, nullable=False) for c in infer_schema(df)))
+    assert strict.with_missing({"glucose": [0.0]})["glucose"].nullable  # a declared value is a missing one
+    assert strict.with_missing({"glucose": [0]}).validate(df) == []
+    assert Schema.from_json(schema.to_json()) == schema
+    assert schema.with_missing({"glucose": ["0"]}) == schema  # declaring a value twice keeps it once
+
+
+@pytest.mark.parametrize(
+    ("missing", "message"),
+    [
+        ({"glucos": [0]}, r"missing: 'glucos' is not a column; columns are glucose$"),
+        ({"glucose": ["n/a"]}, r"missing: 'glucose' holds numbers \(Int64\); 'n/a' is not one"),
+    ],
+)
+def test_declaring_missing_values_names_the_column_and_the_value(missing, message) -> None:
+    with pytest.raises(SchemaError, match=message):
+        infer_schema(pl.DataFrame({"glucose": [0, 85]}), missing=missing)
 
 
 # --- validation ---------------------------------------------------------------------------------------------

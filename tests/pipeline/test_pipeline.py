@@ -80,6 +80,18 @@ def test_predict_records_equals_predict_row_by_row(classifier, churn):
     json.dumps(out)  # plain JSON types
 
 
+def test_declared_missing_values_are_missing_in_training_and_in_served_records(churn):
+    sentinel = churn.with_columns(age=pl.col("age").fill_null(-1))  # an export that wrote missing ages as -1
+    schema = infer_schema(sentinel, target="churn", missing={"age": [-1]})
+    pipe = Pipeline.fit(sentinel, "churn", LogisticRegression(), schema=schema)
+    as_nulls = Pipeline.fit(churn, "churn", LogisticRegression(), schema=infer_schema(churn, target="churn"))
+    np.testing.assert_allclose(pipe.predict_proba(sentinel), as_nulls.predict_proba(churn), rtol=1e-6)
+    records = sentinel.drop("churn").head(20).to_dicts()
+    assert any(record["age"] == -1 for record in records)
+    served = [row["probabilities"]["1"] for row in pipe.predict_records(records)]
+    np.testing.assert_allclose(served, as_nulls.predict_proba(churn.head(20))[:, 1], rtol=1e-5)
+
+
 def test_pandas_and_arrow_tables_predict_the_same(classifier, churn):
     expected = classifier.predict(churn)
     np.testing.assert_array_equal(classifier.predict(churn.to_pandas()), expected)

@@ -103,6 +103,19 @@ def test_zeros_far_below_the_other_values_may_be_missing():
     assert report.level == check(df.with_columns(glucose=pl.col("glucose").replace(0, None))).level
 
 
+def test_declared_missing_values_are_counted_as_missing():
+    n = 400
+    glucose = np.round(RNG.normal(120, 25, n)).clip(44, None)
+    glucose[:60] = 0
+    df = pl.DataFrame({"glucose": glucose, "job": RNG.choice(["nurse", "cook", "unknown"], n)})
+    report = check(df, missing={"glucose": [0], "job": ["unknown"]})
+    messages = [f.message for f in report.findings if f.severity != "pass"]
+    assert "glucose: missing is written 1 way(s): '0'" in messages  # no longer a guess ("may stand for")
+    assert "glucose: 15% missing" in messages
+    assert "job: missing is written 1 way(s): 'unknown'" in messages
+    assert not any("may stand for missing" in m for m in messages)
+
+
 def test_identifier_used_as_feature_and_identifier_leak():
     df = synthetic.customers(800, seed=5).sort("churn").with_columns(customer_id=pl.int_range(800))
     report = check(df, target="churn")

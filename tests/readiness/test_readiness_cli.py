@@ -85,6 +85,20 @@ def test_ignore_names_the_unknown_column(tmp_path):
     assert [c["name"] for c in columns if c["role"] == "ignored"] == ["customer_id", "region"]
 
 
+def test_missing_items_must_be_column_equals_value(tmp_path):
+    path = tmp_path / "t.csv"
+    synthetic.customers(200).write_csv(path)
+    result = run(path, "--target", "churn", "--missing", "age=-1,support_calls")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert (
+        "--missing: expected COLUMN=VALUE items separated by commas, found 'support_calls'" in result.output
+    )
+    declared = run(
+        path, "--target", "churn", "--missing", "age=-1, region=n/a", "--json", tmp_path / "r.json"
+    )
+    assert declared.exit_code == 0, declared.output
+
+
 def test_require_gates_on_the_level(tmp_path):
     path = tmp_path / "c.csv"
     synthetic.customers(400, seed=4).write_csv(path)

@@ -156,11 +156,14 @@ def test_ray_backend_gives_the_same_trials_as_local(searched, churn_csv, ray_ses
 
 
 # -- errors -----------------------------------------------------------------------------------------------------
-def test_ignored_columns_are_left_out_of_the_search_the_pipeline_and_the_export(tmp_path):
+def test_ignored_columns_and_missing_values_carry_through_the_search_the_pipeline_and_the_export(tmp_path):
     from fieldguide.data import read, synthetic
 
     path = tmp_path / "leaky.csv"
-    table = synthetic.customers(300, seed=4).with_columns(refund=pl.col("churn") * 30.0)  # known after churn
+    table = synthetic.customers(300, seed=4).with_columns(
+        refund=pl.col("churn") * 30.0,  # known after churn
+        age=pl.col("age").fill_null(-1),  # missing ages written as -1
+    )
     table.write_csv(path)
     options = {
         "budget": None,
@@ -170,17 +173,29 @@ def test_ignored_columns_are_left_out_of_the_search_the_pipeline_and_the_export(
         "progress": False,
     }
     leaky = search(path, "churn", name=None, **options)
-    result = search(path, "churn", name=None, ignore=["refund"], export=tmp_path / "rebuild.py", **options)
+    result = search(
+        path,
+        "churn",
+        name=None,
+        ignore=["refund"],
+        missing={"age": [-1]},
+        export=tmp_path / "rebuild.py",
+        **options,
+    )
     assert leaky.score == 1.0 > 0.95 > result.score  # the tree finds the leak unless it is ignored
     assert result.pipeline.schema["refund"].role == "ignored"
     assert result.pipeline.lineage["config"]["search"]["ignore"] == ["refund"]
+    assert result.pipeline.lineage["config"]["search"]["missing"] == {"age": ["-1"]}
+    assert result.pipeline.schema["age"].missing_values == ("-1",)
     assert not any("refund" in name for name in result.pipeline.featurizer.feature_names_out)
     served = table.drop("refund", "churn")
     np.testing.assert_allclose(result.pipeline.predict_proba(served), result.pipeline.predict_proba(table))
     text = result.export.read_text()
-    assert 'IGNORE = ["refund"]' in text and "infer_schema(table, target=TARGET, ignore=IGNORE)" in text
+    assert 'IGNORE = ["refund"]' in text and 'MISSING = {"age": ["-1"]}' in text
+    assert "infer_schema(table, target=TARGET, ignore=IGNORE, missing=MISSING)" in text
     assert _run_export(result, tmp_path / "rebuilt") == pytest.approx(result.score, abs=1e-6)
-    assert Pipeline.load(tmp_path / "rebuilt").schema["refund"].role == "ignored"
+    rebuilt = Pipeline.load(tmp_path / "rebuilt")
+    assert rebuilt.schema["refund"].role == "ignored" and rebuilt.schema["age"].missing_values == ("-1",)
     assert read(path).columns == table.columns
 
 

@@ -8,7 +8,7 @@ import json
 import math
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -177,6 +177,7 @@ def compare(
     models: Sequence[str] | None = None,
     metric: str | None = None,
     ignore: Sequence[str] = (),
+    missing: Mapping[str, Any] | None = None,
     folds: int = 5,
     repeats: int = 2,
     seed: int = 0,
@@ -197,6 +198,7 @@ def compare(
             is always included.
         metric: a name from ``METRICS``; default ROC AUC (binary), log loss (multiclass), RMSE (regression).
         ignore: columns no model learns from (role ``ignored``: a leak, an identifier).
+        missing: raw values that mean missing, per column (``{"glucose": [0]}``), read as null.
         backend: ``"local"``, ``"ray"`` or a back end from ``fieldguide.backends.get_backend``.
         progress: show a live Rich table while the folds run.
 
@@ -208,7 +210,7 @@ def compare(
         'Ridge'
     """
     frame = read(data) if isinstance(data, str | Path) else as_frame(data)
-    schema = infer_schema(frame, target, ignore=ignore)
+    schema = infer_schema(frame, target, ignore=ignore, missing=missing)
     frame = _labelled(frame, schema, target)
     _, task, classes, y = encode_target(frame, target, schema)
     metric_ = metric_for(metric, task)

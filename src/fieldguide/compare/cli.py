@@ -24,6 +24,9 @@ def compare_command(
     ignore: str = typer.Option(
         None, "--ignore", help="Comma-separated columns never to learn from (leaks, identifiers)."
     ),
+    missing: str = typer.Option(
+        None, "--missing", help="COLUMN=VALUE items that mean missing, e.g. Glucose=0,job=unknown."
+    ),
     folds: int = typer.Option(5, "--folds", help="Folds per repeat of k-fold cross-validation."),
     repeats: int = typer.Option(2, "--repeats", help="Repeats of k-fold, each with fresh folds."),
     seed: int = typer.Option(0, "--seed", help="Seed of the folds and of the models."),
@@ -52,7 +55,7 @@ def compare_command(
 
     from fieldguide._backend import get_backend
     from fieldguide._files import atomic_write_bytes
-    from fieldguide.cli import comma_list
+    from fieldguide.cli import column_values, comma_list
     from fieldguide.compare import compare, print_summary
     from fieldguide.compare._render import png
     from fieldguide.errors import FieldguideError
@@ -73,6 +76,7 @@ def compare_command(
             models=comma_list(models) or None,
             metric=metric,
             ignore=comma_list(ignore),
+            missing=column_values(missing),
             folds=folds,
             repeats=repeats,
             seed=seed,

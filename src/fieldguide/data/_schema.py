@@ -59,7 +59,8 @@ class ColumnSpec:
         ``None`` means not checked (too many to store, or left out on purpose).
     min, max: the range seen when inferring (numbers; ISO strings for datetimes). Out of range is drift, not a
         violation, so these are never enforced.
-    missing_values: raw strings that mean missing in this column (``"NA"``, ``"?"``), read as null.
+    missing_values: raw values that mean missing in this column, read as null: strings (``"NA"``, ``"?"``), or
+        numbers written as text (``"0"``, ``"-1"``) in a column read as numbers.
     format: the strptime format of a datetime stored as text; ``None`` tries the ISO formats in order.
     """
 
@@ -217,6 +218,31 @@ class Schema:
             tuple(dataclasses.replace(c, role="ignored") if c.name in names else c for c in self.columns)
         )
 
+    def with_missing(self, values: Mapping[str, Any]) -> Schema:
+        """A copy in which each named column also reads these raw values as missing (and so becomes nullable):
+        ``{"glucose": [0], "job": ["unknown"]}``. A column read as numbers takes numbers only.
+
+        >>> import polars as pl
+        >>> schema = infer_schema(pl.DataFrame({"glucose": [0, 85, 120]})).with_missing({"glucose": [0]})
+        >>> schema["glucose"].missing_values, typed_frame(schema, pl.DataFrame({"glucose": [0, 85]}))["glucose"].to_list()
+        (('0',), [None, 85.0])
+        """
+        changed = {}
+        for name, spelled in values.items():
+            if name not in self:
+                raise SchemaError(f"missing: {name!r} is not a column; columns are {', '.join(self.names)}")
+            spec = self[name]
+            texts = [str(v) for v in ([spelled] if isinstance(spelled, str | int | float) else spelled)]
+            if _read_as_numbers(spec):
+                wrong = [t for t in texts if _number(t) is None]
+                if wrong:
+                    raise SchemaError(
+                        f"missing: {name!r} holds numbers ({spec.dtype}); {wrong[0]!r} is not one"
+                    )
+            merged = tuple(sorted({*spec.missing_values, *texts}))
+            changed[name] = dataclasses.replace(spec, missing_values=merged, nullable=True)
+        return Schema(tuple(changed.get(c.name, c) for c in self.columns))
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data: ``{"version": 1, "columns": [...]}``."""
         return {"version": 1, "columns": [c.to_dict() for c in self.columns]}
@@ -360,8 +386,9 @@ def typed_column(spec: ColumnSpec, dtype: pl.DataType) -> pl.Expr:
     numeric -> Float64; boolean -> Boolean; datetime -> Datetime("us") (naive UTC); others -> String.
     """
     col = pl.col(spec.name)
-    if dtype == pl.String and spec.missing_values:
-        col = pl.when(col.is_in(list(spec.missing_values))).then(None).otherwise(col)
+    declared = _declared_missing(col, spec, dtype)
+    if declared is not None:
+        col = pl.when(declared).then(None).otherwise(col)
     if spec.kind == "numeric":
         if dtype == pl.String:
             return col.str.strip_chars().cast(pl.Float64, strict=False)
@@ -377,6 +404,28 @@ def typed_column(spec: ColumnSpec, dtype: pl.DataType) -> pl.Expr:
     if dtype.is_nested():
         return _nulls(pl.String)
     return col.cast(pl.String, strict=False)
+
+
+def _declared_missing(col: pl.Expr, spec: ColumnSpec, dtype: pl.DataType) -> pl.Expr | None:
+    """Mask of the raw values ``spec.missing_values`` names: as text, or as numbers in a column of numbers."""
+    if not spec.missing_values:
+        return None
+    if dtype == pl.String:
+        return col.is_in(list(spec.missing_values))
+    numbers = [n for n in map(_number, spec.missing_values) if n is not None]
+    return col.cast(pl.Float64).is_in(numbers) if dtype.is_numeric() and numbers else None
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _read_as_numbers(spec: ColumnSpec) -> bool:
+    """Whether the column was read as numbers (its Polars dtype), not as text."""
+    return spec.dtype.startswith(("Int", "UInt", "Float", "Decimal"))
 
 
 def _nulls(dtype: pl.DataType) -> pl.Expr:
@@ -454,8 +503,8 @@ def _column_rules(spec: ColumnSpec, dtype: pl.DataType) -> list[tuple[str, pl.Ex
     """(rule, mask of the rows that break it, what was expected, severity) for one column's checks."""
     raw, typed = pl.col(f"raw:{spec.name}"), pl.col(f"typed:{spec.name}")
     missing = raw.is_null()
-    if dtype == pl.String and spec.missing_values:
-        missing = missing | raw.is_in(list(spec.missing_values))
+    if (declared := _declared_missing(raw, spec, dtype)) is not None:
+        missing = missing | declared
     rules: list[tuple[str, pl.Expr, str, Severity]] = [
         ("wrong_type", ~missing & typed.is_null(), _expected(spec), "error")
     ]
@@ -495,9 +544,16 @@ def _describe(value: Any) -> str:
 # Inference
 
 
-def infer_schema(df: Any, target: str | None = None, *, ignore: Iterable[str] = ()) -> Schema:
+def infer_schema(
+    df: Any,
+    target: str | None = None,
+    *,
+    ignore: Iterable[str] = (),
+    missing: Mapping[str, Any] | None = None,
+) -> Schema:
     """Infer a schema a person would agree with from a table; the columns in ``ignore`` get role ``ignored``
-    (see ``Schema.ignoring``).
+    (see ``Schema.ignoring``), and ``missing`` names the raw values that mean missing per column (see
+    ``Schema.with_missing``).
 
     Rules, in order, per column (strings are first stripped of the spellings of missing in ``MISSING_TOKENS``,
     which are kept in ``missing_values``):
@@ -521,7 +577,7 @@ def infer_schema(df: Any, target: str | None = None, *, ignore: Iterable[str] = 
     >>> [(c.name, c.kind, c.role) for c in infer_schema(df, target="churn")]
     [('customer_id', 'identifier', 'identifier'), ('age', 'numeric', 'feature'), ('churn', 'boolean', 'target')]
     """
-    return infer_counted(as_frame(df), target, {}, ignore)
+    return infer_counted(as_frame(df), target, {}, ignore, missing)
 
 
 def infer_counted(
@@ -529,14 +585,28 @@ def infer_counted(
     target: str | None,
     counted: Mapping[str, pl.DataFrame],
     ignore: Iterable[str] = (),
+    missing: Mapping[str, Any] | None = None,
 ) -> Schema:
     """``infer_schema`` for a caller that has already counted some string columns (``value_counts``, by name),
     as ``fieldguide check`` has: those are inferred from their counts without counting them again."""
     if target is not None and target not in frame.columns:
         raise SchemaError(f"target {target!r} is not a column; columns are {frame.columns}")
-    return Schema(
+    if (
+        missing
+    ):  # inferred without the values that mean missing: a glucose of 0 is neither its minimum nor a category
+        declared = Schema(tuple(ColumnSpec(n, "text", dtype=str(d)) for n, d in frame.schema.items()))
+        declared = declared.with_missing(missing)
+        masks = {n: _declared_missing(pl.col(n), declared[n], frame.schema[n]) for n in missing}
+        frame = frame.with_columns(
+            pl.when(mask).then(None).otherwise(pl.col(n)).alias(n)
+            for n, mask in masks.items()
+            if mask is not None
+        )
+        counted = {n: c for n, c in counted.items() if n not in missing}
+    schema = Schema(
         tuple(_infer_column(frame.get_column(n), n == target, counted.get(n)) for n in frame.columns)
-    ).ignoring(ignore)
+    )
+    return schema.with_missing(missing or {}).ignoring(ignore)
 
 
 def _infer_column(series: pl.Series, is_target: bool, counted: pl.DataFrame | None = None) -> ColumnSpec:

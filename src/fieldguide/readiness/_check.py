@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ def check(
     *,
     schema: Schema | None = None,
     ignore: Sequence[str] = (),
+    missing: Mapping[str, Any] | None = None,
     seed: int = 0,
     progress: bool | None = None,
 ) -> Report:
@@ -38,6 +39,8 @@ def check(
     schema: a stored schema to check the table against; inferred when not given.
     ignore: columns never to learn from (role ``ignored``: a leak, an identifier); band A leaves them out, as
         training does.
+    missing: raw values that mean missing, per column (``{"glucose": [0]}``): read as null by band A and kept
+        in the schema, as training does; band B still reports them as spellings of missing.
     seed: seeds the samples and cross-validation folds, so a report is reproducible.
     progress: show a Rich progress bar; by default only for tables of 100,000 rows or more.
 
@@ -66,11 +69,11 @@ def check(
     # Text columns are counted once, for inference and for the checks that read distinct values.
     counted = {n: value_counts(df.get_column(n)) for n, dtype in df.schema.items() if dtype == pl.String}
     if schema is None:
-        schema = infer_counted(df, target, counted, ignore)
+        schema = infer_counted(df, target, counted, ignore, missing)
         findings.append(Finding("C-2 schema", "pass", f"schema inferred: {_kinds(schema)}"))
     else:
         findings.append(_against(schema, df))
-        schema = _covering(schema, df, counted).ignoring(ignore)
+        schema = _covering(schema, df, counted).ignoring(ignore).with_missing(missing or {})
     t = Table(df, schema, target, _distinct=counted)
     steps: list[tuple[str, Callable[[Table], list[Finding]]]] = [
         ("personal data", _faithful.personal_data),

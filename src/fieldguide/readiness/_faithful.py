@@ -62,14 +62,22 @@ def missing(t: Table) -> list[Finding]:
     measured = [n for n in t.of_kind("numeric") if n in numeric]
     exprs += [(pl.col(n) == 0).sum().alias(f"{n}\x00zeros") for n in measured]
     exprs += [pl.col(n).min().alias(f"{n}\x00min") for n in measured]
+    declared = {n: _declared_numbers(t, n) for n in numeric}  # values the schema says mean missing
+    exprs += [
+        (pl.col(n).cast(pl.Float64) == float(v)).sum().alias(f"{n}\x00{v}")
+        for n, vs in declared.items()
+        for v in vs
+    ]
     stats = t.df.select(exprs).row(0, named=True)
     n = t.df.height
     findings: list[Finding] = []
     for name in t.df.columns:
         nulls = stats[f"{name}\x00null"]
         if t.df.schema[name] == pl.String:
+            declared_text = list(t.schema[name].missing_values) if name in t.schema else []
             tokens = t.distinct(name).filter(
                 pl.col("value").str.strip_chars().str.to_lowercase().is_in(list(MISSING_TOKENS))
+                | pl.col("value").is_in(declared_text)
             )
             spelled = {v: (c, pl.col(name) == v) for v, c in tokens.iter_rows()}
         else:
@@ -78,6 +86,11 @@ def missing(t: Table) -> list[Finding]:
                 str(v): (stats[f"{name}\x00{v}"], pl.col(name).is_nan() if v == "NaN" else pl.col(name) == v)
                 for v in ("NaN", *NUMERIC_SENTINELS)
                 if stats.get(f"{name}\x00{v}", 0) >= (1 if v == "NaN" else SENTINEL_MIN_COUNT)
+            }
+            spelled |= {
+                v: (stats[f"{name}\x00{v}"], pl.col(name).cast(pl.Float64) == float(v))
+                for v in declared.get(name, [])
+                if stats[f"{name}\x00{v}"]
             }
         marked = sum(c for c, _ in spelled.values())
         spellings = (["(empty)"] if nulls else []) + [repr(s) for s in sorted(spelled)]
@@ -111,9 +124,22 @@ def missing(t: Table) -> list[Finding]:
     return findings + _passes(findings, ("B-1 missing-spellings", "B-7 missing-rate"))
 
 
+def _declared_numbers(t: Table, name: str) -> list[str]:
+    """The values the schema declares missing in a column read as numbers, those that are numbers."""
+    values = t.schema[name].missing_values if name in t.schema else ()
+    numbers = []
+    for value in values:
+        try:
+            float(value)
+        except ValueError:
+            continue
+        numbers.append(value)
+    return numbers
+
+
 def _zeros_apart(t: Table, names: list[str], stats: dict) -> list[Finding]:
     """B-1 warnings for zeros that may stand for missing: at least ``SENTINEL_MIN_COUNT`` of them, in at most half
-    the rows of a column with no negative values, and at least ``ZERO_GAP_STEPS`` of the column's steps (the
+    the rows of a column with no negative values nor declared missing values, and at least ``ZERO_GAP_STEPS`` of the column's steps (the
     median gap between its smallest distinct positive values) below its least positive value: a glucose of 0 next
     to 44, 56, 57, …, not a count of 0 next to 1, 2, 3."""
     n = t.df.height
@@ -122,6 +148,7 @@ def _zeros_apart(t: Table, names: list[str], stats: dict) -> list[Finding]:
         for name in names
         if SENTINEL_MIN_COUNT <= stats[f"{name}\x00zeros"] <= ZERO_MAX_SHARE * n
         and stats[f"{name}\x00min"] >= 0
+        and not t.schema[name].missing_values  # the user has said what missing is written as
     ]
     if not candidates:
         return []

@@ -20,6 +20,9 @@ def check_command(
     ignore: str = typer.Option(
         None, "--ignore", help="Comma-separated columns never to learn from (leaks, identifiers)."
     ),
+    missing: str = typer.Option(
+        None, "--missing", help="COLUMN=VALUE items that mean missing, e.g. Glucose=0,job=unknown."
+    ),
     require: str = typer.Option(None, "--require", help="Exit 1 when the level is below this one (e.g. B1)."),
     demo: bool = typer.Option(False, "--demo", help="Grade a bundled table with a few planted defects."),
     seed: int = typer.Option(0, "--seed", help="Seed of samples and cross-validation folds."),
@@ -32,7 +35,7 @@ def check_command(
     from rich.markup import escape
 
     from fieldguide._files import atomic_write_bytes
-    from fieldguide.cli import comma_list
+    from fieldguide.cli import column_values, comma_list
     from fieldguide.errors import FieldguideError
     from fieldguide.readiness import LEVELS, check
     from fieldguide.readiness._demo import TARGET, demo_table
@@ -47,7 +50,13 @@ def check_command(
         raise typer.Exit(2)
     try:
         table = demo_table() if demo else data
-        report = check(table, (target or TARGET) if demo else target, ignore=comma_list(ignore), seed=seed)
+        report = check(
+            table,
+            (target or TARGET) if demo else target,
+            ignore=comma_list(ignore),
+            missing=column_values(missing),
+            seed=seed,
+        )
         if demo:
             report.source = "demo: customers with planted defects"
         if json_path is not None:

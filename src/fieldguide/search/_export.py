@@ -20,9 +20,18 @@ _OUTPUT = {
 }
 
 
-def script(result: Any, source: Path, plan: Any, pool: list[Any], path: Path, ignore: list[str]) -> str:
+def script(
+    result: Any,
+    source: Path,
+    plan: Any,
+    pool: list[Any],
+    path: Path,
+    ignore: list[str],
+    missing: dict[str, list[str]],
+) -> str:
     """The text of a script that rebuilds ``result``'s pipeline from ``source`` (leaving out the columns in
-    ``ignore``), prints its validation score (the search's evaluation, on the same folds) and saves it."""
+    ``ignore``, reading the ``missing`` values as null), prints its validation score (the search's evaluation, on
+    the same folds) and saves it."""
     metric = result.metric
     members = [(record.model, record.params, weight) for record, weight in result.members]
     fixed = {c.name: c.fixed(result.seed) for c in pool}
@@ -51,8 +60,10 @@ def script(result: Any, source: Path, plan: Any, pool: list[Any], path: Path, ig
     created = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     imports = _imports([model for model, _, _ in members], ensemble=len(members) > 1)
     listed = ", ".join(_literal(name) for name in ignore)
-    ignored = f"\nIGNORE = [{listed}]  # columns no model learns from" if ignore else ""
-    ignore_argument = ", ignore=IGNORE" if ignore else ""
+    columns = f"\nIGNORE = [{listed}]  # columns no model learns from" if ignore else ""
+    if missing:
+        columns += f"\nMISSING = {json.dumps(missing, ensure_ascii=False)}  # raw values that mean missing"
+    arguments = (", ignore=IGNORE" if ignore else "") + (", missing=MISSING" if missing else "")
     return f'''"""Rebuild the pipeline that `fieldguide train` chose for {source.name} (target {result.target!r}).
 
 Chosen: {chosen}; {metric.title} {result.score:.4f} on {how}, after {len(result.trials)} trials (seed {result.seed}).
@@ -71,14 +82,14 @@ from fieldguide.data import infer_schema, read, splits
 from fieldguide.pipeline import Pipeline
 
 DATA = {_literal(str(source.resolve()))}
-TARGET = {_literal(result.target)}{ignored}
+TARGET = {_literal(result.target)}{columns}
 SEED = {result.seed}
 OUTPUT = sys.argv[1] if len(sys.argv) > 1 else {_literal(source.name.split(".")[0] + "-pipeline")}
 
 {model_code}
 
 table = read(DATA)
-schema = infer_schema(table, target=TARGET{ignore_argument})
+schema = infer_schema(table, target=TARGET{arguments})
 y = table[TARGET].to_numpy()
 
 # The search's evaluation: the same folds; each fold fits its own featurizer and model on its training rows.

@@ -7,7 +7,7 @@ import math
 import tempfile
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,6 +112,7 @@ def search(
     export: str | Path | None = None,
     models: Sequence[str] | None = None,
     ignore: Sequence[str] = (),
+    missing: Mapping[str, Any] | None = None,
     progress: bool = True,
     started: float | None = None,
 ) -> SearchResult:
@@ -138,6 +139,8 @@ def search(
         models: zoo names to search; default ``fieldguide.search.DEFAULT_MODELS`` for the task.
         ignore: columns no model learns from (role ``ignored``: a leak, an identifier); requests to the served
             model need not send them.
+        missing: raw values that mean missing, per column (``{"glucose": [0]}``): read as null in training and
+            by the served model alike (they are kept in its schema).
         progress: show a live progress bar with the best score so far.
         started: the ``time.perf_counter()`` at which the budget began (default: now), so that a caller such as
             the CLI counts its own imports.
@@ -166,7 +169,10 @@ def search(
 
     from fieldguide.pipeline import encode_target
 
-    schema, task, _, y = encode_target(frame, target, infer_schema(frame, target, ignore=ignore))
+    schema, task, _, y = encode_target(
+        frame, target, infer_schema(frame, target, ignore=ignore, missing=missing)
+    )
+    declared = {name: list(schema[name].missing_values) for name in missing or {}}
     metric_ = metric_for(metric, task)
     pool = _space.candidates(task, y, None if models is None else list(models))
     y_raw = frame.get_column(target).to_numpy()
@@ -194,6 +200,7 @@ def search(
             "backend": backend if isinstance(backend, str) else type(backend).__name__,
             "models": [c.name for c in pool],
             "ignore": list(ignore),
+            "missing": declared,
             "evaluation": plan.description,
             "batch": BATCH,
         },
@@ -238,7 +245,7 @@ def search(
         from fieldguide.search._export import script
 
         atomic_write_bytes(
-            export_path, script(result, source, plan, pool, export_path, list(ignore)).encode()
+            export_path, script(result, source, plan, pool, export_path, list(ignore), declared).encode()
         )
         result.export = export_path
     result.wall_s = time.perf_counter() - started

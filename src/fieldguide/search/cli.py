@@ -50,6 +50,9 @@ def train_command(
     ignore: str = typer.Option(
         None, "--ignore", help="Comma-separated columns never to learn from (leaks, identifiers)."
     ),
+    missing: str = typer.Option(
+        None, "--missing", help="COLUMN=VALUE items that mean missing, e.g. Glucose=0,job=unknown."
+    ),
     backend: str = typer.Option("local", "--backend", help="local (in this process) or ray."),
     address: str = typer.Option(None, "--address", help="Ray cluster address (with --backend ray)."),
     gpus_per_task: float = typer.Option(
@@ -80,7 +83,7 @@ def train_command(
             raise typer.Exit(2)
     try:
         from fieldguide._backend import get_backend
-        from fieldguide.cli import comma_list
+        from fieldguide.cli import column_values, comma_list
         from fieldguide.search import print_summary, search
 
         ray_options = {"address": address, "gpus_per_task": gpus_per_task or 0.0}
@@ -98,6 +101,7 @@ def train_command(
             export=export,
             models=None if models is None else comma_list(models),
             ignore=comma_list(ignore),
+            missing=column_values(missing),
             started=started,
         )
     except FieldguideError as error:
