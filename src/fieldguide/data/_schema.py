@@ -223,9 +223,10 @@ class Schema:
         ``{"glucose": [0], "job": ["unknown"]}``. A column read as numbers takes numbers only.
 
         >>> import polars as pl
-        >>> schema = infer_schema(pl.DataFrame({"glucose": [0, 85, 120]})).with_missing({"glucose": [0]})
-        >>> schema["glucose"].missing_values, typed_frame(schema, pl.DataFrame({"glucose": [0, 85]}))["glucose"].to_list()
-        (('0',), [None, 85.0])
+        >>> table = pl.DataFrame({"glucose": [0, 85, 120]})
+        >>> schema = infer_schema(table).with_missing({"glucose": [0]})
+        >>> schema["glucose"].missing_values, typed_frame(schema, table)["glucose"].to_list()
+        (('0',), [None, 85.0, 120.0])
         """
         changed = {}
         for name, spelled in values.items():
@@ -234,7 +235,7 @@ class Schema:
             spec = self[name]
             texts = [str(v) for v in ([spelled] if isinstance(spelled, str | int | float) else spelled)]
             if _read_as_numbers(spec):
-                wrong = [t for t in texts if _number(t) is None]
+                wrong = [t for t in texts if parse_number(t) is None]
                 if wrong:
                     raise SchemaError(
                         f"missing: {name!r} holds numbers ({spec.dtype}); {wrong[0]!r} is not one"
@@ -412,11 +413,12 @@ def _declared_missing(col: pl.Expr, spec: ColumnSpec, dtype: pl.DataType) -> pl.
         return None
     if dtype == pl.String:
         return col.is_in(list(spec.missing_values))
-    numbers = [n for n in map(_number, spec.missing_values) if n is not None]
+    numbers = [n for n in map(parse_number, spec.missing_values) if n is not None]
     return col.cast(pl.Float64).is_in(numbers) if dtype.is_numeric() and numbers else None
 
 
-def _number(text: str) -> float | None:
+def parse_number(text: str) -> float | None:
+    """``text`` as a float, or None when it is not a number."""
     try:
         return float(text)
     except ValueError:
@@ -591,22 +593,26 @@ def infer_counted(
     as ``fieldguide check`` has: those are inferred from their counts without counting them again."""
     if target is not None and target not in frame.columns:
         raise SchemaError(f"target {target!r} is not a column; columns are {frame.columns}")
-    if (
-        missing
-    ):  # inferred without the values that mean missing: a glucose of 0 is neither its minimum nor a category
-        declared = Schema(tuple(ColumnSpec(n, "text", dtype=str(d)) for n, d in frame.schema.items()))
-        declared = declared.with_missing(missing)
-        masks = {n: _declared_missing(pl.col(n), declared[n], frame.schema[n]) for n in missing}
-        frame = frame.with_columns(
-            pl.when(mask).then(None).otherwise(pl.col(n)).alias(n)
-            for n, mask in masks.items()
-            if mask is not None
-        )
+    if missing:  # inferred without them: a glucose of 0 is neither its minimum nor a category
+        frame = _without_declared(frame, missing)
         counted = {n: c for n, c in counted.items() if n not in missing}
     schema = Schema(
         tuple(_infer_column(frame.get_column(n), n == target, counted.get(n)) for n in frame.columns)
     )
     return schema.with_missing(missing or {}).ignoring(ignore)
+
+
+def _without_declared(frame: pl.DataFrame, missing: Mapping[str, Any]) -> pl.DataFrame:
+    """``frame`` with the raw values ``missing`` declares (checked as ``Schema.with_missing`` checks them) as null."""
+    raw = Schema(tuple(ColumnSpec(n, "text", dtype=str(d)) for n, d in frame.schema.items())).with_missing(
+        missing
+    )
+    masks = {n: _declared_missing(pl.col(n), raw[n], frame.schema[n]) for n in missing}
+    return frame.with_columns(
+        pl.when(mask).then(None).otherwise(pl.col(n)).alias(n)
+        for n, mask in masks.items()
+        if mask is not None
+    )
 
 
 def _infer_column(series: pl.Series, is_target: bool, counted: pl.DataFrame | None = None) -> ColumnSpec:

@@ -7,6 +7,7 @@ import math
 import polars as pl
 
 from fieldguide.data import MISSING_TOKENS
+from fieldguide.data._schema import parse_number
 from fieldguide.readiness import _pii
 from fieldguide.readiness._findings import CHECKS, Finding, percent
 from fieldguide.readiness._table import Table
@@ -125,23 +126,16 @@ def missing(t: Table) -> list[Finding]:
 
 
 def _declared_numbers(t: Table, name: str) -> list[str]:
-    """The values the schema declares missing in a column read as numbers, those that are numbers."""
+    """The values the schema declares missing in a column of numbers, those that are numbers (as written)."""
     values = t.schema[name].missing_values if name in t.schema else ()
-    numbers = []
-    for value in values:
-        try:
-            float(value)
-        except ValueError:
-            continue
-        numbers.append(value)
-    return numbers
+    return [value for value in values if parse_number(value) is not None]
 
 
 def _zeros_apart(t: Table, names: list[str], stats: dict) -> list[Finding]:
     """B-1 warnings for zeros that may stand for missing: at least ``SENTINEL_MIN_COUNT`` of them, in at most half
-    the rows of a column with no negative values nor declared missing values, and at least ``ZERO_GAP_STEPS`` of the column's steps (the
-    median gap between its smallest distinct positive values) below its least positive value: a glucose of 0 next
-    to 44, 56, 57, …, not a count of 0 next to 1, 2, 3."""
+    the rows of a column with no negative values and no declared missing values, and at least ``ZERO_GAP_STEPS``
+    of the column's steps (the median gap between its smallest distinct positive values) below its least positive
+    value: a glucose of 0 next to 44, 56, 57, …, not a count of 0 next to 1, 2, 3."""
     n = t.df.height
     candidates = [
         name
