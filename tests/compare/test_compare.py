@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import warnings
@@ -86,6 +87,61 @@ def test_declared_missing_values_are_compared_as_missing(regression):
         for table, missing in ((holes, None), (sentinel, {"x0": [-999]}))
     )
     np.testing.assert_allclose(declared.results["score"], written.results["score"], rtol=1e-9)
+
+
+def _dated(table: pl.DataFrame, seed: int = 5) -> pl.DataFrame:
+    """``table`` with a shuffled day per row (the rows are not in time order)."""
+    days = np.random.default_rng(seed).permutation(table.height)
+    start = dt.datetime(2024, 1, 1)
+    return table.with_columns(day=pl.Series([start + dt.timedelta(days=int(d)) for d in days]))
+
+
+def test_time_ordered_folds_train_on_the_past_and_test_on_what_follows(regression):
+    table = _dated(regression)
+    result = compare(table, "y", models=["Ridge"], time="day", folds=4, progress=False)
+    assert (result.repeats, result.time, result.scheme) == (1, "day", "4 time-ordered folds by 'day'")
+    ridge = result.results.filter(pl.col("model") == "Ridge").sort("fold")
+    assert ridge["n_train"].to_list() == [30, 60, 90, 120] and ridge["n_test"].to_list() == [30, 30, 30, 30]
+    schema = infer_schema(table, "y")
+    y = table["y"].to_numpy()
+    for train, test in compare_module._time_folds(table, schema, "day", 4, 1, y, None):
+        assert table["day"][train].max() < table["day"][test].min()
+    assert json.loads(result.to_json())["time"] == "day"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        (
+            {"time": "when"},
+            FieldguideError,
+            r"time: 'when' is not a column; columns are x0, x1, x2, segment, y, day",
+        ),
+        ({"time": "y"}, FieldguideError, "time: 'y' is the target"),
+        (
+            {"time": "segment"},
+            FieldguideError,
+            "time: 'segment' is a categorical column; expected a datetime or",
+        ),
+        ({"time": "day", "repeats": 2}, FieldguideError, "time-ordered folds are the same on every repeat"),
+    ],
+)
+def test_time_ordered_folds_refuse_what_cannot_order_them(regression, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        compare(_dated(regression), "y", models=["Ridge"], progress=False, **kwargs)
+
+
+def test_time_ordered_folds_need_a_time_on_every_row_and_every_class_in_the_past(regression):
+    holes = _dated(regression).with_columns(day=pl.when(pl.col("x0") > 1.5).then(None).otherwise("day"))
+    with pytest.raises(DataError, match=r"time: 'day' is missing in \d+ row\(s\)"):
+        compare(holes, "y", models=["Ridge"], time="day", progress=False)
+    late = _dated(ring_table(200)).with_columns(
+        outside=pl.when(pl.col("day") > dt.datetime(2024, 5, 1)).then(pl.lit(2)).otherwise("outside")
+    )  # class 2 appears only after the first training part
+    with pytest.raises(
+        DataError, match="time: class 2 has no row before fold 1's test rows; use fewer folds"
+    ):
+        compare(late, "outside", models=["LogisticRegression"], time="day", metric="log_loss", progress=False)
 
 
 def test_every_model_is_scored_on_the_same_folds_as_scikit_learn_would_be(regression):

@@ -41,6 +41,26 @@ def test_cli_writes_plots_html_and_json(table, tmp_path):
     assert f"<b>Recommended:</b> {recommended}" in report
 
 
+def test_cli_time_orders_the_folds(table, tmp_path):
+    result = run(
+        table,
+        "--target",
+        "y",
+        "--models",
+        "Ridge",
+        "--time",
+        "x0",
+        "--folds",
+        "3",
+        "--json",
+        tmp_path / "r.json",
+    )
+    assert result.exit_code == 0, result.output
+    assert "3 time-ordered folds by 'x0'" in " ".join(result.stdout.split())
+    written = json.loads((tmp_path / "r.json").read_text())
+    assert (written["time"], written["repeats"]) == ("x0", 1)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -55,6 +75,10 @@ def test_cli_writes_plots_html_and_json(table, tmp_path):
         (["--target", "y", "--gpus-per-task", "0.5"], "--gpus-per-task is for --backend ray"),
         (["--target", "y", "--jobs", "0"], "n_jobs: expected a positive number"),
         (["--target", "y", "--ignore", "x0,x9"], "ignore: 'x9' is not a column; columns are x0, x1, x2"),
+        (
+            ["--target", "y", "--time", "x0", "--repeats", "3"],
+            "time-ordered folds are the same on every repeat",
+        ),
     ],
 )
 def test_cli_bad_arguments_are_one_clean_line(table, args, message):

@@ -20,7 +20,7 @@ from fieldguide._stats import corrected_resampled_ttest
 from fieldguide.compare._metrics import METRICS, Metric, can_output, metric_for, model_output
 from fieldguide.data import Schema, infer_schema, read, splits
 from fieldguide.data._schema import as_frame, typed_column
-from fieldguide.errors import DataError, FieldguideError
+from fieldguide.errors import DataError, FieldguideError, SchemaError
 from fieldguide.pipeline import encode_target  # the pipeline's own task and ids
 
 ALPHA = 0.05
@@ -128,6 +128,14 @@ class Comparison:
     results: pl.DataFrame
     summary: pl.DataFrame
     recommendation: Recommendation
+    time: str | None = None
+
+    @property
+    def scheme(self) -> str:
+        """How the rows were folded, in words."""
+        if self.time is not None:
+            return f"{self.folds} time-ordered folds by {self.time!r}"
+        return f"{self.repeats}× {self.folds}-fold"
 
     def to_dict(self) -> dict[str, Any]:
         """Settings, per-fold results, summary and recommendation as JSON-ready data (NaN as null)."""
@@ -140,6 +148,7 @@ class Comparison:
                 "metric": {"name": self.metric.name, "greater_is_better": self.metric.greater_is_better},
                 "folds": self.folds,
                 "repeats": self.repeats,
+                "time": self.time,
                 "seed": self.seed,
                 "n_rows": self.n_rows,
                 "results": self.results.to_dicts(),
@@ -178,8 +187,9 @@ def compare(
     metric: str | None = None,
     ignore: Sequence[str] = (),
     missing: Mapping[str, Any] | None = None,
+    time: str | None = None,
     folds: int = 5,
-    repeats: int = 2,
+    repeats: int | None = None,
     seed: int = 0,
     backend: str | Backend = "local",
     progress: bool = True,
@@ -199,6 +209,10 @@ def compare(
         metric: a name from ``METRICS``; default ROC AUC (binary), log loss (multiclass), RMSE (regression).
         ignore: columns no model learns from (role ``ignored``: a leak, an identifier).
         missing: raw values that mean missing, per column (``{"glucose": [0]}``), read as null.
+        time: a datetime or numeric column that orders the rows: the folds are then expanding windows (fold i
+            trains on the earliest i/(folds + 1) of the rows and tests on the next 1/(folds + 1)), so no model is
+            scored on rows older than those it learned from. The t-tests then use the folds' mean training size.
+        repeats: repeats of k-fold with fresh folds; default 2, and 1 (the only choice) with ``time``.
         backend: ``"local"``, ``"ray"`` or a back end from ``fieldguide.backends.get_backend``.
         progress: show a live Rich table while the folds run.
 
@@ -215,9 +229,14 @@ def compare(
     _, task, classes, y = encode_target(frame, target, schema)
     metric_ = metric_for(metric, task)
     candidates = _candidates(task, y, metric_, models, seed)
-    _check_folds(y, classes, folds, repeats)
-    labels = y if classes else np.zeros(len(y))  # regression: one label, a plain shuffled k-fold
-    folds_ = list(splits.stratified_kfold(labels, k=folds, seed=seed, repeats=repeats))
+    repeats = (1 if time else 2) if repeats is None else repeats
+    if time is None:
+        _check_folds(y, classes, folds, repeats)
+        labels = y if classes else np.zeros(len(y))  # regression: one label, a plain shuffled k-fold
+        folds_ = list(splits.stratified_kfold(labels, k=folds, seed=seed, repeats=repeats))
+    else:
+        _check_folds(y, None, folds, repeats)
+        folds_ = _time_folds(frame, schema, time, folds, repeats, y, classes)
     shared = _Shared(frame, schema, target, y, folds_, folds, task, metric_.name, seed, candidates)
     items = [(c.name, s) for c in candidates for s in range(len(folds_))]
     names = [f"{name}, repeat {s // folds + 1} fold {s % folds + 1}" for name, s in items]
@@ -239,7 +258,7 @@ def compare(
     results = pl.DataFrame(records, schema=_RESULT_SCHEMA, orient="row")
     summary, recommendation = _summarize(results, metric_, {c.name: c.complexity for c in candidates})
     return Comparison(
-        target, task, metric_, folds, repeats, seed, frame.height, results, summary, recommendation
+        target, task, metric_, folds, repeats, seed, frame.height, results, summary, recommendation, time
     )
 
 
@@ -318,6 +337,36 @@ def _candidates(
     if reasons:
         raise FieldguideError(f"models: {'; '.join(reasons)}")
     return [c for c in available if c.complexity == 0 or c.name in models]
+
+
+def _time_folds(
+    frame: pl.DataFrame, schema: Schema, time: str, k: int, repeats: int, y: np.ndarray, classes: list | None
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Expanding-window folds over the column ``time``; every class must be in every training part."""
+    if time not in schema:
+        raise SchemaError(f"time: {time!r} is not a column; columns are {', '.join(schema.names)}")
+    spec = schema[time]
+    if spec.role == "target":
+        raise FieldguideError(f"time: {time!r} is the target; the folds need another column to order them")
+    if spec.kind not in ("datetime", "numeric"):
+        raise FieldguideError(f"time: {time!r} is a {spec.kind} column; expected a datetime or numeric one")
+    if repeats != 1:
+        raise FieldguideError(
+            f"repeats: time-ordered folds are the same on every repeat; use 1, found {repeats}"
+        )
+    values = frame.select(typed_column(spec, frame.schema[time])).to_series()
+    if values.null_count():
+        raise DataError(
+            f"time: {time!r} is missing in {values.null_count():,} row(s); every row needs a time"
+        )
+    folds = list(splits.time_split(values.to_numpy(), k=k))
+    for i, (train, _) in enumerate(folds, start=1):
+        absent = sorted(set(range(len(classes or ()))) - set(np.unique(y[train]).tolist()))
+        if absent:
+            raise DataError(
+                f"time: class {classes[absent[0]]!r} has no row before fold {i}'s test rows; use fewer folds"
+            )
+    return folds
 
 
 def _check_folds(y: np.ndarray, classes: list | None, folds: int, repeats: int) -> None:

@@ -138,7 +138,7 @@ def _title(comparison: Comparison) -> str:
     c = comparison
     direction = "higher" if c.metric.greater_is_better else "lower"
     return (
-        f"{c.metric.title} ({direction} is better), {c.repeats}× {c.folds}-fold on {c.n_rows:,} rows, "
+        f"{c.metric.title} ({direction} is better), {c.scheme} on {c.n_rows:,} rows, "
         f"target {c.target!r} ({c.task})"
     )
 
@@ -176,7 +176,7 @@ def boxplot(comparison: Comparison, column: str, label: str, *, log: bool = Fals
     if log:
         axes.set_yscale("log")
     axes.set_ylabel(label)
-    axes.set_title(f"{label} per fold ({comparison.repeats}× {comparison.folds}-fold)")
+    axes.set_title(f"{label} per fold ({comparison.scheme})")
     return figure
 
 
@@ -213,7 +213,7 @@ tr.rec {{ background: #e5f5e0; font-weight: bold; }} img {{ display: block; marg
 .rec-box {{ border-left: 4px solid #41ab5d; padding: 0.5em 1em; background: #f7fcf5; }}
 </style></head><body>
 <h1>Model comparison: {html.escape(c.target)} ({html.escape(c.task)})</h1>
-<p>{c.n_rows:,} rows; {c.repeats}× repeated {c.folds}-fold cross-validation, the same folds for every model
+<p>{c.n_rows:,} rows; {html.escape(c.scheme)} cross-validation, the same folds for every model
 (seed {c.seed}); {html.escape(c.metric.title)}, {direction} is better. Times are per fold, in seconds.</p>
 <p class="rec-box"><b>Recommended:</b> {html.escape(c.recommendation.explain(c.metric))}</p>
 <table><caption>{html.escape(_title(c))}. cplx: complexity (0 dummy, 1 linear, 2 naive Bayes/kNN/trees,

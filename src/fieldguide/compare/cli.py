@@ -28,7 +28,14 @@ def compare_command(
         None, "--missing", help="COLUMN=VALUE items that mean missing, e.g. Glucose=0,job=unknown."
     ),
     folds: int = typer.Option(5, "--folds", help="Folds per repeat of k-fold cross-validation."),
-    repeats: int = typer.Option(2, "--repeats", help="Repeats of k-fold, each with fresh folds."),
+    repeats: int = typer.Option(
+        None, "--repeats", help="Repeats of k-fold, each with fresh folds. Default 2; 1 with --time."
+    ),
+    time: str = typer.Option(
+        None,
+        "--time",
+        help="Datetime or numeric column: folds in time order (train on the past, test on the next).",
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the folds and of the models."),
     backend: str = typer.Option("local", "--backend", help="Where folds run: local or ray."),
     address: str = typer.Option(None, "--address", help="Ray cluster address (default: a local instance)."),
@@ -79,6 +86,7 @@ def compare_command(
             missing=column_values(missing),
             folds=folds,
             repeats=repeats,
+            time=time,
             seed=seed,
             backend=get_backend(backend, **options),
         )
