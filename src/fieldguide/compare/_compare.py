@@ -18,8 +18,7 @@ import polars as pl
 from fieldguide._backend import Backend, LocalBackend, get_backend
 from fieldguide._stats import corrected_resampled_ttest
 from fieldguide.compare._metrics import METRICS, Metric, can_output, metric_for, model_output
-from fieldguide.data import Schema, infer_schema, read, splits
-from fieldguide.data._schema import as_frame, typed_column
+from fieldguide.data import Schema, as_frame, infer_schema, read, splits, typed_column
 from fieldguide.errors import DataError, FieldguideError, SchemaError
 from fieldguide.pipeline import encode_target  # the pipeline's own task and ids
 
@@ -360,12 +359,12 @@ def _time_folds(
             f"time: {time!r} is missing in {values.null_count():,} row(s); every row needs a time"
         )
     folds = list(splits.time_split(values.to_numpy(), k=k))
-    for i, (train, _) in enumerate(folds, start=1):
-        absent = sorted(set(range(len(classes or ()))) - set(np.unique(y[train]).tolist()))
-        if absent:
-            raise DataError(
-                f"time: class {classes[absent[0]]!r} has no row before fold {i}'s test rows; use fewer folds"
-            )
+    # the windows expand: a class in the first training part is in every later one
+    absent = sorted(set(range(len(classes or ()))) - set(np.unique(y[folds[0][0]]).tolist()))
+    if absent:
+        raise DataError(
+            f"time: class {classes[absent[0]]!r} has no row before fold 1's test rows; use fewer folds"
+        )
     return folds
 
 

@@ -16,8 +16,7 @@ import numpy as np
 
 from fieldguide._backend import Backend, LocalBackend, get_backend
 from fieldguide.compare._metrics import Metric, metric_for
-from fieldguide.data import read
-from fieldguide.data._schema import as_frame, infer_schema
+from fieldguide.data import as_frame, infer_schema, read
 from fieldguide.errors import FieldguideError, SchemaError
 from fieldguide.search import _ensemble, _evaluate, _space
 
