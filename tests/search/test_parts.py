@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import optuna
+import polars as pl
 import pytest
 from sklearn import tree
 from sklearn.metrics import roc_auc_score, root_mean_squared_error
@@ -15,7 +16,7 @@ from typer.testing import CliRunner
 from fieldguide.compare import METRICS
 from fieldguide.data import infer_schema
 from fieldguide.data.synthetic import customers
-from fieldguide.errors import FieldguideError
+from fieldguide.errors import DataError, FieldguideError
 from fieldguide.models import ZOO
 from fieldguide.models.adapters import DecisionTreeClassifier
 from fieldguide.search import _ensemble, _evaluate, _space
@@ -92,6 +93,27 @@ def test_small_tables_get_cross_validation_and_big_ones_a_sampled_holdout():
     big = _evaluate.plan(np.arange(60_000) % 3, "multiclass", seed=0)
     assert [len(s.rows) if s.rows is not None else None for s in big.steps] == [_evaluate.SAMPLE_ROWS, None]
     assert big.description == "holdout (12,000 of 60,000 rows; first fitted on 10,000 rows)"
+
+
+def test_time_ordered_plans_score_later_rows_than_they_train_on():
+    days = np.random.default_rng(1).permutation(15_000)
+    frame = pl.DataFrame({"day": days, "y": np.arange(15_000) % 2})
+    schema = infer_schema(frame, target="y")
+    small, big = frame.head(500), frame
+    cv = _evaluate.plan(small["y"].to_numpy(), "binary", 0, (small, infer_schema(small, "y"), "day"))
+    assert cv.strategy == "cv" and cv.description == "5 time-ordered folds by 'day'"
+    for train, test in cv.folds:
+        assert days[train].max() < days[test].min()
+    holdout = _evaluate.plan(big["y"].to_numpy(), "binary", 0, (big, schema, "day"))
+    [(train, test)] = holdout.folds
+    assert np.array_equal(np.sort(days[test]), np.arange(12_000, 15_000))  # the latest fifth
+    assert holdout.description == (
+        "holdout (the latest by 'day': 3,000 of 15,000 rows; first fitted on 3,000 rows)"
+    )
+    late = frame.with_columns(y=pl.when(pl.col("day") >= 14_000).then(2).otherwise(pl.col("y")))
+    y = late["y"].to_numpy()
+    with pytest.raises(DataError, match="time: class 2 has no row before the holdout rows"):
+        _evaluate.plan(y, "multiclass", 0, (late, infer_schema(late, "y"), "day"), y, [0, 1, 2])
 
 
 # -- the trial task -----------------------------------------------------------------------------------------------
@@ -222,6 +244,7 @@ def test_train_command_searches_registers_and_summarises(churn_csv, tmp_path, mo
         (["--target", "churn", "--models", "Forest"], "models: unknown 'Forest'"),
         (["--target", "churn", "--export", "/nonexistent/dir/x.py"], "export: cannot write"),
         (["--target", "churn", "--gpus-per-task", "1"], "--gpus-per-task: only with --backend ray"),
+        (["--target", "churn", "--time", "contract"], "time: 'contract' is a categorical column; expected a"),
     ],
 )
 def test_train_command_errors_are_one_clean_line(churn_csv, extra, message):

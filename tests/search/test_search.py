@@ -199,6 +199,63 @@ def test_ignored_columns_and_missing_values_carry_through_the_search_the_pipelin
     assert read(path).columns == table.columns
 
 
+def _trending(n: int = 400, seed: int = 6) -> pl.DataFrame:
+    """A target that grows with time, on days in shuffled row order: a model that sees later days while training
+    scores well on shuffled folds, and badly once it must predict days beyond those it learned from."""
+    import datetime as dt
+
+    rng = np.random.default_rng(seed)
+    days = rng.permutation(n)
+    x = rng.normal(size=n)
+    start = dt.datetime(2024, 1, 1)
+    return pl.DataFrame(
+        {
+            "day": [start + dt.timedelta(days=int(d)) for d in days],
+            "x": x,
+            "y": 0.05 * days + x + rng.normal(scale=0.3, size=n),
+        }
+    )
+
+
+def test_time_ordered_search_scores_on_the_future_and_its_export_repeats_it(tmp_path):
+    from fieldguide.data import infer_schema, splits
+
+    path = tmp_path / "trend.csv"
+    table = _trending()
+    table.write_csv(path)
+    options = {"budget": None, "trials": 2, "seed": 0, "models": ["DecisionTreeRegressor"], "progress": False}
+    shuffled = search(path, "y", name=None, **options)
+    ordered = search(path, "y", name=None, time="day", export=tmp_path / "rebuild.py", **options)
+    assert ordered.evaluation == "5 time-ordered folds by 'day'"
+    assert "scored by RMSE on 5 time-ordered folds by 'day'" in _summary(ordered)
+    assert ordered.score > 2 * shuffled.score  # no tree can extrapolate the trend past the days it saw
+    assert ordered.pipeline.lineage["config"]["search"]["time"] == "day"
+    read_back = pl.read_csv(path, try_parse_dates=True)
+    for train, test in splits.time_folds(read_back, infer_schema(read_back, "y"), "day", k=5):
+        assert read_back["day"][train].max() < read_back["day"][test].min()
+    text = ordered.export.read_text()
+    assert 'TIME = "day"' in text and "folds = splits.time_folds(table, schema, TIME, k=5)" in text
+    done = subprocess.run(
+        [sys.executable, str(ordered.export), str(tmp_path / "rebuilt")], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert float(re.search(r"rmse: ([0-9.]+)", done.stdout).group(1)) == pytest.approx(
+        ordered.score, rel=1e-6
+    )
+
+
+@pytest.mark.parametrize(
+    ("time", "error", "message"),
+    [
+        ("when", SchemaError, r"time: 'when' is not a column; columns are day, x, y"),
+        ("y", FieldguideError, r"time: 'y' is the target"),
+    ],
+)
+def test_time_column_is_checked_before_any_trial(time, error, message):
+    with pytest.raises(error, match=message):
+        search(_trending(60), "y", budget=None, trials=1, time=time, progress=False)
+
+
 def test_unknown_target_lists_the_columns(churn_csv):
     with pytest.raises(
         SchemaError, match=r"target 'chrun' is not a column; columns are customer_id, .*churn"

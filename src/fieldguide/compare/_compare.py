@@ -19,7 +19,7 @@ from fieldguide._backend import Backend, LocalBackend, get_backend
 from fieldguide._stats import corrected_resampled_ttest
 from fieldguide.compare._metrics import METRICS, Metric, can_output, metric_for, model_output
 from fieldguide.data import Schema, as_frame, infer_schema, read, splits, typed_column
-from fieldguide.errors import DataError, FieldguideError, SchemaError
+from fieldguide.errors import DataError, FieldguideError
 from fieldguide.pipeline import encode_target  # the pipeline's own task and ids
 
 ALPHA = 0.05
@@ -342,30 +342,11 @@ def _time_folds(
     frame: pl.DataFrame, schema: Schema, time: str, k: int, repeats: int, y: np.ndarray, classes: list | None
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Expanding-window folds over the column ``time``; every class must be in every training part."""
-    if time not in schema:
-        raise SchemaError(f"time: {time!r} is not a column; columns are {', '.join(schema.names)}")
-    spec = schema[time]
-    if spec.role == "target":
-        raise FieldguideError(f"time: {time!r} is the target; the folds need another column to order them")
-    if spec.kind not in ("datetime", "numeric"):
-        raise FieldguideError(f"time: {time!r} is a {spec.kind} column; expected a datetime or numeric one")
     if repeats != 1:
         raise FieldguideError(
             f"repeats: time-ordered folds are the same on every repeat; use 1, found {repeats}"
         )
-    values = frame.select(typed_column(spec, frame.schema[time])).to_series()
-    if values.null_count():
-        raise DataError(
-            f"time: {time!r} is missing in {values.null_count():,} row(s); every row needs a time"
-        )
-    folds = list(splits.time_split(values.to_numpy(), k=k))
-    # the windows expand: a class in the first training part is in every later one
-    absent = sorted(set(range(len(classes or ()))) - set(np.unique(y[folds[0][0]]).tolist()))
-    if absent:
-        raise DataError(
-            f"time: class {classes[absent[0]]!r} has no row before fold 1's test rows; use fewer folds"
-        )
-    return folds
+    return splits.time_folds(frame, schema, time, k=k, y=y, classes=classes)
 
 
 def _check_folds(y: np.ndarray, classes: list | None, folds: int, repeats: int) -> None:

@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from fieldguide.errors import DataError
+from fieldguide.data._schema import Schema, typed_column
+from fieldguide.errors import DataError, FieldguideError, SchemaError
 
 Split = tuple[np.ndarray, np.ndarray]
 
@@ -96,6 +97,48 @@ def time_split(
                 "train and test; use a smaller k or test_fraction"
             )
         yield np.sort(order[:start]), np.sort(order[start:stop])
+
+
+def time_folds(
+    frame: pl.DataFrame,
+    schema: Schema,
+    column: str,
+    *,
+    k: int | None = None,
+    test_fraction: float | None = None,
+    y: np.ndarray | None = None,
+    classes: list | None = None,
+) -> list[Split]:
+    """``time_split`` over a table's ``column``, checked first: a datetime or numeric column of ``schema``, not
+    the target, with a value in every row. With ``y`` (class ids into ``classes``), every class must have a row
+    in the first training part (the windows expand, so it is in every later one too); errors name ``time``, the
+    parameter a user gives the column with.
+
+    >>> from fieldguide.data import infer_schema
+    >>> table = pl.DataFrame({"day": [4, 1, 3, 2, 5, 6], "y": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]})
+    >>> [test.tolist() for _, test in time_folds(table, infer_schema(table, "y"), "day", k=2)]
+    [[0, 2], [4, 5]]
+    """
+    if column not in schema:
+        raise SchemaError(f"time: {column!r} is not a column; columns are {', '.join(schema.names)}")
+    spec = schema[column]
+    if spec.role == "target":
+        raise FieldguideError(f"time: {column!r} is the target; the folds need another column to order them")
+    if spec.kind not in ("datetime", "numeric"):
+        raise FieldguideError(f"time: {column!r} is a {spec.kind} column; expected a datetime or numeric one")
+    values = frame.select(typed_column(spec, frame.schema[column])).to_series()
+    if values.null_count():
+        raise DataError(
+            f"time: {column!r} is missing in {values.null_count():,} row(s); every row needs a time"
+        )
+    folds = list(time_split(values.to_numpy(), k, test_fraction=test_fraction))
+    if y is None or not classes:
+        return folds
+    absent = sorted(set(range(len(classes))) - set(np.unique(y[folds[0][0]]).tolist()))
+    if absent:
+        where = "fold 1's test rows; use fewer folds" if k is not None else "the holdout rows"
+        raise DataError(f"time: class {classes[absent[0]]!r} has no row before {where}")
+    return folds
 
 
 def stratified_sample(df: pl.DataFrame, target: str, n_rows: int, seed: int = 0) -> pl.DataFrame:

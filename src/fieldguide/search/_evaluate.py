@@ -46,14 +46,19 @@ class Plan:
     folds: list[tuple[np.ndarray, np.ndarray]]
     steps: list[Step]
     n_rows: int
+    time: str | None = None  # the column that orders the rows, when the folds follow time
 
     @property
     def description(self) -> str:
         if self.strategy == "cv":
+            if self.time is not None:
+                return f"{len(self.folds)} time-ordered folds by {self.time!r}"
             return f"{len(self.folds)}-fold cross-validation"
         n_test = len(self.folds[0][1])
+        latest = "" if self.time is None else f"the latest by {self.time!r}: "
         return (
-            f"holdout ({n_test:,} of {self.n_rows:,} rows; first fitted on {len(self.steps[0].rows):,} rows)"
+            f"holdout ({latest}{n_test:,} of {self.n_rows:,} rows; "
+            f"first fitted on {len(self.steps[0].rows):,} rows)"
         )
 
     @property
@@ -62,16 +67,33 @@ class Plan:
         return np.concatenate([self.folds[step.fold][1] for step in self.steps if step.rows is None])
 
 
-def plan(y_raw: np.ndarray, task: str, seed: int) -> Plan:
-    """k-fold CV for tables of at most ``CV_MAX_ROWS`` rows, else one stratified holdout split."""
+def plan(
+    y_raw: np.ndarray,
+    task: str,
+    seed: int,
+    ordered: tuple[pl.DataFrame, Schema, str] | None = None,
+    y: np.ndarray | None = None,
+    classes: list | None = None,
+) -> Plan:
+    """k-fold CV for tables of at most ``CV_MAX_ROWS`` rows, else one stratified holdout split of 1 in
+    ``HOLDOUT_FOLDS`` rows. With ``ordered`` (the table, its schema and a time column), the folds follow time:
+    expanding windows, or the latest rows as the holdout (``splits.time_folds``; ``y`` and ``classes``, the class
+    ids and names, check that every class has a row in the first training part)."""
     n = len(y_raw)
     labels = y_raw if task != "regression" else np.zeros(n)
+    time = None if ordered is None else ordered[2]
     if n <= CV_MAX_ROWS:
-        folds = list(splits.stratified_kfold(labels, k=CV_FOLDS, seed=seed))
-        return Plan("cv", folds, [Step(i) for i in range(CV_FOLDS)], n)
-    train, test = next(splits.stratified_kfold(labels, k=HOLDOUT_FOLDS, seed=seed))
+        if ordered is None:
+            folds = list(splits.stratified_kfold(labels, k=CV_FOLDS, seed=seed))
+        else:
+            folds = splits.time_folds(*ordered, k=CV_FOLDS, y=y, classes=classes)
+        return Plan("cv", folds, [Step(i) for i in range(CV_FOLDS)], n, time)
+    if ordered is None:
+        train, test = next(splits.stratified_kfold(labels, k=HOLDOUT_FOLDS, seed=seed))
+    else:
+        [(train, test)] = splits.time_folds(*ordered, test_fraction=1 / HOLDOUT_FOLDS, y=y, classes=classes)
     sample = np.random.default_rng(seed).choice(len(train), min(SAMPLE_ROWS, len(train) // 4), replace=False)
-    return Plan("holdout", [(train, test)], [Step(0, np.sort(sample)), Step(0)], n)
+    return Plan("holdout", [(train, test)], [Step(0, np.sort(sample)), Step(0)], n, time)
 
 
 @dataclass(frozen=True)

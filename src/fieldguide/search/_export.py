@@ -51,7 +51,15 @@ def script(
         "[:, 1]" if metric.needs == "ranking" and result.task == "binary" else ""
     )
     labels = "y" if result.task != "regression" else "np.zeros(len(y))"
-    if plan.strategy == "cv":
+    if plan.time is not None:
+        split = f"k={CV_FOLDS}" if plan.strategy == "cv" else f"test_fraction=1 / {HOLDOUT_FOLDS}"
+        folds = f"folds = splits.time_folds(table, schema, TIME, {split})"
+        how = (
+            f"{CV_FOLDS} time-ordered folds"
+            if plan.strategy == "cv"
+            else f"a holdout split (the latest 1 in {HOLDOUT_FOLDS} rows)"
+        )
+    elif plan.strategy == "cv":
         folds = f"folds = list(splits.stratified_kfold({labels}, k={CV_FOLDS}, seed=SEED))"
         how = f"{CV_FOLDS}-fold cross-validation"
     else:
@@ -63,6 +71,8 @@ def script(
     columns = f"\nIGNORE = [{listed}]  # columns no model learns from" if ignore else ""
     if missing:
         columns += f"\nMISSING = {json.dumps(missing, ensure_ascii=False)}  # raw values that mean missing"
+    if plan.time is not None:
+        columns += f"\nTIME = {_literal(plan.time)}  # the column that orders the rows: folds follow time"
     arguments = (", ignore=IGNORE" if ignore else "") + (", missing=MISSING" if missing else "")
     return f'''"""Rebuild the pipeline that `fieldguide train` chose for {source.name} (target {result.target!r}).
 

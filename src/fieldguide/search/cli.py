@@ -53,6 +53,11 @@ def train_command(
     missing: str = typer.Option(
         None, "--missing", help="COLUMN=VALUE items that mean missing, e.g. Glucose=0,job=unknown."
     ),
+    time_column: str = typer.Option(
+        None,
+        "--time",
+        help="Datetime or numeric column: score trials in time order (train on the past, test on what follows).",
+    ),
     backend: str = typer.Option("local", "--backend", help="local (in this process) or ray."),
     address: str = typer.Option(None, "--address", help="Ray cluster address (with --backend ray)."),
     gpus_per_task: float = typer.Option(
@@ -102,6 +107,7 @@ def train_command(
             models=None if models is None else comma_list(models),
             ignore=comma_list(ignore),
             missing=column_values(missing),
+            time=time_column,
             started=started,
         )
     except FieldguideError as error:
