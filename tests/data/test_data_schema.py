@@ -447,6 +447,18 @@ def test_validate_records_applies_the_same_rules() -> None:
     assert SCHEMA.validate_records([good]) == []
 
 
+def test_missing_fields_are_listed_record_by_record_in_the_schemas_column_order() -> None:
+    found = SCHEMA.validate_records([{"joined": "2024-02-01"}, {"age": 30}])
+    assert [(v.row, v.column) for v in found if v.rule == "missing_column"] == [
+        (0, "age"),
+        (0, "plan"),
+        (0, "active"),
+        (1, "plan"),
+        (1, "active"),
+        (1, "joined"),
+    ]
+
+
 def test_records_must_be_objects() -> None:
     with pytest.raises(SchemaError, match="expected a list of JSON objects"):
         SCHEMA.validate_records([1, 2])

@@ -296,11 +296,13 @@ class Schema:
         """
         frame = records_frame(records, self)
         features = [c.name for c in self.features]
-        absent = {(name, i) for i, record in enumerate(records) for name in features if name not in record}
         found = [
             Violation(name, "missing_column", "a field", "no such field", row=i)
-            for name, i in sorted(absent, key=lambda a: a[1])
-        ]
+            for i, record in enumerate(records)
+            for name in features
+            if name not in record
+        ]  # record by record, each in the schema's column order
+        absent = {(v.column, v.row) for v in found}
         return found + [v for v in _value_violations(self, frame) if (v.column, v.row) not in absent]
 
 
