@@ -98,6 +98,8 @@ def test_summary_shows_leaderboard_choice_registration_and_time(searched):
     text = _summary(result)
     assert "Leaderboard" in text and "5-fold cross-validation" in text
     assert "Registered churn version 1" in text
+    assert "fieldguide evaluate churn --challenger 1 --data HOLDOUT" in text
+    assert "fieldguide serve churn --version 1" in text
     assert f"{len(result.trials)} trials" in text
     assert "no budget" in text
 

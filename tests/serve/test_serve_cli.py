@@ -22,6 +22,21 @@ def test_an_unknown_model_is_one_red_line_and_exit_code_2(registry, tmp_path):
     assert "no model named 'nope'" in result.output and "Traceback" not in result.output
 
 
+def test_a_model_without_the_alias_says_how_to_serve_or_promote_it(registry):
+    registry.remove_alias(MODEL, "champion")
+    result = CliRunner().invoke(app, ["serve", MODEL, "--registry", registry.url])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    text = " ".join(result.output.split())
+    assert f"model '{MODEL}' has no alias 'champion' (its aliases: none)" in text
+    assert f"fieldguide serve {MODEL} --version 2" in text
+    assert (
+        f"fieldguide evaluate {MODEL} --challenger 2 --data HOLDOUT, then fieldguide promote {MODEL} 2"
+        in text
+    )
+    result = CliRunner().invoke(app, ["serve", MODEL, "--alias", "staging", "--registry", registry.url])
+    assert f"fieldguide models alias {MODEL} staging 2" in " ".join(result.output.split())
+
+
 def test_a_short_admin_token_is_refused(registry, monkeypatch):
     monkeypatch.setenv("FIELDGUIDE_ADMIN_TOKEN", "short")
     result = CliRunner().invoke(app, ["serve", MODEL, "--registry", registry.url])

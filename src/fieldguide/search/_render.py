@@ -90,9 +90,14 @@ def print_summary(result: Any, console: Any) -> None:
     for note in result.notes:
         console.print(f"Note: {note}", highlight=False)
     if result.registered is not None:
+        name, version = result.registered.name, result.registered.version
+        console.print(f"Registered [bold]{name}[/bold] version {version}.", highlight=False)
         console.print(
-            f"Registered [bold]{result.registered.name}[/bold] version {result.registered.version}.",
+            f"Next: gate it on rows it never saw (fieldguide evaluate {name} --challenger {version} --data "
+            f"HOLDOUT), promote it (fieldguide promote {name} {version}), serve the champion (fieldguide serve "
+            f"{name}); or serve it as it is: fieldguide serve {name} --version {version}",
             highlight=False,
+            markup=False,
         )
     if result.export is not None:
         console.print(f"Exported the pipeline as a script: {result.export}", highlight=False)

@@ -88,9 +88,10 @@ def serve(
             admin_token=os.environ.get(ADMIN_TOKEN_ENV) or None,
         )
         url = registry or _config.registry_url()
-        source = ModelSource(
-            Registry(url, artifact_root=artifacts), name, alias if version is None else version
-        )
+        store = Registry(url, artifact_root=artifacts)
+        if version is None and alias not in store.aliases(name):
+            raise FieldguideError(_no_alias(store, name, alias))
+        source = ModelSource(store, name, alias if version is None else version)
         served = source.load(source.current_version())
         app = create_app(source, settings, log_url=log_database or url, served=served)
     except FieldguideError as err:
@@ -104,3 +105,18 @@ def serve(
         highlight=False,
     )
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, timeout_graceful_shutdown=30)
+
+
+def _no_alias(registry, name: str, alias: str) -> str:
+    """Why model ``name`` cannot be served by ``alias`` yet, and the commands that would serve it."""
+    latest = registry.get(name).version
+    aliases = ", ".join(registry.aliases(name)) or "none"
+    hint = f"serve a version as it is: fieldguide serve {name} --version {latest}"
+    if alias == "champion":
+        hint += (
+            f"; or gate it and make it the champion: fieldguide evaluate {name} --challenger {latest} "
+            f"--data HOLDOUT, then fieldguide promote {name} {latest}"
+        )
+    else:
+        hint += f"; or point the alias at it: fieldguide models alias {name} {alias} {latest}"
+    return f"model {name!r} has no alias {alias!r} (its aliases: {aliases}); {hint}"
