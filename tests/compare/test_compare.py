@@ -164,6 +164,24 @@ def test_every_model_is_scored_on_the_same_folds_as_scikit_learn_would_be(regres
         assert rows["n_test"].to_list() == [len(test) for _, test in folds]
 
 
+def test_each_folds_featurizer_is_fitted_once_for_every_model(regression, monkeypatch):
+    fitted_on = []
+    fit = Featurizer.fit
+
+    def counting(self, frame):
+        fitted_on.append(frame.height)
+        return fit(self, frame)
+
+    monkeypatch.setattr(Featurizer, "fit", counting)
+    models = ["LinearRegression", "Ridge", "DecisionTreeRegressor"]
+    result = compare(regression, "y", models=models, folds=3, repeats=2, progress=False)
+    assert result.results.height == 4 * 6  # the dummy baseline and three models on six folds
+    assert (
+        fitted_on
+        == result.results.filter(pl.col("model") == "Ridge").sort("repeat", "fold")["n_train"].to_list()
+    )
+
+
 def test_recommendation_follows_the_corrected_t_test(regression):
     result = compare(
         regression, "y", models=["LinearRegression", "Lasso"], folds=3, repeats=2, progress=False

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import json
 import math
 import time
+import uuid
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -26,8 +28,9 @@ ALPHA = 0.05
 
 
 class FoldResult(NamedTuple):
-    """One model on one fold: score, seconds to fit and to predict, or the error (score and times None); the
-    first warning its fit or prediction gave (a ``ConvergenceWarning``, say), if any."""
+    """One model on one fold: score, seconds to fit and to predict (the model on the fold's features; the
+    featurizer is fitted once per fold, for every model alike), or the error (score and times None); the first
+    warning its fit or prediction gave (a ``ConvergenceWarning``, say), if any."""
 
     model: str
     repeat: int
@@ -237,7 +240,8 @@ def compare(
         _check_folds(y, None, folds, repeats)
         folds_ = _time_folds(frame, schema, time, folds, repeats, y, classes)
     shared = _Shared(frame, schema, target, y, folds_, folds, task, metric_.name, seed, candidates)
-    items = [(c.name, s) for c in candidates for s in range(len(folds_))]
+    # fold by fold, so that each fold's features serve every model before the next fold's are made
+    items = [(c.name, s) for s in range(len(folds_)) for c in candidates]
     names = [f"{name}, repeat {s // folds + 1} fold {s % folds + 1}" for name, s in items]
     runner = get_backend(backend) if isinstance(backend, str) else backend
     if isinstance(runner, LocalBackend) and runner.n_jobs == 1:
@@ -379,6 +383,7 @@ class _Shared:
     metric: str
     seed: int
     candidates: list[Candidate]
+    token: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex)  # names its folds' features
 
 
 @functools.cache
@@ -398,8 +403,8 @@ def _compilations() -> list[int]:
 
 
 def _fit_fold(item: tuple[str, int], shared: _Shared) -> FoldResult:
-    """Fit one model's pipeline on one fold's training part and score it on the test part; record a failure,
-    and the first warning (notes on a model's folds are shown once after the table, not printed mid-progress)."""
+    """Fit one model on one fold's training part and score it on the test part; record a failure, and the first
+    warning (notes on a model's folds are shown once after the table, not printed mid-progress)."""
     name, split = item
     train, test = shared.folds[split]
     estimator = next(c.estimator for c in shared.candidates if c.name == name)
@@ -407,7 +412,7 @@ def _fit_fold(item: tuple[str, int], shared: _Shared) -> FoldResult:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            score, fit_time, predict_time = _fit_and_score(name, train, test, estimator, shared)
+            score, fit_time, predict_time = _fit_and_score(split, estimator, shared)
         except Exception as failure:  # any model error is a result of the comparison, not a crash of it
             error = f"{type(failure).__name__}: {failure}"
     warning = f"{caught[0].category.__name__}: {caught[0].message}" if caught else None
@@ -417,32 +422,53 @@ def _fit_fold(item: tuple[str, int], shared: _Shared) -> FoldResult:
     )
 
 
-def _fit_and_score(name: str, train, test, estimator, shared: _Shared) -> tuple[float, float, float]:
-    """Score, fit and predict seconds. Fit time is ``Pipeline.fit`` (featurizer, model and its reference
-    statistics); predict time the test part's features and the model's output. When the fit or prediction
-    compiled JAX code (a zoo model's first fold in a process, or a new shape), it fits and predicts again and keeps
-    the second timing, so that compilation is not charged to one fold; models that compile nothing (scikit-learn's,
-    the boosters) fit once. Refitting on every new feature count instead fitted 288 pipelines for 180 folds on
-    Ames housing, forests included.
-    """
-    from fieldguide.pipeline import Pipeline
+# The featurized folds this process made last: (token, split) -> (X_train, X_test). Tasks come fold by fold, so
+# one fold's features serve every model; the second entry covers a worker that takes the next fold's first task
+# before the last model of the previous fold.
+_FEATURES: collections.OrderedDict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = collections.OrderedDict()
+_FEATURES_KEPT = 2
 
+
+def _features(split: int, shared: _Shared) -> tuple[np.ndarray, np.ndarray]:
+    """The fold's training and test features, from a featurizer fitted on its training part only (what
+    ``Pipeline.fit`` does); made once per fold and process."""
+    key = (shared.token, split)
+    if key not in _FEATURES:
+        from fieldguide.data import Featurizer
+
+        train, test = shared.folds[split]
+        featurizer = Featurizer(shared.schema).fit(shared.frame[train])
+        _FEATURES[key] = (featurizer.transform(shared.frame[train]), featurizer.transform(shared.frame[test]))
+        while len(_FEATURES) > _FEATURES_KEPT:
+            _FEATURES.popitem(last=False)
+    return _FEATURES[key]
+
+
+def _fit_and_score(split: int, estimator: Any, shared: _Shared) -> tuple[float, float, float]:
+    """Score, fit and predict seconds of a clone of ``estimator`` on the fold's features. When the fit or
+    prediction compiled JAX code (a zoo model's first fold in a process, or a new shape), it fits and predicts
+    again and keeps the second timing, so that compilation is not charged to one fold; models that compile nothing
+    (scikit-learn's, the boosters) fit once. Refitting on every new feature count instead fitted 288 models for
+    180 folds on Ames housing, forests included.
+    """
+    from sklearn.base import clone
+
+    train, test = shared.folds[split]
+    X_train, X_test = _features(split, shared)
     metric = METRICS[shared.metric]
     compiled = _compilations()
     for _ in range(2):
         before = compiled[0]
+        model = clone(estimator)
         start = time.perf_counter()
-        pipe = Pipeline.fit(
-            shared.frame[train], shared.target, estimator, schema=shared.schema, seed=shared.seed
-        )
+        model.fit(X_train, shared.y[train])
         fit_time = time.perf_counter() - start
         start = time.perf_counter()
-        features = pipe.featurizer.transform(shared.frame[test])
-        output = model_output(pipe.model, features, metric, shared.task)
+        output = model_output(model, X_test, metric, shared.task)
         predict_time = time.perf_counter() - start
         if compiled[0] == before:
             break
-    classes = np.arange(len(pipe.classes_)) if pipe.classes_ else None
+    classes = None if shared.task == "regression" else np.arange(int(shared.y.max()) + 1)
     return float(metric.fn(shared.y[test], output, classes)), fit_time, predict_time
 
 
