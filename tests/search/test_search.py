@@ -166,6 +166,7 @@ def test_ignored_columns_and_missing_values_carry_through_the_search_the_pipelin
         refund=pl.col("churn") * 30.0,  # known after churn
         age=pl.col("age").fill_null(-1),  # missing ages written as -1
     )
+    table = table.with_columns(churn=pl.when(pl.int_range(300) % 15 == 0).then(None).otherwise("churn"))
     table.write_csv(path)
     options = {
         "budget": None,
@@ -194,6 +195,8 @@ def test_ignored_columns_and_missing_values_carry_through_the_search_the_pipelin
     np.testing.assert_allclose(result.pipeline.predict_proba(served), result.pipeline.predict_proba(table))
     text = result.export.read_text()
     assert 'IGNORE = ["refund"]' in text and 'MISSING = {"age": ["-1"]}' in text
+    assert result.notes[0] == "20 row(s) without a value of 'churn' were left out"
+    assert "table = labelled_rows(table, schema, TARGET)" in text  # the script leaves out the same rows
     assert "infer_schema(table, target=TARGET, ignore=IGNORE, missing=MISSING)" in text
     assert _run_export(result, tmp_path / "rebuilt") == pytest.approx(result.score, abs=1e-6)
     rebuilt = Pipeline.load(tmp_path / "rebuilt")

@@ -20,7 +20,7 @@ import polars as pl
 from fieldguide._backend import Backend, LocalBackend, get_backend
 from fieldguide._stats import corrected_resampled_ttest
 from fieldguide.compare._metrics import METRICS, Metric, can_output, metric_for, model_output
-from fieldguide.data import Schema, as_frame, infer_schema, read, splits, typed_column
+from fieldguide.data import Schema, as_frame, infer_schema, labelled_rows, read, splits
 from fieldguide.errors import DataError, FieldguideError
 from fieldguide.pipeline import encode_target  # the pipeline's own task and ids
 
@@ -227,7 +227,7 @@ def compare(
     """
     frame = read(data) if isinstance(data, str | Path) else as_frame(data)
     schema = infer_schema(frame, target, ignore=ignore, missing=missing)
-    frame = _labelled(frame, schema, target)
+    frame = labelled_rows(frame, schema, target)  # a comparison needs labels; the others are left out
     _, task, classes, y = encode_target(frame, target, schema)
     metric_ = metric_for(metric, task)
     candidates = _candidates(task, y, metric_, models, seed)
@@ -266,15 +266,6 @@ def compare(
 
 
 # -- setting up ------------------------------------------------------------------------------------------------
-def _labelled(frame: pl.DataFrame, schema: Schema, target: str) -> pl.DataFrame:
-    """The rows whose target is present (a comparison needs labels; the others are left out)."""
-    typed = frame.select(typed_column(schema[target], frame.schema[target])).to_series()
-    labelled = frame.filter(typed.is_not_null())
-    if labelled.height == 0:
-        raise DataError(f"target {target!r}: every value is missing")
-    return labelled
-
-
 def zoo(task: str, seed: int = 0) -> list[Candidate]:
     """The zoo's models for ``task`` with default hyperparameters, seeded where they take a ``random_state``
     and on one thread where they take ``n_jobs`` (workers run folds in parallel; boosters whose threads fight over

@@ -6,9 +6,10 @@
   ``validate_records`` returning ``Violation``s.
 - ``Featurizer``: fitted on training data, plain-JSON state, one code path for tables and JSON records.
 - ``splits``: stratified, grouped and time-ordered folds, stratified sampling. ``synthetic``: seeded tables.
-- ``as_frame``, ``typed_column``, ``typed_frame``, ``records_frame``, ``value_counts``: the building blocks
-  other capabilities share (any table to Polars; a raw column to its kind's type; JSON records to a typed frame;
-  distinct values with their counts, whatever the column is called).
+- ``as_frame``, ``typed_column``, ``typed_frame``, ``records_frame``, ``value_counts``, ``labelled_rows``: the
+  building blocks other capabilities share (any table to Polars; a raw column to its kind's type; JSON records to
+  a typed frame; distinct values with their counts, whatever the column is called; the rows whose target has a
+  value).
 
 >>> from fieldguide.data import Featurizer, infer_schema, synthetic
 >>> df = synthetic.customers(100)
@@ -26,6 +27,7 @@ from fieldguide.data._schema import (
     Violation,
     as_frame,
     infer_schema,
+    labelled_rows,
     records_frame,
     typed_column,
     typed_frame,
@@ -41,6 +43,7 @@ __all__ = [
     "Violation",
     "as_frame",
     "infer_schema",
+    "labelled_rows",
     "read",
     "records_frame",
     "splits",

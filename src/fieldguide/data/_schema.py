@@ -12,7 +12,7 @@ from typing import Any, Literal
 import polars as pl
 
 from fieldguide.data._read import MISSING_TOKENS
-from fieldguide.errors import SchemaError
+from fieldguide.errors import DataError, SchemaError
 
 Kind = Literal["numeric", "categorical", "boolean", "datetime", "text", "identifier"]
 Role = Literal["feature", "target", "identifier", "ignored"]
@@ -381,6 +381,21 @@ def _dtype(name: str) -> pl.DataType | None:
 # ---------------------------------------------------------------------------------------------------------------
 # Typing: raw column (any dtype) -> the column's canonical type for its kind. Shared by validation, inference and
 # the featurizer, for tables and records alike.
+
+
+def labelled_rows(frame: pl.DataFrame, schema: Schema, target: str) -> pl.DataFrame:
+    """The rows of ``frame`` whose ``target`` has a value as ``schema`` reads it (a spelling of missing, or a
+    value declared missing, is none): what a model can learn from. ``DataError`` when no row has one.
+
+    >>> table = pl.DataFrame({"x": [1, 2, 3], "y": ["a", "NA", "b"]})
+    >>> labelled_rows(table, infer_schema(table, "y"), "y")["x"].to_list()
+    [1, 3]
+    """
+    typed = frame.select(typed_column(schema[target], frame.schema[target])).to_series()
+    labelled = frame.filter(typed.is_not_null())
+    if labelled.height == 0:
+        raise DataError(f"target {target!r}: every value is missing")
+    return labelled
 
 
 def typed_column(spec: ColumnSpec, dtype: pl.DataType) -> pl.Expr:

@@ -28,10 +28,11 @@ def script(
     path: Path,
     ignore: list[str],
     missing: dict[str, list[str]],
+    unlabelled: int = 0,
 ) -> str:
     """The text of a script that rebuilds ``result``'s pipeline from ``source`` (leaving out the columns in
-    ``ignore``, reading the ``missing`` values as null), prints its validation score (the search's evaluation, on
-    the same folds) and saves it."""
+    ``ignore``, reading the ``missing`` values as null, and leaving out the ``unlabelled`` rows without a target
+    value), prints its validation score (the search's evaluation, on the same folds) and saves it."""
     metric = result.metric
     members = [(record.model, record.params, weight) for record, weight in result.members]
     fixed = {c.name: c.fixed(result.seed) for c in pool}
@@ -73,6 +74,12 @@ def script(
         columns += f"\nMISSING = {json.dumps(missing, ensure_ascii=False)}  # raw values that mean missing"
     if plan.time is not None:
         columns += f"\nTIME = {_literal(plan.time)}  # the column that orders the rows: folds follow time"
+    labelled = (
+        f"\ntable = labelled_rows(table, schema, TARGET)  # {unlabelled:,} row(s) without a target value left out"
+        if unlabelled
+        else ""
+    )
+    data_imports = "infer_schema, labelled_rows, read, splits" if unlabelled else "infer_schema, read, splits"
     arguments = (", ignore=IGNORE" if ignore else "") + (", missing=MISSING" if missing else "")
     return f'''"""Rebuild the pipeline that `fieldguide train` chose for {source.name} (target {result.target!r}).
 
@@ -87,7 +94,7 @@ import sys
 import numpy as np
 
 from fieldguide.compare import METRICS
-from fieldguide.data import infer_schema, read, splits
+from fieldguide.data import {data_imports}
 {imports}
 from fieldguide.pipeline import Pipeline
 
@@ -99,7 +106,7 @@ OUTPUT = sys.argv[1] if len(sys.argv) > 1 else {_literal(source.name.split(".")[
 {model_code}
 
 table = read(DATA)
-schema = infer_schema(table, target=TARGET{arguments})
+schema = infer_schema(table, target=TARGET{arguments}){labelled}
 y = table[TARGET].to_numpy()
 
 # The search's evaluation: the same folds; each fold fits its own featurizer and model on its training rows.

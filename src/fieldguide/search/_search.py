@@ -17,7 +17,7 @@ import numpy as np
 
 from fieldguide._backend import Backend, LocalBackend, get_backend
 from fieldguide.compare._metrics import Metric, metric_for
-from fieldguide.data import as_frame, infer_schema, read
+from fieldguide.data import as_frame, infer_schema, labelled_rows, read
 from fieldguide.errors import FieldguideError, SchemaError
 from fieldguide.search import _ensemble, _evaluate, _space
 
@@ -173,9 +173,10 @@ def search(
 
     from fieldguide.pipeline import encode_target
 
-    schema, task, classes, y = encode_target(
-        frame, target, infer_schema(frame, target, ignore=ignore, missing=missing)
-    )
+    inferred = infer_schema(frame, target, ignore=ignore, missing=missing)
+    labelled = labelled_rows(frame, inferred, target)  # a model learns from labelled rows only
+    unlabelled, frame = frame.height - labelled.height, labelled
+    schema, task, classes, y = encode_target(frame, target, inferred)
     declared = {name: list(schema[name].missing_values) for name in missing or {}}
     metric_ = metric_for(metric, task)
     pool = _space.candidates(task, y, None if models is None else list(models))
@@ -195,6 +196,8 @@ def search(
     sign = 1.0 if metric_.greater_is_better else -1.0
     ranked = sorted(complete, key=lambda r: (-sign * r.score, r.number))
     members, score, notes = _choose(ranked, outputs, shared, metric_, task, plan, clock, seed)
+    if unlabelled:
+        notes.insert(0, f"{unlabelled:,} row(s) without a value of {target!r} were left out")
     estimator = _estimator(members, pool, seed)
     settings = {
         "search": {
@@ -251,7 +254,8 @@ def search(
         from fieldguide.search._export import script
 
         atomic_write_bytes(
-            export_path, script(result, source, plan, pool, export_path, list(ignore), declared).encode()
+            export_path,
+            script(result, source, plan, pool, export_path, list(ignore), declared, unlabelled).encode(),
         )
         result.export = export_path
     result.wall_s = perf_counter() - started
