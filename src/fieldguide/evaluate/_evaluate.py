@@ -190,9 +190,15 @@ def evaluate_frame(
             raise DataError(f"{role} column {column!r} is not in {where}; its columns are {frame.columns}")
     if frame.height == 0:
         raise DataError(f"{where}: no rows to evaluate on")
+    notes = []
+    unlabelled = frame.get_column(target).null_count()
+    if unlabelled == frame.height:
+        raise DataError(f"target {target!r} in {where}: every value is missing; no row to evaluate on")
+    if unlabelled:  # labels that have not arrived yet: every model is scored on the labelled rows alike
+        frame = frame.filter(pl.col(target).is_not_null())
+        notes.append(f"{unlabelled:,} row(s) without a value of {target!r} were left out")
 
     out = _outputs(pipeline, frame, target, where)
-    notes = []
     names = tuple(
         n for n in TASK_METRICS[pipeline.task] if out.proba is not None or not METRICS[n].needs_proba
     )
@@ -260,8 +266,6 @@ def evaluate_frame(
 def _outputs(pipeline: Any, frame: pl.DataFrame, target: str, where: str) -> Outputs:
     """The truth (class ids in the pipeline's class order, or values) and the pipeline's answers."""
     column = frame.get_column(target)
-    if column.null_count():
-        raise DataError(f"target {target!r} in {where}: {column.null_count()} missing value(s)")
     if pipeline.task == "regression":
         try:
             y = column.cast(pl.Float64).to_numpy()

@@ -295,7 +295,7 @@ def run_gate(
         detail = verdict.to_dict() | {
             "champion_version": champion_version,
             "data": where,
-            "rows": frame.height,
+            "rows": evaluations["challenger"].rows,
             "rows_sha256": evaluations["challenger"].rows_sha256,
         }
         event = reg.record_event(name, chosen.version, kind="gate", detail=detail)
