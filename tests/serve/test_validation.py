@@ -243,3 +243,38 @@ def test_refusals_are_counted_by_kind(server):
     metrics = httpx.get(f"{server.url}/metrics").text
     assert 'fieldguide_errors_total{kind="malformed_json"}' in metrics
     assert 'fieldguide_requests_total{route="predict",status="400"}' in metrics
+
+
+def test_an_answer_json_cannot_carry_is_refused_naming_the_inputs_out_of_range(tmp_path):
+    """A log-link model's prediction for an input far beyond training overflows to infinity: the request gets a
+    422 naming the row and the input, where it got a 500 (JSON has no infinity); other requests are answered."""
+    import numpy as np
+    import polars as pl
+
+    from fieldguide.models import PoissonRegressor
+    from fieldguide.pipeline import Pipeline
+    from fieldguide.registry import Registry
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-2, 2, size=300)
+    table = pl.DataFrame({"x": x, "y": rng.poisson(np.exp(1 + x))})
+    saved = Pipeline.fit(table, "y", PoissonRegressor()).save(tmp_path / "poisson")
+    with Registry(f"sqlite:///{tmp_path / 'r.db'}", artifact_root=tmp_path / "artifacts") as registry:
+        registry.register(MODEL, saved)
+        with serving(registry, f"sqlite:///{tmp_path / 'log.db'}", ref=1) as running:
+            bad = {"records": [{"x": 1.0}, {"x": 1e6}]}
+            response = httpx.post(f"{running.url}/predict", json=bad)
+            assert response.status_code == 422, response.text
+            low, high = table["x"].min(), table["x"].max()
+            assert response.json()["error"] == (
+                f"the model's answer for row(s) 1 is not a finite number; row 1 has x = 1e+06 (training range "
+                f"{low:g} to {high:g}); check those inputs"
+            )
+            oip = {"inputs": [{"name": "x", "shape": [1], "datatype": "FP64", "data": [1e6]}]}
+            assert httpx.post(f"{running.url}/v2/models/{MODEL}/infer", json=oip).status_code == 422
+            good = httpx.post(f"{running.url}/predict", json={"records": [{"x": 1.0}]})
+            assert good.status_code == 200 and good.json()["predictions"][0] == pytest.approx(
+                np.e**2, rel=0.2
+            )
+            metrics = httpx.get(f"{running.url}/metrics").text
+            assert 'fieldguide_errors_total{kind="non_finite_prediction"} 2.0' in metrics

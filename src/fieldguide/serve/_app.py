@@ -25,7 +25,15 @@ from fieldguide.serve._batching import Job, MicroBatcher
 from fieldguide.serve._log import PredictionLog
 from fieldguide.serve._metrics import CONTENT_TYPE, Metrics
 from fieldguide.serve._model import ModelSource, Served, example_record
-from fieldguide.serve._requests import OUTPUTS, Rejected, infer_records, parse_json, predict_records, screen
+from fieldguide.serve._requests import (
+    OUTPUTS,
+    Rejected,
+    infer_records,
+    parse_json,
+    predict_records,
+    screen,
+    unanswerable,
+)
 from fieldguide.serve._settings import ServeSettings
 
 logger = logging.getLogger("fieldguide.serve")
@@ -181,7 +189,8 @@ class Server:
         start = 0  # the padding's results, at the end, are left out
         for i, warnings in accepted:
             stop = start + len(jobs[i].records)
-            outcomes[i] = (results[start:stop], warnings)
+            part = results[start:stop]
+            outcomes[i] = unanswerable(part, jobs[i].records, served.schema) or (part, warnings)
             start = stop
 
     # -- answering ---------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ pipeline's schema in the model thread (:func:`screen`), one ``validate_records``
 from __future__ import annotations
 
 import json
+import math
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from itertools import accumulate
@@ -290,6 +291,45 @@ def screen(schema: Schema, requests: Sequence[Sequence[Mapping[str, Any]]], stri
         else:
             verdicts.append(summarize_each(violations))
     return verdicts
+
+
+def unanswerable(
+    results: Sequence[Mapping[str, Any]], records: Sequence[Record], schema: Schema
+) -> Rejected | None:
+    """A request whose answers hold a number JSON cannot carry (a log-link model's ``exp`` of an input far beyond
+    anything seen in training overflows to infinity): HTTP 422 naming the rows, and the numeric inputs of the
+    first that lie outside their training range. None when every answer is finite."""
+    rows = [i for i, result in enumerate(results) if not _finite(result)]
+    if not rows:
+        return None
+    first = records[rows[0]]
+    outside = []
+    for spec in schema.features:
+        low, high, value = spec.min, spec.max, first.get(spec.name)
+        if spec.kind != "numeric" or low is None or high is None or isinstance(value, bool):
+            continue
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            continue
+        if not low <= number <= high:
+            outside.append(f"{spec.name} = {number:g} (training range {low:g} to {high:g})")
+    listed = ", ".join(map(str, rows[:_SHOWN])) + (
+        f" and {len(rows) - _SHOWN} more" if len(rows) > _SHOWN else ""
+    )
+    why = f"; row {rows[0]} has {', '.join(outside)}" if outside else ""
+    return Rejected(
+        422,
+        "non_finite_prediction",
+        f"the model's answer for row(s) {listed} is not a finite number{why}; check those inputs",
+    )
+
+
+def _finite(result: Mapping[str, Any]) -> bool:
+    prediction = result["prediction"]
+    if isinstance(prediction, float) and not math.isfinite(prediction):
+        return False
+    return all(math.isfinite(p) for p in (result.get("probabilities") or {}).values())
 
 
 def summarize(violations: Sequence[Violation]) -> str:
