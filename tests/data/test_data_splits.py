@@ -117,6 +117,29 @@ def test_time_split_expanding_windows() -> None:
         list(splits.time_split(np.zeros(10), 2))
 
 
+def test_time_folds_say_how_many_folds_a_column_of_few_values_allows() -> None:
+    from fieldguide.data import infer_schema
+
+    table = pl.DataFrame({"year": [2007] * 30 + [2008] * 35 + [2009] * 35, "y": np.arange(100.0)})
+    schema = infer_schema(table, "y")
+    with pytest.raises(
+        DataError,
+        match=r"time: 'year' takes 3 distinct value\(s\), too few to cut 5 time-ordered folds \(rows that share "
+        r"a time stay on one side of each cut\); at most 2 folds can be cut",
+    ):
+        splits.time_folds(table, schema, "year", k=5)
+    folds = splits.time_folds(table, schema, "year", k=5, shrink=True)
+    assert [sorted(set(table["year"][test])) for _, test in folds] == [[2008], [2009]]
+    single = table.with_columns(year=pl.lit(2007))
+    with pytest.raises(
+        DataError,
+        match=r"takes 1 distinct value\(s\), too few to hold out the latest rows \(rows that share a time",
+    ):
+        splits.time_folds(single, infer_schema(single, "y"), "year", test_fraction=0.2)
+    with pytest.raises(DataError, match=r"too few to cut 2 time-ordered folds .*cut\)$"):
+        splits.time_folds(single, infer_schema(single, "y"), "year", k=2, shrink=True)
+
+
 @settings(max_examples=60, deadline=None)
 @given(y=labels, n_rows=st.integers(4, 60), seed=st.integers(0, 100))
 def test_stratified_sample_keeps_proportions(y, n_rows, seed) -> None:

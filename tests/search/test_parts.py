@@ -104,6 +104,9 @@ def test_time_ordered_plans_score_later_rows_than_they_train_on():
     assert cv.strategy == "cv" and cv.description == "5 time-ordered folds by 'day'"
     for train, test in cv.folds:
         assert days[train].max() < days[test].min()
+    years = small.with_columns(day=(pl.int_range(500) + 100) // 200)  # three values: two folds, not five
+    fewer = _evaluate.plan(years["y"].to_numpy(), "binary", 0, (years, infer_schema(years, "y"), "day"))
+    assert fewer.description == "2 time-ordered folds by 'day'" and len(fewer.steps) == 2
     holdout = _evaluate.plan(big["y"].to_numpy(), "binary", 0, (big, schema, "day"))
     [(train, test)] = holdout.folds
     assert np.array_equal(np.sort(days[test]), np.arange(12_000, 15_000))  # the latest fifth

@@ -6,7 +6,7 @@ Every splitter yields ``(train_idx, test_idx)`` pairs of sorted int64 NumPy arra
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -108,11 +108,13 @@ def time_folds(
     test_fraction: float | None = None,
     y: np.ndarray | None = None,
     classes: list | None = None,
+    shrink: bool = False,
 ) -> list[Split]:
     """``time_split`` over a table's ``column``, checked first: a datetime or numeric column of ``schema``, not
     the target, with a value in every row. With ``y`` (class ids into ``classes``), every class must have a row
     in the first training part (the windows expand, so it is in every later one too); errors name ``time``, the
-    parameter a user gives the column with.
+    parameter a user gives the column with. With ``shrink``, fewer than ``k`` folds (at least 2) when the
+    column's values cannot be cut into ``k`` (a year column of three years gives 2).
 
     >>> from fieldguide.data import infer_schema
     >>> table = pl.DataFrame({"day": [4, 1, 3, 2, 5, 6], "y": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]})
@@ -131,7 +133,16 @@ def time_folds(
         raise DataError(
             f"time: {column!r} is missing in {values.null_count():,} row(s); every row needs a time"
         )
-    folds = list(time_split(values.to_numpy(), k, test_fraction=test_fraction))
+    times = values.to_numpy()
+    folds = _cut(times, range(k, 1, -1) if shrink and k is not None else [k], test_fraction)
+    if folds is None:
+        cut = "hold out the latest rows" if k is None else f"cut {k} time-ordered folds"
+        most = None if k is None else _cut(times, range(k - 1, 1, -1))
+        fit = f"; at most {len(most)} folds can be cut" if most else ""
+        raise DataError(
+            f"time: {column!r} takes {values.n_unique():,} distinct value(s), too few to {cut} (rows that "
+            f"share a time stay on one side of each cut){fit}"
+        )
     if y is None or not classes:
         return folds
     absent = sorted(set(range(len(classes))) - set(np.unique(y[folds[0][0]]).tolist()))
@@ -139,6 +150,19 @@ def time_folds(
         where = "fold 1's test rows; use fewer folds" if k is not None else "the holdout rows"
         raise DataError(f"time: class {classes[absent[0]]!r} has no row before {where}")
     return folds
+
+
+def _cut(
+    times: np.ndarray, counts: Iterable[int | None], test_fraction: float | None = None
+) -> list[Split] | None:
+    """``time_split``'s splits with the first number of folds in ``counts`` that the times allow (``[None]`` with
+    ``test_fraction``: its one split); None when none does."""
+    for n_folds in counts:
+        try:
+            return list(time_split(times, n_folds, test_fraction=test_fraction))
+        except DataError:
+            continue
+    return None
 
 
 def stratified_sample(df: pl.DataFrame, target: str, n_rows: int, seed: int = 0) -> pl.DataFrame:

@@ -86,8 +86,8 @@ def plan(
         if ordered is None:
             folds = list(splits.stratified_kfold(labels, k=CV_FOLDS, seed=seed))
         else:
-            folds = splits.time_folds(*ordered, k=CV_FOLDS, y=y, classes=classes)
-        return Plan("cv", folds, [Step(i) for i in range(CV_FOLDS)], n, time)
+            folds = splits.time_folds(*ordered, k=CV_FOLDS, y=y, classes=classes, shrink=True)
+        return Plan("cv", folds, [Step(i) for i in range(len(folds))], n, time)
     if ordered is None:
         train, test = next(splits.stratified_kfold(labels, k=HOLDOUT_FOLDS, seed=seed))
     else:

@@ -53,10 +53,10 @@ def script(
     )
     labels = "y" if result.task != "regression" else "np.zeros(len(y))"
     if plan.time is not None:
-        split = f"k={CV_FOLDS}" if plan.strategy == "cv" else f"test_fraction=1 / {HOLDOUT_FOLDS}"
+        split = f"k={len(plan.folds)}" if plan.strategy == "cv" else f"test_fraction=1 / {HOLDOUT_FOLDS}"
         folds = f"folds = splits.time_folds(table, schema, TIME, {split})"
         how = (
-            f"{CV_FOLDS} time-ordered folds"
+            f"{len(plan.folds)} time-ordered folds"
             if plan.strategy == "cv"
             else f"a holdout split (the latest 1 in {HOLDOUT_FOLDS} rows)"
         )

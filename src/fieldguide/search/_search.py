@@ -143,8 +143,9 @@ def search(
         missing: raw values that mean missing, per column (``{"glucose": [0]}``): read as null in training and
             by the served model alike (they are kept in its schema).
         time: a datetime or numeric column that orders the rows: trials are then scored on the future, by
-            expanding-window folds (CV: fold i trains on the earliest i/6 of the rows, tests on the next 1/6) or
-            with the latest fifth of the rows as the holdout. The final refit uses every row.
+            expanding-window folds (CV: fold i trains on the earliest i/6 of the rows, tests on the next 1/6;
+            fewer folds when the column's values cannot be cut into 5) or with the latest fifth of the rows as the
+            holdout. The final refit uses every row.
         progress: show a live progress bar with the best score so far.
         started: the ``time.perf_counter()`` at which the budget began (default: now), so that a caller such as
             the CLI counts its own imports.
