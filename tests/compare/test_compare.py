@@ -176,6 +176,7 @@ def test_each_folds_featurizer_is_fitted_once_for_every_model(regression, monkey
     models = ["LinearRegression", "Ridge", "DecisionTreeRegressor"]
     result = compare(regression, "y", models=models, folds=3, repeats=2, progress=False)
     assert result.results.height == 4 * 6  # the dummy baseline and three models on six folds
+    assert not compare_module._FEATURES  # the folds' features are not kept past the comparison
     assert (
         fitted_on
         == result.results.filter(pl.col("model") == "Ridge").sort("repeat", "fold")["n_train"].to_list()

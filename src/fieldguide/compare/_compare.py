@@ -248,16 +248,19 @@ def compare(
         _use_every_core(candidates)
     from fieldguide.compare._render import live_progress
 
-    with live_progress([c.name for c in candidates], len(folds_), metric_, progress) as on_result:
-        records = runner.map(
-            _fit_fold,
-            items,
-            shared=shared,
-            description="Cross-validating",
-            names=names,
-            on_result=lambda i, record: on_result(record),
-            show_progress=False,
-        )
+    try:
+        with live_progress([c.name for c in candidates], len(folds_), metric_, progress) as on_result:
+            records = runner.map(
+                _fit_fold,
+                items,
+                shared=shared,
+                description="Cross-validating",
+                names=names,
+                on_result=lambda i, record: on_result(record),
+                show_progress=False,
+            )
+    finally:
+        _FEATURES.clear()  # folds run in this process: their features are not kept past the comparison
     results = pl.DataFrame(records, schema=_RESULT_SCHEMA, orient="row")
     summary, recommendation = _summarize(results, metric_, {c.name: c.complexity for c in candidates})
     return Comparison(
@@ -415,7 +418,8 @@ def _fit_fold(item: tuple[str, int], shared: _Shared) -> FoldResult:
 
 # The featurized folds this process made last: (token, split) -> (X_train, X_test). Tasks come fold by fold, so
 # one fold's features serve every model; the second entry covers a worker that takes the next fold's first task
-# before the last model of the previous fold.
+# before the last model of the previous fold. Only the current comparison's folds are kept: ``compare`` empties
+# it when done, and a worker that meets a new comparison drops the last one's.
 _FEATURES: collections.OrderedDict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = collections.OrderedDict()
 _FEATURES_KEPT = 2
 
@@ -426,6 +430,9 @@ def _features(split: int, shared: _Shared) -> tuple[np.ndarray, np.ndarray]:
     key = (shared.token, split)
     if key not in _FEATURES:
         from fieldguide.data import Featurizer
+
+        if any(token != shared.token for token, _ in _FEATURES):
+            _FEATURES.clear()
 
         train, test = shared.folds[split]
         featurizer = Featurizer(shared.schema).fit(shared.frame[train])
