@@ -1,6 +1,7 @@
 """The fieldguide user story end to end, on a seeded table, with the real CLI.
 
-check -> compare -> train (search + register + export) -> evaluate (gate) -> promote -> serve -> predict.
+check -> compare -> train (search + register + export) -> evaluate (gate) -> promote -> ONNX export -> serve
+-> predict.
 Everything lands in ``--out`` (default ``./fieldguide-story``): reports, plots, the exported script and the
 registry (``FIELDGUIDE_HOME``). Run it with ``bash scripts/story`` on a fresh clone.
 """
@@ -110,9 +111,22 @@ def main() -> None:
     )
     step("Promote it to champion", "promote", "churn", "1")
     step("The registry", "models", "show", "churn")
+    step(
+        "Export the champion as one ONNX model and check it against the pipeline on the holdout",
+        "models",
+        "export",
+        "churn",
+        "--onnx",
+        str(out / "churn.onnx"),
+        "--check",
+        str(holdout),
+    )
     print("\n\033[1m== Serve the champion and ask it about three holdout customers\033[0m", flush=True)
     serve_and_predict(holdout, free_port())
-    print(f"\nDone. Reports: {out}/check.html, compare.html, evaluate.html; script: {out}/rebuild_churn.py")
+    print(
+        f"\nDone. Reports: {out}/check.html, compare.html, evaluate.html; script: {out}/rebuild_churn.py; "
+        f"ONNX model: {out}/churn.onnx"
+    )
 
 
 if __name__ == "__main__":

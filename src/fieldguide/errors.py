@@ -23,3 +23,8 @@ class ArtifactError(FieldguideError):
 
 class RegistryError(FieldguideError):
     """A registry operation failed: unknown model, version or alias, or a conflicting write."""
+
+
+class ExportError(FieldguideError):
+    """A pipeline holds something an export format cannot express (a column kind, a model, an operation), or the
+    export's optional dependencies are missing."""

@@ -4,6 +4,7 @@
 """
 
 from fieldguide.pipeline._lineage import fingerprint
+from fieldguide.pipeline._onnx import check_onnx, onnx_inputs, save_onnx, to_onnx
 from fieldguide.pipeline._pipeline import FORMAT, FORMAT_VERSION, EncodedTarget, Pipeline, encode_target
 from fieldguide.pipeline._reference import category_summary, feature_statistics, numeric_summary
 
@@ -13,8 +14,12 @@ __all__ = [
     "EncodedTarget",
     "Pipeline",
     "category_summary",
+    "check_onnx",
     "encode_target",
     "feature_statistics",
     "fingerprint",
     "numeric_summary",
+    "onnx_inputs",
+    "save_onnx",
+    "to_onnx",
 ]

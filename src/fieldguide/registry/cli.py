@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from fieldguide.registry import ModelVersion, Registry
 
 models_app = typer.Typer(
-    name="models", help="Versioned models: list, show, alias, delete.", no_args_is_help=True
+    name="models", help="Versioned models: list, show, alias, delete, export.", no_args_is_help=True
 )
 
 _REGISTRY = typer.Option(
@@ -127,6 +127,53 @@ def delete(
     with _reporting_errors() as console, _open(registry, artifacts) as reg:
         reg.delete(name, version, force=force)
         console.print(f"deleted {name} version {version}", markup=False)
+
+
+@models_app.command("export")
+def export(
+    name: str = typer.Argument(..., help="Model name."),
+    ref: str = typer.Argument("champion", help="Version number or alias."),
+    onnx_path: Path = typer.Option(
+        ..., "--onnx", help="Where to write the pipeline as one ONNX model (.onnx)."
+    ),
+    check: str | None = typer.Option(
+        None,
+        "--check",
+        help="A table (CSV/Parquet/JSON lines) to score with both the pipeline and the ONNX model in "
+        "onnxruntime; exits 1 if their answers differ.",
+        show_default=False,
+    ),
+    registry: str | None = _REGISTRY,
+    artifacts: Path | None = _ARTIFACTS,
+) -> None:
+    r"""Export version REF of model NAME (featurizer, model and labels) as one ONNX model that any ONNX runtime
+    can score without fieldguide. Needs the onnx extra: pip install 'fieldguide\[onnx]'."""
+    with _reporting_errors() as console, _open(registry, artifacts) as reg:
+        from fieldguide.errors import ExportError
+        from fieldguide.pipeline import Pipeline, check_onnx, save_onnx
+        from fieldguide.pipeline._onnx import describe_inputs
+
+        if not onnx_path.parent.is_dir():
+            raise ExportError(f"--onnx: the directory {onnx_path.parent} does not exist")
+        found = reg.get(name, ref)
+        pipeline = Pipeline.load(reg.open(name, found.version))
+        model = save_onnx(pipeline, onnx_path)
+        size, kind = onnx_path.stat().st_size, type(pipeline.model).__name__
+        console.print(f"wrote {onnx_path} ({size:,} bytes): {name} version {found.version}, {kind}", markup=False)
+        console.print(f"inputs: {describe_inputs(pipeline)}", markup=False)
+        console.print(f"outputs: {', '.join(o.name for o in model.graph.output)}", markup=False)
+        if check is None:
+            return
+        from fieldguide.data import read
+
+        result = check_onnx(pipeline, model, read(check))
+        console.print(
+            f"check on {check}: {result['rows']:,} rows, largest difference {result['max_difference']:.2g}, "
+            f"{result['label_mismatches']} label(s) differ: {'agree' if result['ok'] else 'DISAGREE'}",
+            markup=False,
+        )
+        if not result["ok"]:
+            raise typer.Exit(1)
 
 
 @contextmanager
