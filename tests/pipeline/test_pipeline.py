@@ -520,8 +520,12 @@ def test_public_surface():
         "FORMAT_VERSION",
         "Pipeline",
         "category_summary",
+        "check_onnx",
         "encode_target",
         "feature_statistics",
         "fingerprint",
         "numeric_summary",
+        "onnx_inputs",
+        "save_onnx",
+        "to_onnx",
     ]
