@@ -7,6 +7,7 @@ command, so ``fieldguide --help`` and ``fieldguide --version`` stay fast.
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
 import typer
 
@@ -59,11 +60,54 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
+    config: Path | None = typer.Option(
+        None,
+        "--config",
+        help="A TOML file of settings and option defaults. Default: $FIELDGUIDE_CONFIG, else ./fieldguide.toml, "
+        "else [tool.fieldguide] in ./pyproject.toml.",
+        show_default=False,
+    ),
 ) -> None:
     """From a table to a served, monitored, retrainable model."""
+    from fieldguide import _config
+
+    try:
+        path = _config.config_file(config)
+        if path is not None:
+            ctx.default_map = _config.apply_config(path, _config.read_config(path), ctx.command.commands)
+    except FieldguideError as err:
+        _fail(err)
+
+
+def _fail(err: FieldguideError) -> None:
+    from rich.console import Console
+
+    Console(stderr=True, soft_wrap=True).print(f"error: {err}", style="red", markup=False, highlight=False)
+    raise typer.Exit(err.exit_code)
+
+
+@app.command("config")
+def show_config(ctx: typer.Context) -> None:
+    """Show the configuration file in use, each setting with where it comes from, and the file's option
+    defaults by verb."""
+    from rich.console import Console
+
+    from fieldguide import _config
+
+    console = Console()
+    try:
+        path = _config.config_file(ctx.find_root().params.get("config"))
+        console.print(f"file: {path.resolve() if path else 'none'}", markup=False)
+        for key, value, origin in _config.settings(path):
+            console.print(f"{key}: {value}  ({origin})", markup=False)
+        for verb, options in _config.option_tables(path):
+            console.print(f"{verb}: {', '.join(f'--{k} {v!r}' for k, v in options.items())}", markup=False)
+    except FieldguideError as err:
+        _fail(err)
 
 
 for _name in CAPABILITIES:

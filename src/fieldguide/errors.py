@@ -28,3 +28,7 @@ class RegistryError(FieldguideError):
 class ExportError(FieldguideError):
     """A pipeline holds something an export format cannot express (a column kind, a model, an operation), or the
     export's optional dependencies are missing."""
+
+
+class ConfigError(FieldguideError):
+    """The configuration file cannot be read, or names a verb, option or setting that does not exist."""
