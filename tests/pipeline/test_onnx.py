@@ -256,3 +256,24 @@ def test_models_export_writes_checks_and_refuses(tmp_path, train, fresh):
     assert refused.exit_code == 2 and "does not exist" in refused.output
     unknown = export("churn", "7", "--onnx", str(tmp_path / "x.onnx"))
     assert unknown.exit_code == 2 and "version 7" in unknown.output
+
+
+def test_lightgbm_splits_compare_in_float64_as_lightgbm_does():
+    """Values 1e-9 apart: float32 cannot tell them apart, so a float32 tree ensemble would put them all in one
+    leaf; the exported ensemble compares float64 features with LightGBM's float64 thresholds."""
+    from onnx import TensorProto, helper
+
+    from fieldguide.models._onnx import Graph, model_outputs
+    from fieldguide.pipeline._onnx import _model
+
+    X = (1.0 + np.arange(200) * 1e-9)[:, None]
+    y = np.where(np.arange(200) >= 100, 5.0, -5.0)
+    booster = adapters.LGBMRegressor(n_estimators=5, n_jobs=1, min_child_samples=5).fit(X, y)
+    graph = Graph()
+    answer = model_outputs(graph, booster, "features", 1)
+    graph.nodes.append(helper.make_node("Identity", [answer.name], ["value"]))
+    inputs = [helper.make_tensor_value_info("features", TensorProto.DOUBLE, ["rows", 1])]
+    model = _model(graph, inputs, [helper.make_tensor_value_info("value", TensorProto.DOUBLE, ["rows"])])
+    got = _run(model, {"features": X})["value"]
+    assert np.ptp(booster.predict(X)) > 3  # LightGBM itself separates them
+    np.testing.assert_allclose(got, booster.predict(X), rtol=1e-6)

@@ -11,6 +11,7 @@ Imported only by an export: ``onnx`` and the converters are the ``onnx`` extra.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -32,7 +33,16 @@ class Graph:
         self.nodes: list[Any] = []
         self.initializers: list[Any] = []
         self._count = 0
-        self.rows = ""  # the number of rows as a (1,) int64 tensor, while a zoo model is translated
+        self.x = ""  # the (rows, features) input of the zoo model being translated
+        self._rows: dict[str, str] = {}
+        self.opsets = {"": OPSET, "ai.onnx.ml": ML_OPSET}  # domains the nodes use, at the versions they need
+
+    def rows(self) -> str:
+        """The number of rows of ``x`` as a (1,) int64 tensor (its nodes are emitted once, when first needed)."""
+        if self.x not in self._rows:
+            first = (self.const([0], np.int64), self.const([1], np.int64))
+            self._rows[self.x] = self.op("Slice", self.op("Shape", self.x), *first)
+        return self._rows[self.x]
 
     def fresh(self, hint: str) -> str:
         self._count += 1
@@ -63,6 +73,9 @@ class Graph:
             if opset.domain in ("", "ai.onnx") and opset.version < OPSET:
                 model = version_converter.convert_version(model, OPSET)
                 break
+        for opset in model.opset_import:
+            if opset.domain not in ("", "ai.onnx"):
+                self.opsets[opset.domain] = max(self.opsets.get(opset.domain, 0), opset.version)
         model = compose.add_prefix(model, prefix)
         graph = model.graph
         for given in graph.input:
@@ -117,12 +130,9 @@ def _zoo(graph: Graph, estimator: Any, features: str, n_features: int) -> Output
         rows = jax.export.symbolic_shape("rows")[0]
         spec = jax.ShapeDtypeStruct((rows, n_features), np.dtype(fitted.dtype))
         closed = jax.make_jaxpr(lambda X: _predict(model, objective, params, X))(spec)
-        x = graph.op("Cast", features, to=_onnx_type(fitted.dtype))
-        graph.rows = graph.op(
-            "Slice", graph.op("Shape", x), graph.const([0], np.int64), graph.const([1], np.int64)
-        )
+        graph.x = graph.op("Cast", features, to=_onnx_type(fitted.dtype))
         try:
-            (out,) = _translate(graph, closed.jaxpr, closed.consts, [x])
+            (out,) = _translate(graph, closed.jaxpr, closed.consts, [graph.x])
         except ExportError as err:
             raise ExportError(f"ONNX export of {type(estimator).__name__}: {err}") from None
     if isinstance(out, np.ndarray):
@@ -292,7 +302,7 @@ def _shape(graph: Graph, shape: Sequence[Any]) -> str:
         return graph.const(list(shape), np.int64)
     if any(not isinstance(d, int) and str(d) != "rows" for d in shape):
         raise ExportError(f"a shape {shape} computed from the number of rows has no ONNX translation here")
-    pieces = [graph.rows if not isinstance(d, int) else graph.const([d], np.int64) for d in shape]
+    pieces = [graph.rows() if not isinstance(d, int) else graph.const([d], np.int64) for d in shape]
     return graph.op("Concat", *pieces, axis=0)
 
 
@@ -425,23 +435,113 @@ def _dummy(graph: Graph, model: Any, features: str) -> Outputs:
 
 
 def _boosting(graph: Graph, model: Any, features: str, n_features: int) -> Outputs:
+    """XGBoost through onnxmltools (XGBoost compares float32 features with float32 thresholds, as the ONNX tree
+    ensemble does); LightGBM by :func:`_lightgbm`."""
     from sklearn.base import is_classifier
 
     from fieldguide.models.adapters import _LightGBM
+
+    if isinstance(model, _LightGBM):
+        return _lightgbm(graph, model, features)
 
     def convert() -> Any:
         import onnxmltools
         from onnxmltools.convert.common.data_types import FloatTensorType
 
         types = [("X", FloatTensorType([None, n_features]))]
-        if isinstance(model, _LightGBM):
-            return onnxmltools.convert_lightgbm(
-                model.booster_, initial_types=types, target_opset=OPSET, zipmap=False
-            )
         return onnxmltools.convert_xgboost(model.booster_, initial_types=types, target_opset=OPSET)
 
     outputs = _converted(graph, convert, features, model)
     return _library_outputs(graph, outputs, model, is_classifier(model))
+
+
+_LGBM_IDENTITY = {"regression", "regression_l1", "huber", "fair", "quantile", "mape"}
+_LGBM_EXP = {"poisson", "gamma", "tweedie"}
+
+
+def _lightgbm(graph: Graph, model: Any, features: str) -> Outputs:
+    """A LightGBM booster as one ``TreeEnsembleRegressor`` (ai.onnx.ml 3) that compares the float64 features with
+    LightGBM's float64 thresholds, as LightGBM does: onnxmltools' converter compares in float32, so a feature
+    within float32 rounding of a split (1 row in 5,000 of a churn table) fell in the other leaf. Then the
+    objective's link: sigmoid, softmax, or exp."""
+    from onnx import numpy_helper
+
+    name = type(model).__name__
+    dump = model.booster_.dump_model()
+    objective = dump.get("objective", "regression").split()
+    per_round = int(dump.get("num_tree_per_iteration", 1))
+    nodes: dict[str, list] = {
+        key: [] for key in ("tree", "node", "feature", "mode", "true", "false", "missing")
+    }
+    values: list[float] = []
+    leaves: dict[str, list] = {"tree": [], "node": [], "target": []}
+    weights: list[float] = []
+
+    def walk(tree: int, node: dict, target: int, ids: itertools.count) -> int:
+        me = next(ids)  # node ids count from 0 within each tree, in depth-first order
+        for key in nodes:
+            nodes[key].append(0)
+        nodes["tree"][-1], nodes["node"][-1] = tree, me
+        values.append(0.0)
+        if "leaf_value" in node:
+            nodes["mode"][-1] = "LEAF"
+            for key, value in (("tree", tree), ("node", me), ("target", target)):
+                leaves[key].append(value)
+            weights.append(float(node["leaf_value"]))
+            return me
+        if node.get("decision_type") != "<=" or node.get("missing_type") == "Zero":
+            raise ExportError(
+                f"ONNX export of {name}: a split of type {node.get('decision_type')!r} with missing values as "
+                f"{node.get('missing_type')!r} has no ONNX form here"
+            )
+        row = len(values) - 1
+        nodes["mode"][row], nodes["feature"][row] = "BRANCH_LEQ", int(node["split_feature"])
+        values[row] = float(node["threshold"])
+        nodes["missing"][row] = int(bool(node.get("default_left")))  # the true branch is the left one
+        nodes["true"][row] = walk(tree, node["left_child"], target, ids)
+        nodes["false"][row] = walk(tree, node["right_child"], target, ids)
+        return me
+
+    for index, tree in enumerate(dump["tree_info"]):
+        walk(index, tree["tree_structure"], index % per_round, itertools.count())
+    raw = graph.op(
+        "TreeEnsembleRegressor",
+        features,
+        domain="ai.onnx.ml",
+        n_targets=per_round,
+        aggregate_function="SUM",
+        nodes_treeids=nodes["tree"],
+        nodes_nodeids=nodes["node"],
+        nodes_featureids=nodes["feature"],
+        nodes_modes=nodes["mode"],
+        nodes_truenodeids=nodes["true"],
+        nodes_falsenodeids=nodes["false"],
+        nodes_missing_value_tracks_true=nodes["missing"],
+        nodes_values_as_tensor=numpy_helper.from_array(np.asarray(values, np.float64)),
+        target_treeids=leaves["tree"],
+        target_nodeids=leaves["node"],
+        target_ids=leaves["target"],
+        target_weights_as_tensor=numpy_helper.from_array(np.asarray(weights, np.float64)),
+    )
+    graph.opsets["ai.onnx.ml"] = max(graph.opsets["ai.onnx.ml"], 3)  # the *_as_tensor attributes
+    raw = graph.op("Cast", raw, to=_onnx_type("float64"))  # the ensemble's sums are float32
+    if dump.get("average_output"):  # random-forest mode averages its rounds
+        raw = graph.op("Div", raw, graph.const(float(len(dump["tree_info"]) // per_round)))
+    kind = objective[0]
+    if kind in ("binary", "multiclassova"):
+        scale = next((float(o.split(":")[1]) for o in objective if o.startswith("sigmoid:")), 1.0)
+        p = graph.op("Sigmoid", graph.op("Mul", raw, graph.const(scale)))
+        if kind == "multiclassova":
+            return Outputs("proba", p)
+        return Outputs("proba", graph.op("Concat", graph.op("Sub", graph.const(1.0), p), p, axis=1))
+    if kind == "multiclass":
+        return Outputs("proba", graph.op("Softmax", raw, axis=1))
+    flat = graph.op("Reshape", raw, graph.const([-1], np.int64))
+    if kind in _LGBM_EXP:
+        return Outputs("value", graph.op("Exp", flat))
+    if kind in _LGBM_IDENTITY:
+        return Outputs("value", flat)
+    raise ExportError(f"ONNX export of {name}: LightGBM's objective {kind!r} has no link here")
 
 
 def _ensemble(graph: Graph, model: Any, features: str, n_features: int) -> Outputs:

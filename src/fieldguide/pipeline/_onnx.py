@@ -26,7 +26,7 @@ import numpy as np
 from fieldguide import __version__
 from fieldguide._files import atomic_write_bytes
 from fieldguide.errors import ExportError
-from fieldguide.models._onnx import ML_OPSET, OPSET, Graph, model_outputs
+from fieldguide.models._onnx import Graph, model_outputs
 
 if TYPE_CHECKING:
     from fieldguide.pipeline import Pipeline
@@ -99,7 +99,7 @@ def _model(graph: Graph, inputs: list[Any], outputs: list[Any]) -> Any:
     constants = [tensor for tensor in graph.initializers if tensor.name in used]
     model = helper.make_model(
         helper.make_graph(graph.nodes, "fieldguide_pipeline", inputs, outputs, constants),
-        opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid("ai.onnx.ml", ML_OPSET)],
+        opset_imports=[helper.make_opsetid(domain, version) for domain, version in graph.opsets.items()],
         producer_name="fieldguide",
         producer_version=__version__,
         doc_string=__doc__,
@@ -119,13 +119,18 @@ def save_onnx(pipeline: Pipeline, path: str | os.PathLike) -> Any:
 
 
 def _features(graph: Graph, featurizer: Any) -> tuple[list[Any], str]:
-    """The graph's inputs (one per feature column) and the (rows, features) float64 matrix computed from them."""
+    """The graph's inputs (one per feature column) and the (rows, features) float64 matrix computed from them.
+
+    The numbers derived from every column (values, datetime parts) are imputed and scaled together, as one matrix,
+    so that the graph's size, and a one-row call's time in a runtime, grow little with the number of columns.
+    """
     from onnx import TensorProto, helper
 
     if featurizer.columns_ is None:
         raise ExportError("ONNX export: the pipeline's featurizer is not fitted")
     specs = {spec.name: spec for spec in featurizer.schema.features}
-    inputs, blocks = [], []
+    inputs, numbers, parts, encoded = [], [], [], []
+    order: list[tuple[str, int]] = []  # each output feature: ("number" | "indicator" | "encoded", its index)
     for state in featurizer.columns_:
         spec = specs[state["name"]]
         kind = _ONNX_KINDS.get(spec.kind)
@@ -136,39 +141,65 @@ def _features(graph: Graph, featurizer: Any) -> tuple[list[Any], str]:
             )
         elem = TensorProto.STRING if kind == "string" else TensorProto.DOUBLE
         inputs.append(helper.make_tensor_value_info(spec.name, elem, ["rows"]))
-        blocks.extend(_column(graph, state, spec))
-    if not blocks:
+        if state["kind"] == "categorical":
+            block, width = _categorical(graph, state, spec)
+            order.extend(("encoded", sum(w for _, w in encoded) + i) for i in range(width))
+            encoded.append((block, width))
+            continue
+        raw = _raw_number(graph, state, spec)
+        derived = _parts(graph, raw, state)
+        for part in state["parts"]:
+            order.append(("number", len(parts)))
+            if part["indicator"]:
+                order.append(("indicator", len(parts)))
+            numbers.append(derived[part["part"]])
+            parts.append(part)
+    if not order:
         raise ExportError("ONNX export: the pipeline has no feature columns")
-    return inputs, graph.op("Concat", *blocks, axis=1)
-
-
-def _column(graph: Graph, state: dict[str, Any], spec: Any) -> list[str]:
-    """The (rows, 1) float64 blocks of one column's features, in ``feature_names_out`` order."""
-    name = state["name"]
-    if state["kind"] == "categorical":
-        return _categorical(graph, state, spec)
-    if state["kind"] == "boolean":  # 1 is true, 0 false, anything else missing (as numbers are typed)
-        one, zero = (graph.op("Equal", name, graph.const(v)) for v in (1.0, 0.0))
-        known = graph.op("Or", one, zero)
-        raw = graph.op("Where", known, name, graph.const(np.nan))
-    else:
-        raw = _declared_missing(graph, name, spec) if state["kind"] == "numeric" else name
     blocks = []
-    for part in state["parts"]:
-        value = _part(graph, raw, part["part"], state.get("origin"))
-        missing = graph.op("Or", graph.op("IsNaN", value), graph.op("IsInf", value))
-        filled = graph.op("Where", missing, graph.const(float(part["median"])), value)
-        centred = graph.op("Sub", filled, graph.const(float(part["mean"])))
-        blocks.append(_column_block(graph, graph.op("Mul", centred, graph.const(1.0 / float(part["scale"])))))
-        if part["indicator"]:
-            blocks.append(_column_block(graph, graph.op("Cast", missing, to=11)))  # 11: DOUBLE
-    return blocks
+    if parts:
+        # (rows,) vectors side by side: one Concat, Reshape and Transpose, where an Unsqueeze each cost a node each
+        flat = graph.op("Concat", *numbers, axis=0) if len(numbers) > 1 else numbers[0]
+        matrix = graph.op("Transpose", graph.op("Reshape", flat, graph.const([len(numbers), -1], np.int64)))
+        missing = graph.op("Or", graph.op("IsNaN", matrix), graph.op("IsInf", matrix))
+        medians, means, inverses = (
+            graph.const([[float(p["median"]) for p in parts]]),
+            graph.const([[float(p["mean"]) for p in parts]]),
+            graph.const([[1.0 / float(p["scale"]) for p in parts]]),
+        )
+        filled = graph.op("Where", missing, medians, matrix)
+        blocks.append(graph.op("Mul", graph.op("Sub", filled, means), inverses))
+        if any(p["indicator"] for p in parts):  # every part's flag: the 0/1 matrix below keeps those wanted
+            blocks.append(graph.op("Cast", missing, to=TensorProto.DOUBLE))
+    blocks.extend(block for block, _ in encoded)
+    stacked = graph.op("Concat", *blocks, axis=1) if len(blocks) > 1 else blocks[0]
+    # the blocks hold the numbers, every part's missing flag, then the encoded columns: a 0/1 matrix picks the
+    # featurizer's order (exact: each output is one input times 1 plus zeros; onnxruntime's Gather across columns
+    # took longer than all the arithmetic before it)
+    flags = any(p["indicator"] for p in parts)
+    start = {"number": 0, "indicator": len(parts), "encoded": len(parts) * (2 if flags else 1)}
+    width = start["encoded"] + sum(w for _, w in encoded)
+    positions = [start[what] + index for what, index in order]
+    if positions == list(range(width)):
+        return inputs, stacked
+    pick = np.zeros((width, len(positions)))
+    pick[positions, np.arange(len(positions))] = 1.0
+    return inputs, graph.op("MatMul", stacked, graph.const(pick))
 
 
-def _declared_missing(graph: Graph, name: str, spec: Any) -> str:
+def _raw_number(graph: Graph, state: dict[str, Any], spec: Any) -> str:
+    """A numeric, boolean or datetime input as the number its parts derive from (NaN where missing)."""
+    if state["kind"] == "boolean":  # 1 is true, 0 false, anything else missing (as numbers are typed)
+        one, zero = (graph.op("Equal", spec.name, graph.const(v)) for v in (1.0, 0.0))
+        return graph.op("Where", graph.op("Or", one, zero), spec.name, graph.const(np.nan))
+    return _declared_missing(graph, spec) if state["kind"] == "numeric" else spec.name
+
+
+def _declared_missing(graph: Graph, spec: Any) -> str:
     """The numeric input with the numbers the schema declares missing (``Glucose=0``) replaced by NaN."""
     from fieldguide.data._schema import parse_number
 
+    name = spec.name
     numbers = [n for n in map(parse_number, spec.missing_values) if n is not None]
     if not numbers:
         return name
@@ -179,25 +210,26 @@ def _declared_missing(graph: Graph, name: str, spec: Any) -> str:
     return graph.op("Where", graph.op("Cast", hit, to=9), graph.const(np.nan), name)  # 9: BOOL
 
 
-def _part(graph: Graph, value: str, part: str, origin: str | None) -> str:
-    """A number derived from the column: the value itself, or a datetime's calendar part (from Unix seconds)."""
-    if part == "value":
-        return value
-    if part == "days":
-        import datetime as dt
+def _parts(graph: Graph, value: str, state: dict[str, Any]) -> dict[str, str]:
+    """The numbers derived from a column, by part: the value itself, or a datetime's calendar parts (from Unix
+    seconds; each intermediate computed once)."""
+    wanted = {part["part"] for part in state["parts"]}
+    if wanted == {"value"}:
+        return {"value": value}
+    import datetime as dt
 
-        start = dt.datetime.fromisoformat(origin or "1970-01-01").replace(tzinfo=dt.UTC).timestamp()
-        return graph.op("Mul", graph.op("Sub", value, graph.const(start)), graph.const(1.0 / 86_400))
-    days = _floor_div(graph, value, 86_400.0)
-    if part == "hour":
+    origin = dt.datetime.fromisoformat(state.get("origin") or "1970-01-01").replace(tzinfo=dt.UTC).timestamp()
+    since = graph.op("Sub", value, graph.const(origin))
+    found = {"days": graph.op("Mul", since, graph.const(1.0 / 86_400))}
+    days = _floor_div(graph, value, 86_400.0)  # whole days since 1970-01-01
+    if "hour" in wanted:
         seconds = graph.op("Sub", value, graph.op("Mul", days, graph.const(86_400.0)))
-        return _floor_div(graph, seconds, 3_600.0)
-    if part == "weekday":  # 1 = Monday; 1970-01-01 was a Thursday
-        shifted = graph.op("Add", days, graph.const(3.0))
-        week = graph.op("Mul", _floor_div(graph, shifted, 7.0), graph.const(7.0))
-        return graph.op("Add", graph.op("Sub", shifted, week), graph.const(1.0))
-    year, month = _civil(graph, days)
-    return year if part == "year" else month
+        found["hour"] = _floor_div(graph, seconds, 3_600.0)
+    shifted = graph.op("Add", days, graph.const(3.0))  # 1 = Monday; 1970-01-01 was a Thursday
+    week = graph.op("Mul", _floor_div(graph, shifted, 7.0), graph.const(7.0))
+    found["weekday"] = graph.op("Add", graph.op("Sub", shifted, week), graph.const(1.0))
+    found["year"], found["month"] = _civil(graph, days)
+    return found
 
 
 def _civil(graph: Graph, days: str) -> tuple[str, str]:
@@ -237,8 +269,9 @@ def _floor_div(graph: Graph, value: str, divisor: float) -> str:
     return graph.op("Floor", graph.op("Div", value, graph.const(divisor)))
 
 
-def _categorical(graph: Graph, state: dict[str, Any], spec: Any) -> list[str]:
-    """One-hot (plus ``__other``) or frequency blocks, through one LabelEncoder from text to an index."""
+def _categorical(graph: Graph, state: dict[str, Any], spec: Any) -> tuple[str, int]:
+    """The one-hot (plus ``__other``) or frequency block and its width, through one LabelEncoder from text to an
+    index."""
     name = state["name"]
     if state["encoding"] == "onehot":
         known = [str(c) for c in state["categories"]]
@@ -259,10 +292,12 @@ def _categorical(graph: Graph, state: dict[str, Any], spec: Any) -> list[str]:
     )
     if table is not None:  # frequency: 0 for unseen or missing
         lookup = graph.const(np.asarray([*table, 0.0, 0.0], np.float64))
-        return [_column_block(graph, graph.op("Gather", lookup, ids))]
-    column = graph.op("Unsqueeze", ids, graph.const([1], np.int64))
-    onehot = graph.op("Equal", column, graph.const(np.arange(len(known) + 1, dtype=np.int64)[None, :]))
-    return [graph.op("Cast", onehot, to=11)]  # the known categories, then "other"
+        return _column_block(graph, graph.op("Gather", lookup, ids)), 1
+    # the known categories, then "other"; a missing value's index is past the end, which OneHot leaves all zeros
+    # (onnxruntime's OneHot writes float32, not float64: 0 and 1 are exact in both)
+    depth, off_on = graph.const([len(known) + 1], np.int64), graph.const([0.0, 1.0], np.float32)
+    onehot = graph.op("OneHot", ids, depth, off_on, axis=-1)
+    return graph.op("Cast", onehot, to=11), len(known) + 1
 
 
 def _column_block(graph: Graph, vector: str) -> str:
