@@ -2,9 +2,10 @@
 
 A zoo estimator's prediction is a JAX function of its parameters (``model.apply`` then the objective's link), so
 it is traced to a jaxpr with a symbolic number of rows and translated primitive by primitive; everything that does
-not depend on the rows (the parameters and what is computed from them alone) is folded into constants. A custom
-``core.models.Custom`` model exports the same way when its primitives are ones ONNX has. scikit-learn's models go
-through skl2onnx, LightGBM and XGBoost through onnxmltools, an ``Ensemble`` as the weighted sum of its members.
+not depend on the rows (the parameters and what is computed from them alone) is folded into constants; a
+primitive without a translation is named in the error. scikit-learn's models go through skl2onnx, XGBoost through
+onnxmltools, LightGBM's trees are written here (compared in float64), an ``Ensemble`` is the weighted sum of its
+members.
 
 Imported only by an export: ``onnx`` and the converters are the ``onnx`` extra.
 """
