@@ -14,8 +14,9 @@ ADMIN_TOKEN_ENV = "FIELDGUIDE_ADMIN_TOKEN"
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``serve`` verb to ``app``."""
+    """Add the ``serve`` and ``predict`` verbs to ``app``."""
     app.command("serve")(serve)
+    app.command("predict")(predict)
 
 
 def serve(
@@ -107,11 +108,116 @@ def serve(
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, timeout_graceful_shutdown=30)
 
 
-def _no_alias(registry, name: str, alias: str) -> str:
-    """Why model ``name`` cannot be served by ``alias`` yet, and the commands that would serve it."""
+_WRITERS = {
+    ".csv": "write_csv",
+    ".parquet": "write_parquet",
+    ".jsonl": "write_ndjson",
+    ".ndjson": "write_ndjson",
+}
+_CHUNK_ROWS = 100_000
+
+
+def predict(
+    name: str = typer.Argument(..., help="Registered model name."),
+    data: str = typer.Option(..., "--data", help="Table to score: CSV/Parquet/JSON-lines file (or .gz)."),
+    out: Path = typer.Option(..., "--out", help="Where to write the predictions: .csv, .parquet or .jsonl."),
+    alias: str = typer.Option("champion", "--alias", help="Alias of the version to use."),
+    version: int | None = typer.Option(None, "--version", help="Use this version instead of an alias."),
+    keep: str | None = typer.Option(
+        None,
+        "--keep",
+        help="Input columns to copy beside the predictions (comma-separated). Default: the schema's identifier "
+        "columns, so that rows can be joined back.",
+        show_default=False,
+    ),
+    registry: str | None = typer.Option(
+        None,
+        "--registry",
+        help="SQLAlchemy URL of the registry database. Default: $FIELDGUIDE_REGISTRY, else SQLite under $FIELDGUIDE_HOME.",
+        show_default=False,
+    ),
+    artifacts: Path | None = typer.Option(
+        None,
+        "--artifacts",
+        help="Directory holding the artifacts. Default: $FIELDGUIDE_HOME/artifacts.",
+        show_default=False,
+    ),
+) -> None:
+    """Score a table with model NAME (batch prediction): one row out per row in, with the prediction and, for
+    classifiers, one probability column per class (p_<label>). Rows that break the training schema stop it with
+    every violation listed; nothing is written then."""
+    from rich.console import Console
+
+    from fieldguide import _config
+    from fieldguide.cli import comma_list
+    from fieldguide.errors import FieldguideError
+
+    console = Console(stderr=True)
+    try:
+        written, summary = _predict_file(
+            name,
+            data,
+            out,
+            alias,
+            version,
+            comma_list(keep) if keep else None,
+            registry or _config.registry_url(),
+            artifacts,
+        )
+    except FieldguideError as err:
+        console.print(f"error: {err}", style="red", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(err.exit_code) from None
+    Console().print(f"wrote {written}: {summary}", markup=False, highlight=False)
+
+
+def _predict_file(name, data, out, alias, version, keep, url, artifacts) -> tuple[Path, str]:
+    import polars as pl
+
+    from fieldguide.data import read
+    from fieldguide.errors import DataError, FieldguideError
+    from fieldguide.pipeline import Pipeline
+    from fieldguide.registry import Registry
+
+    writer = _WRITERS.get(out.suffix.lower())
+    if writer is None:
+        raise DataError(f"--out: expected a .csv, .parquet or .jsonl file, found {out.name!r}")
+    if not out.parent.is_dir():
+        raise DataError(f"--out: the directory {out.parent} does not exist")
+    with Registry(url, artifact_root=artifacts) as store:
+        if version is None and alias not in store.aliases(name):
+            raise FieldguideError(_no_alias(store, name, alias, "predict"))
+        found = store.get(name, alias if version is None else version)
+        pipeline = Pipeline.load(store.open(name, found.version))
+    table = read(data)
+    if keep is None:
+        keep = [c.name for c in pipeline.schema.columns if c.role == "identifier" and c.name in table.columns]
+    missing = [c for c in keep if c not in table.columns]
+    if missing:
+        raise DataError(f"--keep: column(s) {missing} are not in {data}; its columns are {table.columns}")
+    parts = []
+    for start in range(0, max(table.height, 1), _CHUNK_ROWS):
+        rows = table.slice(start, _CHUNK_ROWS)
+        predictions, proba = pipeline._outputs(pipeline._table_features(rows))  # validated, featurized once
+        columns = {"prediction": predictions}
+        if proba is not None:
+            columns |= {f"p_{label}": proba[:, i] for i, label in enumerate(pipeline.classes_)}
+        parts.append(rows.select(keep).with_columns(**{k: pl.Series(v) for k, v in columns.items()}))
+    result = pl.concat(parts) if parts else pl.DataFrame()
+    staged = out.with_name(f".{out.name}.partial")  # beside the target: the file appears whole or not at all
+    try:
+        getattr(result, writer)(staged)
+        os.replace(staged, out)
+    finally:
+        staged.unlink(missing_ok=True)
+    kind = type(pipeline.model).__name__
+    return out, f"{result.height:,} row(s) scored by {name} version {found.version} ({kind})"
+
+
+def _no_alias(registry, name: str, alias: str, verb: str = "serve") -> str:
+    """Why model ``name`` cannot be used by ``alias`` yet, and the commands that would let ``verb`` use it."""
     latest = registry.get(name).version
     aliases = ", ".join(registry.aliases(name)) or "none"
-    hint = f"serve a version as it is: fieldguide serve {name} --version {latest}"
+    hint = f"{verb} a version as it is: fieldguide {verb} {name} --version {latest}"
     if alias == "champion":
         hint += (
             f"; or gate it and make it the champion: fieldguide evaluate {name} --challenger {latest} "
