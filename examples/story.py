@@ -1,7 +1,7 @@
 """The fieldguide user story end to end, on a seeded table, with the real CLI.
 
-check -> compare -> train (search + register + export) -> evaluate (gate) -> promote -> ONNX export -> serve
--> predict.
+check -> compare -> train (search + register + export) -> evaluate (gate) -> promote -> batch predict -> ONNX
+export -> serve -> predict over HTTP.
 Everything lands in ``--out`` (default ``./fieldguide-story``): reports, plots, the exported script and the
 registry (``FIELDGUIDE_HOME``). Run it with ``bash scripts/story`` on a fresh clone.
 """
@@ -111,6 +111,15 @@ def main() -> None:
     )
     step("Promote it to champion", "promote", "churn", "1")
     step("The registry", "models", "show", "churn")
+    step(
+        "Score the holdout in batch with the champion",
+        "predict",
+        "churn",
+        "--data",
+        str(holdout),
+        "--out",
+        str(out / "holdout_scored.csv"),
+    )
     step(
         "Export the champion as one ONNX model and check it against the pipeline on the holdout",
         "models",
