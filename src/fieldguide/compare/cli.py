@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from fieldguide import _options
+
 
 def register(app: typer.Typer) -> None:
     """Add this capability's verbs to ``app``."""
@@ -21,29 +23,17 @@ def compare_command(
     metric: str = typer.Option(
         None, "--metric", help="roc_auc, log_loss, accuracy, f1, rmse, mae, r2, … (default by task)."
     ),
-    ignore: str = typer.Option(
-        None, "--ignore", help="Comma-separated columns never to learn from (leaks, identifiers)."
-    ),
-    missing: str = typer.Option(
-        None, "--missing", help="COLUMN=VALUE items that mean missing, e.g. Glucose=0,job=unknown."
-    ),
+    ignore: str = _options.IGNORE,
+    missing: str = _options.MISSING,
     folds: int = typer.Option(5, "--folds", help="Folds per repeat of k-fold cross-validation."),
     repeats: int = typer.Option(
         None, "--repeats", help="Repeats of k-fold, each with fresh folds. Default 2; 1 with --time."
     ),
-    time: str = typer.Option(
-        None,
-        "--time",
-        help="Datetime or numeric column: folds in time order (train on the past, test on the next).",
-    ),
+    time: str = _options.TIME,
     seed: int = typer.Option(0, "--seed", help="Seed of the folds and of the models."),
     backend: str = typer.Option("local", "--backend", help="Where folds run: local or ray."),
-    address: str = typer.Option(None, "--address", help="Ray cluster address (default: a local instance)."),
-    gpus_per_task: float = typer.Option(
-        None,
-        "--gpus-per-task",
-        help="GPUs each Ray task asks for (0.25: four share one). Default: 0, the CPU.",
-    ),
+    address: str = _options.ADDRESS,
+    gpus_per_task: float = _options.GPUS_PER_TASK,
     jobs: int = typer.Option(
         None, "--jobs", help="Worker processes of the local back end (default: in-process; -1: every core)."
     ),

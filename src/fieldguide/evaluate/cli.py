@@ -12,12 +12,7 @@ from typing import Any
 
 import typer
 
-_REGISTRY = typer.Option(
-    None,
-    "--registry",
-    help="SQLAlchemy URL of the registry database. Default: $FIELDGUIDE_REGISTRY, else SQLite under $FIELDGUIDE_HOME.",
-    show_default=False,
-)
+from fieldguide import _options
 
 
 def register(app: typer.Typer) -> None:
@@ -67,7 +62,7 @@ def evaluate_command(
     json_path: Path = typer.Option(
         None, "--json", help="Write the evaluations and the verdict as JSON here."
     ),
-    registry: str = _REGISTRY,
+    registry: str = _options.REGISTRY,
 ) -> None:
     """Evaluate a challenger version on a holdout, compare it with the champion on the same rows, and gate it.
 
@@ -116,7 +111,7 @@ def promote_command(
         False, "--force", help="Promote even without a passing gate (needs --reason)."
     ),
     reason: str = typer.Option(None, "--reason", help="Why; recorded in the registry's audit trail."),
-    registry: str = _REGISTRY,
+    registry: str = _options.REGISTRY,
 ) -> None:
     """Point the 'champion' alias of NAME at VERSION, if its latest gate verdict passed.
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from fieldguide import _options
+
 
 def register(app: typer.Typer) -> None:
     """Add this capability's verbs to ``app``."""
@@ -17,12 +19,8 @@ def check_command(
     target: str = typer.Option(None, "--target", "-t", help="Column to predict; grades band A."),
     html: Path = typer.Option(None, "--html", help="Write a self-contained HTML report here."),
     json_path: Path = typer.Option(None, "--json", help="Write the findings as JSON here."),
-    ignore: str = typer.Option(
-        None, "--ignore", help="Comma-separated columns never to learn from (leaks, identifiers)."
-    ),
-    missing: str = typer.Option(
-        None, "--missing", help="COLUMN=VALUE items that mean missing, e.g. Glucose=0,job=unknown."
-    ),
+    ignore: str = _options.IGNORE,
+    missing: str = _options.MISSING,
     require: str = typer.Option(None, "--require", help="Exit 1 when the level is below this one (e.g. B1)."),
     demo: bool = typer.Option(False, "--demo", help="Grade a bundled table with a few planted defects."),
     seed: int = typer.Option(0, "--seed", help="Seed of samples and cross-validation folds."),

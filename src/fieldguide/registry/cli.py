@@ -13,24 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from fieldguide import _options
+
 if TYPE_CHECKING:
     from fieldguide.registry import ModelVersion, Registry
 
 models_app = typer.Typer(
     name="models", help="Versioned models: list, show, alias, delete, export.", no_args_is_help=True
-)
-
-_REGISTRY = typer.Option(
-    None,
-    "--registry",
-    help="SQLAlchemy URL of the registry database. Default: $FIELDGUIDE_REGISTRY, else SQLite under $FIELDGUIDE_HOME.",
-    show_default=False,
-)
-_ARTIFACTS = typer.Option(
-    None,
-    "--artifacts",
-    help="Directory holding the artifacts. Default: $FIELDGUIDE_HOME/artifacts.",
-    show_default=False,
 )
 
 
@@ -40,7 +29,9 @@ def register(app: typer.Typer) -> None:
 
 
 @models_app.command("list")
-def list_models(registry: str | None = _REGISTRY, artifacts: Path | None = _ARTIFACTS) -> None:
+def list_models(
+    registry: str | None = _options.REGISTRY, artifacts: Path | None = _options.ARTIFACTS
+) -> None:
     """List the registered models with their latest version and aliases."""
     with _reporting_errors() as console, _open(registry, artifacts) as reg:
         from rich.table import Table
@@ -61,8 +52,8 @@ def list_models(registry: str | None = _REGISTRY, artifacts: Path | None = _ARTI
 def show(
     name: str = typer.Argument(..., help="Model name."),
     ref: str | None = typer.Argument(None, help="Version number or alias. Default: every version."),
-    registry: str | None = _REGISTRY,
-    artifacts: Path | None = _ARTIFACTS,
+    registry: str | None = _options.REGISTRY,
+    artifacts: Path | None = _options.ARTIFACTS,
 ) -> None:
     """Show a model's versions, or one version's metrics, params, lineage and files."""
     with _reporting_errors() as console, _open(registry, artifacts) as reg:
@@ -103,8 +94,8 @@ def alias(
     name: str = typer.Argument(..., help="Model name."),
     alias_name: str = typer.Argument(..., metavar="ALIAS", help="Alias to set, e.g. champion."),
     version: str = typer.Argument(..., help="Version number (or another alias) it should point to."),
-    registry: str | None = _REGISTRY,
-    artifacts: Path | None = _ARTIFACTS,
+    registry: str | None = _options.REGISTRY,
+    artifacts: Path | None = _options.ARTIFACTS,
 ) -> None:
     """Point ALIAS of model NAME at VERSION."""
     with _reporting_errors() as console, _open(registry, artifacts) as reg:
@@ -120,8 +111,8 @@ def delete(
     name: str = typer.Argument(..., help="Model name."),
     version: int = typer.Argument(..., help="Version number to delete."),
     force: bool = typer.Option(False, "--force", help="Delete even if aliases point to it (removes them)."),
-    registry: str | None = _REGISTRY,
-    artifacts: Path | None = _ARTIFACTS,
+    registry: str | None = _options.REGISTRY,
+    artifacts: Path | None = _options.ARTIFACTS,
 ) -> None:
     """Delete one version of model NAME and its artifact."""
     with _reporting_errors() as console, _open(registry, artifacts) as reg:
@@ -143,8 +134,8 @@ def export(
         "onnxruntime; exits 1 if their answers differ.",
         show_default=False,
     ),
-    registry: str | None = _REGISTRY,
-    artifacts: Path | None = _ARTIFACTS,
+    registry: str | None = _options.REGISTRY,
+    artifacts: Path | None = _options.ARTIFACTS,
 ) -> None:
     r"""Export version REF of model NAME (featurizer, model and labels) as one ONNX model that any ONNX runtime
     can score without fieldguide. Needs the onnx extra: pip install 'fieldguide\[onnx]'."""
@@ -159,7 +150,9 @@ def export(
         pipeline = Pipeline.load(reg.open(name, found.version))
         model = save_onnx(pipeline, onnx_path)
         size, kind = onnx_path.stat().st_size, type(pipeline.model).__name__
-        console.print(f"wrote {onnx_path} ({size:,} bytes): {name} version {found.version}, {kind}", markup=False)
+        console.print(
+            f"wrote {onnx_path} ({size:,} bytes): {name} version {found.version}, {kind}", markup=False
+        )
         console.print(f"inputs: {describe_inputs(pipeline)}", markup=False)
         console.print(f"outputs: {', '.join(o.name for o in model.graph.output)}", markup=False)
         if check is None:

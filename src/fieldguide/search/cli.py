@@ -8,6 +8,8 @@ from pathlib import Path
 
 import typer
 
+from fieldguide import _options
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(s|sec|m|min|h)?\s*$")
 _UNIT_S = {None: 1.0, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
 
@@ -47,27 +49,13 @@ def train_command(
     models: str = typer.Option(
         None, "--models", help="Comma-separated zoo models to search. Default: a strong set."
     ),
-    ignore: str = typer.Option(
-        None, "--ignore", help="Comma-separated columns never to learn from (leaks, identifiers)."
-    ),
-    missing: str = typer.Option(
-        None, "--missing", help="COLUMN=VALUE items that mean missing, e.g. Glucose=0,job=unknown."
-    ),
-    time_column: str = typer.Option(
-        None,
-        "--time",
-        help="Datetime or numeric column: score trials in time order (train on the past, test on what follows).",
-    ),
+    ignore: str = _options.IGNORE,
+    missing: str = _options.MISSING,
+    time_column: str = _options.TIME,
     backend: str = typer.Option("local", "--backend", help="local (in this process) or ray."),
-    address: str = typer.Option(None, "--address", help="Ray cluster address (with --backend ray)."),
-    gpus_per_task: float = typer.Option(
-        None,
-        "--gpus-per-task",
-        help="GPUs each Ray trial asks for (0.25: four share one). Default: 0, the CPU.",
-    ),
-    registry: str = typer.Option(
-        None, "--registry", help="SQLAlchemy URL of the registry. Default: $FIELDGUIDE_REGISTRY, else SQLite."
-    ),
+    address: str = _options.ADDRESS,
+    gpus_per_task: float = _options.GPUS_PER_TASK,
+    registry: str = _options.REGISTRY,
 ) -> None:
     """Search the zoo for the best model within a time budget, refit it, register it and print a summary."""
     started = time.perf_counter()  # the budget counts the imports below

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import typer
 
+from fieldguide import _options
+
 ADMIN_TOKEN_ENV = "FIELDGUIDE_ADMIN_TOKEN"
 
 
@@ -29,18 +31,8 @@ def serve(
     ),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; 0.0.0.0 exposes the server."),
     port: int = typer.Option(8000, "--port", help="Port to bind."),
-    registry: str | None = typer.Option(
-        None,
-        "--registry",
-        help="SQLAlchemy URL of the registry database. Default: $FIELDGUIDE_REGISTRY, else SQLite under $FIELDGUIDE_HOME.",
-        show_default=False,
-    ),
-    artifacts: Path | None = typer.Option(
-        None,
-        "--artifacts",
-        help="Directory holding the artifacts. Default: $FIELDGUIDE_HOME/artifacts.",
-        show_default=False,
-    ),
+    registry: str | None = _options.REGISTRY,
+    artifacts: Path | None = _options.ARTIFACTS,
     log_database: str | None = typer.Option(
         None,
         "--log-database",
@@ -130,18 +122,8 @@ def predict(
         "columns, so that rows can be joined back.",
         show_default=False,
     ),
-    registry: str | None = typer.Option(
-        None,
-        "--registry",
-        help="SQLAlchemy URL of the registry database. Default: $FIELDGUIDE_REGISTRY, else SQLite under $FIELDGUIDE_HOME.",
-        show_default=False,
-    ),
-    artifacts: Path | None = typer.Option(
-        None,
-        "--artifacts",
-        help="Directory holding the artifacts. Default: $FIELDGUIDE_HOME/artifacts.",
-        show_default=False,
-    ),
+    registry: str | None = _options.REGISTRY,
+    artifacts: Path | None = _options.ARTIFACTS,
 ) -> None:
     """Score a table with model NAME (batch prediction): one row out per row in, with the prediction and, for
     classifiers, one probability column per class (p_<label>). Rows that break the training schema stop it with
