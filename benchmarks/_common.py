@@ -72,6 +72,18 @@ def best_time(fit: Callable[[], object], repeats: int = 3) -> float:
     return min(times)
 
 
+def per_call(call: Callable[[object], object], argument: object, calls: int, repeats: int) -> float:
+    """Best mean seconds per ``call(argument)`` over ``repeats`` loops of ``calls`` calls, after a warm-up call."""
+    call(argument)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(calls):
+            call(argument)
+        best = min(best, (time.perf_counter() - start) / calls)
+    return best
+
+
 def fresh_process(script: str, *args: str, env: dict | None = None) -> dict:
     """Run ``python script args`` in a fresh process and return the JSON it prints on its last line."""
     out = subprocess.run(

@@ -26,20 +26,9 @@ import numpy as np
 import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import table
+from _common import per_call, table
 
 SIZES = (1, 100, 10_000)
-
-
-def per_run(run, feeds: dict, calls: int, repeats: int) -> float:
-    run(feeds)
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(calls):
-            run(feeds)
-        best = min(best, (time.perf_counter() - start) / calls)
-    return best
 
 
 def fieldguide_side(frame: pl.DataFrame, target: str, model: str):
@@ -174,7 +163,7 @@ def main() -> None:
         for size in sizes:
             batch = feeds(score.head(size))
             calls = max(5, args.calls // size)
-            timings[name, size] = per_run(lambda f, s=session: s.run(None, f), batch, calls, args.repeats)
+            timings[name, size] = per_call(lambda f, s=session: s.run(None, f), batch, calls, args.repeats)
             row[f"{size} rows µs"] = round(timings[name, size] * 1e6, 1)
         rows.append(row)
     print(f"{frame.height} rows ({score.height} scored), {len(kinds)} feature columns, model {args.model}")

@@ -17,28 +17,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # as bench_glm.py, before NumPy loads OpenBLAS
 
 import numpy as np
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
-from _common import fresh_process, glm_data, peak_and_kept, table
+from _common import fresh_process, glm_data, peak_and_kept, per_call, table
 
 SIZES = (1, 100, 10_000, 200_000)
-
-
-def per_call(predict, X, calls: int, repeats: int) -> float:
-    """Best mean seconds per call over ``repeats`` loops of ``calls`` calls."""
-    predict(X)
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(calls):
-            predict(X)
-        best = min(best, (time.perf_counter() - start) / calls)
-    return best
 
 
 def main() -> None:
