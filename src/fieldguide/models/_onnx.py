@@ -20,7 +20,7 @@ import numpy as np
 
 from fieldguide.errors import ExportError
 
-OPSET = 15  # the newest default-domain opset onnxmltools' LightGBM and XGBoost converters write
+OPSET = 15  # the newest default-domain opset onnxmltools writes (XGBoost); runtimes from onnxruntime 1.10 read it
 ML_OPSET = 2  # ai.onnx.ml: LabelEncoder with strings, the tree ensembles
 
 

@@ -156,6 +156,7 @@ def _features(graph: Graph, featurizer: Any) -> tuple[list[Any], str]:
             parts.append(part)
     if not order:
         raise ExportError("ONNX export: the pipeline has no feature columns")
+    flags = any(p["indicator"] for p in parts)
     blocks = []
     if parts:
         # (rows,) vectors side by side: one Concat, Reshape and Transpose, where an Unsqueeze each cost a node each
@@ -169,14 +170,13 @@ def _features(graph: Graph, featurizer: Any) -> tuple[list[Any], str]:
         )
         filled = graph.op("Where", missing, medians, matrix)
         blocks.append(graph.op("Mul", graph.op("Sub", filled, means), inverses))
-        if any(p["indicator"] for p in parts):  # every part's flag: the 0/1 matrix below keeps those wanted
+        if flags:  # every part's missing flag: the 0/1 matrix below keeps those wanted
             blocks.append(graph.op("Cast", missing, to=TensorProto.DOUBLE))
     blocks.extend(block for block, _ in encoded)
     stacked = graph.op("Concat", *blocks, axis=1) if len(blocks) > 1 else blocks[0]
     # the blocks hold the numbers, every part's missing flag, then the encoded columns: a 0/1 matrix picks the
     # featurizer's order (exact: each output is one input times 1 plus zeros; onnxruntime's Gather across columns
     # took longer than all the arithmetic before it)
-    flags = any(p["indicator"] for p in parts)
     start = {"number": 0, "indicator": len(parts), "encoded": len(parts) * (2 if flags else 1)}
     width = start["encoded"] + sum(w for _, w in encoded)
     positions = [start[what] + index for what, index in order]
@@ -280,7 +280,8 @@ def _categorical(graph: Graph, state: dict[str, Any], spec: Any) -> tuple[str, i
         frequencies = {str(k): float(v) for k, v in state["frequencies"].items()}
         known, table = list(frequencies), list(frequencies.values())
     # "" and the declared missing values are missing unless training saw them as categories
-    missing = [m for m in dict.fromkeys(("", *spec.missing_values)) if m not in set(known)]
+    seen = set(known)
+    missing = [m for m in dict.fromkeys(("", *spec.missing_values)) if m not in seen]
     other, absent = len(known), len(known) + 1
     ids = graph.op(
         "LabelEncoder",
@@ -347,11 +348,11 @@ def describe_inputs(pipeline: Pipeline) -> str:
 def check_onnx(pipeline: Pipeline, model: Any, df: Any, tolerance: float = 1e-5) -> dict[str, Any]:
     """Score ``df`` with the pipeline and with ``model`` in onnxruntime, and compare.
 
-    Returns ``rows``, ``max_difference`` (the largest absolute difference of a probability, or of a predicted value
-    relative to the larger of its size and the predictions' standard deviation, at least 1: float32 models sum
-    terms far larger than a prediction near 0), ``label_mismatches`` (rows whose labels differ although the pipeline's two most
-    probable classes are more than ``tolerance`` apart: float32 arithmetic may break an exact tie either way) and
-    ``ok``.
+    Returns ``rows``; ``max_difference``, the largest absolute difference of a probability, or of a predicted
+    value relative to the larger of its size and the predictions' standard deviation, at least 1 (float32 models
+    sum terms far larger than a prediction near 0); ``label_mismatches``, the rows whose labels differ although
+    the pipeline's two most probable classes are more than ``tolerance`` apart (float32 arithmetic may break an
+    exact tie either way); and ``ok``.
     """
     try:
         import onnxruntime
