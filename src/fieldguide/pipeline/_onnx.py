@@ -156,35 +156,33 @@ def _features(graph: Graph, featurizer: Any) -> tuple[list[Any], str]:
             parts.append(part)
     if not order:
         raise ExportError("ONNX export: the pipeline has no feature columns")
+    # Built feature by row, (features, rows): a row of this layout is one feature, contiguous, so picking the
+    # featurizer's order is a Gather of whole rows (a memory copy each); then one Transpose. Picking columns of a
+    # (rows, features) matrix took onnxruntime longer than all the arithmetic before it, and a 0/1 matrix product
+    # grew with features² (1 MB of constants on Ames housing).
     flags = any(p["indicator"] for p in parts)
     blocks = []
     if parts:
-        # (rows,) vectors side by side: one Concat, Reshape and Transpose, where an Unsqueeze each cost a node each
         flat = graph.op("Concat", *numbers, axis=0) if len(numbers) > 1 else numbers[0]
-        matrix = graph.op("Transpose", graph.op("Reshape", flat, graph.const([len(numbers), -1], np.int64)))
+        matrix = graph.op("Reshape", flat, graph.const([len(numbers), -1], np.int64))
         missing = graph.op("Or", graph.op("IsNaN", matrix), graph.op("IsInf", matrix))
         medians, means, inverses = (
-            graph.const([[float(p["median"]) for p in parts]]),
-            graph.const([[float(p["mean"]) for p in parts]]),
-            graph.const([[1.0 / float(p["scale"]) for p in parts]]),
+            graph.const([[float(p["median"])] for p in parts]),
+            graph.const([[float(p["mean"])] for p in parts]),
+            graph.const([[1.0 / float(p["scale"])] for p in parts]),
         )
         filled = graph.op("Where", missing, medians, matrix)
         blocks.append(graph.op("Mul", graph.op("Sub", filled, means), inverses))
-        if flags:  # every part's missing flag: the 0/1 matrix below keeps those wanted
+        if flags:  # every part's missing flag: the Gather below keeps those wanted
             blocks.append(graph.op("Cast", missing, to=TensorProto.DOUBLE))
     blocks.extend(block for block, _ in encoded)
-    stacked = graph.op("Concat", *blocks, axis=1) if len(blocks) > 1 else blocks[0]
-    # the blocks hold the numbers, every part's missing flag, then the encoded columns: a 0/1 matrix picks the
-    # featurizer's order (exact: each output is one input times 1 plus zeros; onnxruntime's Gather across columns
-    # took longer than all the arithmetic before it)
+    stacked = graph.op("Concat", *blocks, axis=0) if len(blocks) > 1 else blocks[0]
     start = {"number": 0, "indicator": len(parts), "encoded": len(parts) * (2 if flags else 1)}
     width = start["encoded"] + sum(w for _, w in encoded)
     positions = [start[what] + index for what, index in order]
-    if positions == list(range(width)):
-        return inputs, stacked
-    pick = np.zeros((width, len(positions)))
-    pick[positions, np.arange(len(positions))] = 1.0
-    return inputs, graph.op("MatMul", stacked, graph.const(pick))
+    if positions != list(range(width)):
+        stacked = graph.op("Gather", stacked, graph.const(positions, np.int64), axis=0)
+    return inputs, graph.op("Transpose", stacked, perm=[1, 0])
 
 
 def _raw_number(graph: Graph, state: dict[str, Any], spec: Any) -> str:
@@ -270,8 +268,8 @@ def _floor_div(graph: Graph, value: str, divisor: float) -> str:
 
 
 def _categorical(graph: Graph, state: dict[str, Any], spec: Any) -> tuple[str, int]:
-    """The one-hot (plus ``__other``) or frequency block and its width, through one LabelEncoder from text to an
-    index."""
+    """The one-hot (plus ``__other``) or frequency block, (width, rows), and its width, through one LabelEncoder
+    from text to an index."""
     name = state["name"]
     if state["encoding"] == "onehot":
         known = [str(c) for c in state["categories"]]
@@ -293,16 +291,13 @@ def _categorical(graph: Graph, state: dict[str, Any], spec: Any) -> tuple[str, i
     )
     if table is not None:  # frequency: 0 for unseen or missing
         lookup = graph.const(np.asarray([*table, 0.0, 0.0], np.float64))
-        return _column_block(graph, graph.op("Gather", lookup, ids)), 1
-    # the known categories, then "other"; a missing value's index is past the end, which OneHot leaves all zeros
-    # (onnxruntime's OneHot writes float32, not float64: 0 and 1 are exact in both)
+        frequency = graph.op("Gather", lookup, ids)
+        return graph.op("Unsqueeze", frequency, graph.const([0], np.int64)), 1
+    # (categories + 1, rows): the known categories, then "other"; a missing value's index is past the end, which
+    # OneHot leaves all zeros (onnxruntime's OneHot writes float32, not float64: 0 and 1 are exact in both)
     depth, off_on = graph.const([len(known) + 1], np.int64), graph.const([0.0, 1.0], np.float32)
-    onehot = graph.op("OneHot", ids, depth, off_on, axis=-1)
+    onehot = graph.op("OneHot", ids, depth, off_on, axis=0)
     return graph.op("Cast", onehot, to=11), len(known) + 1
-
-
-def _column_block(graph: Graph, vector: str) -> str:
-    return graph.op("Unsqueeze", vector, graph.const([1], np.int64))
 
 
 # -- using the exported model -------------------------------------------------------------------------------------
