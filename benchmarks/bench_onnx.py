@@ -12,6 +12,7 @@ graph's probabilities and its own library's ``predict_proba``.
     python benchmarks/bench_onnx.py [--data ../shared/datasets/telco_churn.csv.gz --target Churn] [--model lgbm]
 
 Without ``--data`` the seeded customer table (``fieldguide.data.synthetic.customers``, 20,000 rows) is used.
+``--agreement ../shared/datasets`` instead prints ``check_onnx`` of a few models on each shared table.
 """
 
 from __future__ import annotations
@@ -107,6 +108,42 @@ def _sklearn_frame(frame: pl.DataFrame, numbers: list[str], strings: list[str]):
     ).to_pandas()
 
 
+SHARED = {  # table: (target, columns to leave out)
+    "ames_housing.csv.gz": ("SalePrice", ["Order", "PID"]),
+    "adult.csv.gz": ("class", []),
+    "penguins.csv.gz": ("species", []),
+    "bike_sharing_hour.csv.gz": ("cnt", ["instant", "casual", "registered"]),
+    "telco_churn.csv.gz": ("Churn", ["customerID"]),
+}
+
+
+def agreement(folder: Path) -> None:
+    """``check_onnx`` of a linear model, LightGBM and (for classes) an MLP on up to 5,000 rows of each shared table."""
+    from fieldguide.data import infer_schema, read
+    from fieldguide.models import LogisticRegression, MLPClassifier, Ridge, adapters
+    from fieldguide.pipeline import Pipeline, check_onnx, to_onnx
+
+    rows = []
+    for name, (target, ignore) in SHARED.items():
+        frame = read(folder / name).drop(ignore)
+        frame = frame.sample(min(frame.height, 5000), seed=0)
+        schema = infer_schema(frame, target=target)
+        numeric = schema[target].kind == "numeric"
+        models = (
+            [Ridge(), adapters.LGBMRegressor(n_jobs=1)]
+            if numeric
+            else [LogisticRegression(), adapters.LGBMClassifier(n_jobs=1), MLPClassifier(max_iter=20)]
+        )
+        for model in models:
+            pipe = Pipeline.fit(frame, target, model, schema=schema)
+            exported = to_onnx(pipe)
+            result = check_onnx(pipe, exported, frame)
+            rows.append(
+                {"table": name, "model": type(model).__name__, "bytes": exported.ByteSize(), **result}
+            )
+    print(table(rows, list(rows[0])))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", help="a CSV/Parquet table (default: the seeded customer table)")
@@ -115,8 +152,17 @@ def main() -> None:
     parser.add_argument("--model", choices=["logistic", "lgbm"], default="logistic")
     parser.add_argument("--calls", type=int, default=2000, help="session runs per loop for one row")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--agreement",
+        type=Path,
+        metavar="DATASETS",
+        help="instead: check_onnx on the shared tables in this folder",
+    )
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
+    if args.agreement:
+        agreement(args.agreement)
+        return
 
     import onnxruntime
 
