@@ -109,3 +109,26 @@ def test_lists_become_comma_separated_options_and_names_take_dashes_or_underscor
     assert os.environ["FIELDGUIDE_HOME"] == str(tmp_path / "h")
     with pytest.raises(ConfigError, match=r"\[serve\] has no option 'nope'"):
         _config.apply_config(path, {"serve": {"nope": 1}}, commands)
+
+
+def test_the_python_api_reads_the_file_too_and_the_environment_wins(tmp_path, monkeypatch):
+    for variable in ("FIELDGUIDE_HOME", "FIELDGUIDE_REGISTRY", "FIELDGUIDE_CONFIG"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert _config.home() == tmp_path.joinpath(".fieldguide").relative_to(tmp_path)  # no file: the default
+    (tmp_path / "fieldguide.toml").write_text(
+        f'home = "shared"\nregistry = "sqlite:///{tmp_path / "r.db"}"\n'
+    )
+    assert _config.home() == tmp_path / "shared"
+    assert _config.registry_url() == f"sqlite:///{tmp_path / 'r.db'}"
+    from fieldguide.registry import Registry
+
+    with Registry() as registry:
+        assert registry.url == f"sqlite:///{tmp_path / 'r.db'}"
+        assert registry.artifact_root == tmp_path / "shared" / "artifacts"
+    monkeypatch.setenv("FIELDGUIDE_HOME", str(tmp_path / "env-home"))
+    assert _config.home() == tmp_path / "env-home"
+    (tmp_path / "fieldguide.toml").write_text("home = 7\n")  # a new version of the file is read again
+    monkeypatch.delenv("FIELDGUIDE_HOME")
+    with pytest.raises(ConfigError, match="home must be a non-empty string"):
+        _config.home()

@@ -4,36 +4,48 @@ built-in defaults, in that order of precedence.
 ``FIELDGUIDE_HOME`` (default ``./.fieldguide``) holds the registry database and artifacts;
 ``FIELDGUIDE_REGISTRY`` overrides the registry's SQLAlchemy URL (default SQLite under the home);
 ``FIELDGUIDE_CACHE`` (default ``$XDG_CACHE_HOME/fieldguide``, else ``~/.cache/fieldguide``) holds compiled programs.
-``fieldguide.toml`` (or ``$FIELDGUIDE_CONFIG``, or ``--config``) may set the three as ``home``, ``registry`` and
-``cache``, and any verb's option defaults in a table named after the verb: see :func:`apply_config`.
+``fieldguide.toml`` (or ``[tool.fieldguide]`` of ``pyproject.toml``, or ``$FIELDGUIDE_CONFIG``, or ``--config``)
+may set the three as ``home``, ``registry`` and ``cache`` (for the Python API too), and any verb's option defaults
+in a table named after the verb: see :func:`apply_config`.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Any
 
 
 def home() -> Path:
-    """The fieldguide home directory (not created here)."""
-    return Path(os.environ.get("FIELDGUIDE_HOME", ".fieldguide")).expanduser()
+    """The fieldguide home directory (not created here): ``FIELDGUIDE_HOME``, else the configuration file's
+    ``home``, else ``./.fieldguide``."""
+    return Path(_setting("home") or ".fieldguide").expanduser()
 
 
 def registry_url() -> str:
-    """The registry's SQLAlchemy URL: ``FIELDGUIDE_REGISTRY`` or SQLite under :func:`home`."""
-    url = os.environ.get("FIELDGUIDE_REGISTRY")
-    if url:
-        return url
-    return f"sqlite:///{(home() / 'registry.db').resolve()}"
+    """The registry's SQLAlchemy URL: ``FIELDGUIDE_REGISTRY``, else the configuration file's ``registry``, else
+    SQLite under :func:`home`."""
+    return _setting("registry") or f"sqlite:///{(home() / 'registry.db').resolve()}"
 
 
 def cache_dir() -> Path:
-    """Per-user cache (the JAX persistent compilation cache lives here): ``FIELDGUIDE_CACHE`` or the default."""
-    if os.environ.get("FIELDGUIDE_CACHE"):
-        return Path(os.environ["FIELDGUIDE_CACHE"]).expanduser()
+    """Per-user cache (the JAX persistent compilation cache lives here): ``FIELDGUIDE_CACHE``, else the
+    configuration file's ``cache``, else ``$XDG_CACHE_HOME/fieldguide`` or ``~/.cache/fieldguide``."""
+    given = _setting("cache")
+    if given:
+        return Path(given).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "fieldguide"
+
+
+def _setting(key: str) -> str | None:
+    """``key``'s environment variable, else the value the configuration file in effect gives it, else None."""
+    value = os.environ.get(_SETTINGS[key])
+    if value:
+        return value
+    path = config_file()
+    return None if path is None else file_settings(path).get(key)
 
 
 # -- the TOML file ----------------------------------------------------------------------------------------------
@@ -78,17 +90,27 @@ def apply_config(path: Path, data: dict[str, Any], commands: dict[str, Any]) -> 
     commands: the CLI's verbs by name (Click commands or groups). Returns Click's ``default_map`` (keyed by each
     option's parameter name). Raises ``ConfigError`` naming the file and key for anything unknown.
     """
+    for key, value in file_settings(path, data).items():  # for the worker processes a verb starts, too
+        os.environ.setdefault(_SETTINGS[key], value)
+    tables = {k: v for k, v in data.items() if k not in _SETTINGS}
+    return _defaults(path, tables, commands, "")
+
+
+def file_settings(path: Path, data: dict[str, Any] | None = None) -> dict[str, str]:
+    """``home``, ``registry`` and ``cache`` as the file (its contents ``data``, read when None) sets them, read as
+    it means them (:func:`file_value`)."""
     from fieldguide.errors import ConfigError
 
-    for key, variable in _SETTINGS.items():
+    found = {}
+    data = read_config(path) if data is None else data
+    for key in _SETTINGS:
         value = data.get(key)
         if value is None:
             continue
         if not isinstance(value, str) or not value:
             raise ConfigError(f"{path}: {key} must be a non-empty string, found {value!r}")
-        os.environ.setdefault(variable, file_value(path, key, value))
-    tables = {k: v for k, v in data.items() if k not in _SETTINGS}
-    return _defaults(path, tables, commands, "")
+        found[key] = file_value(path, key, value)
+    return found
 
 
 def settings(path: Path | None) -> list[tuple[str, str, str]]:
@@ -174,12 +196,24 @@ def _defaults(path: Path, tables: dict[str, Any], commands: dict[str, Any], wher
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    """The file's contents, parsed once per version of the file (``home()`` and the others ask on every call)."""
+    from fieldguide.errors import ConfigError
+
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError as err:
+        raise ConfigError(f"{path}: not readable ({err})") from None
+    return _parsed(str(path.resolve()), stamp)
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed(path: str, stamp: int) -> dict[str, Any]:
     import tomllib
 
     from fieldguide.errors import ConfigError
 
     try:
-        with path.open("rb") as file:
+        with open(path, "rb") as file:
             return tomllib.load(file)
     except (OSError, tomllib.TOMLDecodeError) as err:
         raise ConfigError(f"{path}: not readable TOML ({err})") from None
