@@ -210,6 +210,30 @@ def test_rows_whose_label_has_not_arrived_are_left_out_with_a_note():
     )
 
 
+def test_labels_training_declared_missing_are_left_out_too():
+    from fieldguide.data import infer_schema
+    from fieldguide.errors import DataError
+    from fieldguide.models import LogisticRegression
+    from fieldguide.pipeline import Pipeline
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=300)
+    table = pl.DataFrame({"x": x, "y": np.where(x + rng.normal(size=300) > 0, "yes", "no")})
+    schema = infer_schema(table, target="y").replace(
+        "y", missing_values=("?",)
+    )  # as `--missing y=?` declares
+    pipe = Pipeline.fit(table[:200], "y", LogisticRegression(), schema=schema)
+    holdout = table[200:].with_columns(
+        pl.when(pl.int_range(100) < 10).then(pl.lit("?")).otherwise("y").alias("y")
+    )
+    ev = evaluate(pipe, holdout, resamples=10)
+    assert ev.rows == 90
+    assert ev.notes == ["10 row(s) without a value of 'y' (null, or declared missing: ['?']) were left out"]
+    unknown = holdout.with_columns(pl.lit("maybe").alias("y"))  # a label never declared stays an error
+    with pytest.raises(DataError, match=r"label\(s\) \['maybe'\] were not seen in training"):
+        evaluate(pipe, unknown, resamples=10)
+
+
 def test_bad_holdouts_get_errors_that_name_the_column():
     from fieldguide.errors import DataError
 

@@ -404,7 +404,7 @@ def typed_column(spec: ColumnSpec, dtype: pl.DataType) -> pl.Expr:
     numeric -> Float64; boolean -> Boolean; datetime -> Datetime("us") (naive UTC); others -> String.
     """
     col = pl.col(spec.name)
-    declared = _declared_missing(col, spec, dtype)
+    declared = declared_missing(col, spec, dtype)
     if declared is not None:
         col = pl.when(declared).then(None).otherwise(col)
     if spec.kind == "numeric":
@@ -424,7 +424,7 @@ def typed_column(spec: ColumnSpec, dtype: pl.DataType) -> pl.Expr:
     return col.cast(pl.String, strict=False)
 
 
-def _declared_missing(col: pl.Expr, spec: ColumnSpec, dtype: pl.DataType) -> pl.Expr | None:
+def declared_missing(col: pl.Expr, spec: ColumnSpec, dtype: pl.DataType) -> pl.Expr | None:
     """Mask of the raw values ``spec.missing_values`` names: as text, or as numbers in a column of numbers."""
     if not spec.missing_values:
         return None
@@ -522,7 +522,7 @@ def _column_rules(spec: ColumnSpec, dtype: pl.DataType) -> list[tuple[str, pl.Ex
     """(rule, mask of the rows that break it, what was expected, severity) for one column's checks."""
     raw, typed = pl.col(f"raw:{spec.name}"), pl.col(f"typed:{spec.name}")
     missing = raw.is_null()
-    if (declared := _declared_missing(raw, spec, dtype)) is not None:
+    if (declared := declared_missing(raw, spec, dtype)) is not None:
         missing = missing | declared
     rules: list[tuple[str, pl.Expr, str, Severity]] = [
         ("wrong_type", ~missing & typed.is_null(), _expected(spec), "error")
@@ -624,7 +624,7 @@ def _without_declared(frame: pl.DataFrame, missing: Mapping[str, Any]) -> pl.Dat
     raw = Schema(tuple(ColumnSpec(n, "text", dtype=str(d)) for n, d in frame.schema.items())).with_missing(
         missing
     )
-    masks = {n: _declared_missing(pl.col(n), raw[n], frame.schema[n]) for n in missing}
+    masks = {n: declared_missing(pl.col(n), raw[n], frame.schema[n]) for n in missing}
     return frame.with_columns(
         pl.when(mask).then(None).otherwise(pl.col(n)).alias(n)
         for n, mask in masks.items()

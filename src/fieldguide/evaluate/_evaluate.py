@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from fieldguide.data._schema import declared_missing
 from fieldguide.errors import DataError
 from fieldguide.evaluate import _metrics
 from fieldguide.evaluate._metrics import METRICS, TASK_METRICS, Calibration, Estimate, Outputs
@@ -191,12 +192,19 @@ def evaluate_frame(
     if frame.height == 0:
         raise DataError(f"{where}: no rows to evaluate on")
     notes = []
-    unlabelled = frame.get_column(target).null_count()
+    # labels that have not arrived yet (null, or a value training declared missing, e.g. --missing income=?):
+    # every model is scored on the labelled rows alike
+    spec = pipeline.schema[target] if target in pipeline.schema.names else None
+    mask = None if spec is None else declared_missing(pl.col(target), spec, frame.schema[target])
+    absent = pl.col(target).is_null() if mask is None else pl.col(target).is_null() | mask
+    declared = [] if mask is None else list(spec.missing_values)
+    unlabelled = frame.select(absent.sum()).item()
     if unlabelled == frame.height:
         raise DataError(f"target {target!r} in {where}: every value is missing; no row to evaluate on")
-    if unlabelled:  # labels that have not arrived yet: every model is scored on the labelled rows alike
-        frame = frame.filter(pl.col(target).is_not_null())
-        notes.append(f"{unlabelled:,} row(s) without a value of {target!r} were left out")
+    if unlabelled:
+        frame = frame.filter(~absent)
+        spelled = f" (null, or declared missing: {declared})" if declared else ""
+        notes.append(f"{unlabelled:,} row(s) without a value of {target!r}{spelled} were left out")
 
     out = _outputs(pipeline, frame, target, where)
     names = tuple(
