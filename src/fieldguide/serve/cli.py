@@ -176,8 +176,13 @@ def _predict_file(name, data, out, alias, version, keep, url, artifacts) -> tupl
     missing = [c for c in keep if c not in table.columns]
     if missing:
         raise DataError(f"--keep: column(s) {missing} are not in {data}; its columns are {table.columns}")
+    from rich.console import Console
+    from rich.progress import track
+
+    starts = range(0, max(table.height, 1), _CHUNK_ROWS)
     parts = []
-    for start in range(0, max(table.height, 1), _CHUNK_ROWS):
+    console = Console(stderr=True)
+    for start in track(starts, "scoring", console=console, transient=True, disable=len(starts) < 2):
         rows = table.slice(start, _CHUNK_ROWS)
         predictions, proba = pipeline._outputs(pipeline._table_features(rows))  # validated, featurized once
         columns = {"prediction": predictions}
