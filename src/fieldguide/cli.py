@@ -68,7 +68,7 @@ def _root(
         None,
         "--config",
         help="A TOML file of settings and option defaults. Default: $FIELDGUIDE_CONFIG, else ./fieldguide.toml, "
-        "else [tool.fieldguide] in ./pyproject.toml.",
+        "else \\[tool.fieldguide] in ./pyproject.toml.",
         show_default=False,
     ),
 ) -> None:
@@ -90,10 +90,12 @@ def _fail(err: FieldguideError) -> None:
     raise typer.Exit(err.exit_code)
 
 
-@app.command("config")
 def show_config(ctx: typer.Context) -> None:
-    """Show the configuration file in use, each setting with where it comes from, and the file's option
-    defaults by verb."""
+    """Show the settings in effect and where each comes from.
+
+    The configuration file in use, home, registry and cache with their origin (file, environment variable or
+    default; a password is never shown), and the option defaults the file gives each verb.
+    """
     from rich.console import Console
 
     from fieldguide import _config
@@ -112,6 +114,7 @@ def show_config(ctx: typer.Context) -> None:
 
 for _name in CAPABILITIES:
     importlib.import_module(f"fieldguide.{_name}.cli").register(app)
+app.command("config")(show_config)  # after the capabilities' verbs, in --help too
 
 
 def main() -> None:

@@ -137,8 +137,11 @@ def export(
     registry: str | None = _options.REGISTRY,
     artifacts: Path | None = _options.ARTIFACTS,
 ) -> None:
-    r"""Export version REF of model NAME (featurizer, model and labels) as one ONNX model that any ONNX runtime
-    can score without fieldguide. Needs the onnx extra: pip install 'fieldguide\[onnx]'."""
+    r"""Export version REF of model NAME as one ONNX model.
+
+    The featurizer, the model and the labels in one graph, which any ONNX runtime can score without fieldguide.
+    Needs the onnx extra: pip install 'fieldguide\[onnx]'.
+    """
     with _reporting_errors() as console, _open(registry, artifacts) as reg:
         from fieldguide.errors import ExportError
         from fieldguide.pipeline import Pipeline, check_onnx, save_onnx

@@ -125,9 +125,12 @@ def predict(
     registry: str | None = _options.REGISTRY,
     artifacts: Path | None = _options.ARTIFACTS,
 ) -> None:
-    """Score a table with model NAME (batch prediction): one row out per row in, with the prediction and, for
-    classifiers, one probability column per class (p_<label>). Rows that break the training schema stop it with
-    every violation listed; nothing is written then."""
+    """Score a table with model NAME: batch prediction to a file.
+
+    One row out per row in: the identifier columns (or --keep), the prediction and, for classifiers, one
+    probability column per class (p_<label>). Rows that break the training schema stop it with every violation
+    listed; nothing is written then.
+    """
     from rich.console import Console
 
     from fieldguide import _config
