@@ -51,7 +51,7 @@ def _setting(key: str) -> str | None:
 # -- the TOML file ----------------------------------------------------------------------------------------------
 
 CONFIG_FILE = "fieldguide.toml"
-# top-level keys of the file: each sets the environment variable (unless the environment already does)
+# top-level keys of the file, and the environment variable that overrides each
 _SETTINGS = {"home": "FIELDGUIDE_HOME", "registry": "FIELDGUIDE_REGISTRY", "cache": "FIELDGUIDE_CACHE"}
 
 
@@ -118,17 +118,18 @@ def settings(path: Path | None) -> list[tuple[str, str, str]]:
     being ``file``, the environment variable, or ``default``."""
     from sqlalchemy.engine import make_url
 
-    written = read_config(path) if path else {}
+    from_file = file_settings(path) if path else {}
     values = {"home": home().resolve(), "registry": registry_url(), "cache": cache_dir()}
     found = []
     for key, variable in _SETTINGS.items():
         value = str(values[key])
         if key == "registry":
             value = make_url(value).render_as_string(hide_password=True)
-        if key in written and os.environ.get(variable) == file_value(path, key, written[key]):
-            origin = "file"
+        given = os.environ.get(variable)
+        if given and given != from_file.get(key):
+            origin = f"${variable}"
         else:
-            origin = f"${variable}" if os.environ.get(variable) else "default"
+            origin = "file" if key in from_file else "default"
         found.append((key, value, origin))
     return found
 
