@@ -157,6 +157,8 @@ def predict(
 
 def _predict_file(name, data, out, alias, version, keep, url, artifacts) -> tuple[Path, str]:
     import polars as pl
+    from rich.console import Console
+    from rich.progress import track
 
     from fieldguide.data import read
     from fieldguide.errors import DataError, FieldguideError
@@ -179,20 +181,17 @@ def _predict_file(name, data, out, alias, version, keep, url, artifacts) -> tupl
     missing = [c for c in keep if c not in table.columns]
     if missing:
         raise DataError(f"--keep: column(s) {missing} are not in {data}; its columns are {table.columns}")
-    from rich.console import Console
-    from rich.progress import track
-
     starts = range(0, max(table.height, 1), _CHUNK_ROWS)
     parts = []
-    console = Console(stderr=True)
-    for start in track(starts, "scoring", console=console, transient=True, disable=len(starts) < 2):
+    bar = {"console": Console(stderr=True), "transient": True, "disable": len(starts) < 2}
+    for start in track(starts, "scoring", **bar):
         rows = table.slice(start, _CHUNK_ROWS)
         predictions, proba = pipeline._outputs(pipeline._table_features(rows))  # validated, featurized once
         columns = {"prediction": predictions}
         if proba is not None:
             columns |= {f"p_{label}": proba[:, i] for i, label in enumerate(pipeline.classes_)}
         parts.append(rows.select(keep).with_columns(**{k: pl.Series(v) for k, v in columns.items()}))
-    result = pl.concat(parts) if parts else pl.DataFrame()
+    result = pl.concat(parts)
     staged = out.with_name(f".{out.name}.partial")  # beside the target: the file appears whole or not at all
     try:
         getattr(result, writer)(staged)
