@@ -277,3 +277,12 @@ def test_lightgbm_splits_compare_in_float64_as_lightgbm_does():
     got = _run(model, {"features": X})["value"]
     assert np.ptp(booster.predict(X)) > 3  # LightGBM itself separates them
     np.testing.assert_allclose(got, booster.predict(X), rtol=1e-6)
+
+
+def test_a_missing_converter_names_the_extra(train, monkeypatch):
+    import sys
+
+    pipe = _fit(train, "churn", adapters.GaussianNB())
+    monkeypatch.setitem(sys.modules, "skl2onnx", None)  # as if not installed: importing it raises ImportError
+    with pytest.raises(ExportError, match=r"GaussianNB needs skl2onnx, of the onnx extra: pip install"):
+        to_onnx(pipe)

@@ -362,6 +362,11 @@ def _converted(
     """Run a converter (its input ``X`` of ``dtype``) and copy its graph in; its failures become ExportError."""
     try:
         converted = convert()
+    except ImportError as err:
+        raise ExportError(
+            f"ONNX export of {type(model).__name__} needs {err.name or 'its converter'}, of the onnx extra: "
+            "pip install 'fieldguide[onnx]'"
+        ) from None
     except Exception as err:  # the converters raise many types; name the model and pass the reason on
         raise ExportError(
             f"ONNX export of {type(model).__name__}: the converter failed ({err})"[:600]
