@@ -20,7 +20,9 @@ import numpy as np
 
 from fieldguide.errors import ExportError
 
-OPSET = 15  # the newest default-domain opset onnxmltools writes (XGBoost); runtimes from onnxruntime 1.10 read it
+OPSET = (
+    15  # the newest default-domain opset onnxmltools writes (XGBoost); runtimes from onnxruntime 1.10 read it
+)
 ML_OPSET = 2  # ai.onnx.ml: LabelEncoder with strings, the tree ensembles
 
 
@@ -181,7 +183,6 @@ _UNARY = {
     "not": "Not",
     "stop_gradient": "Identity",
     "copy": "Identity",
-    "copy_p": "Identity",
     "optimization_barrier": "Identity",
 }
 _BINARY = {
@@ -375,10 +376,10 @@ def _converted(
     return graph.embed(converted, {converted.graph.input[0].name: x}, graph.fresh(type(model).__name__) + "/")
 
 
-def _library_outputs(graph: Graph, outputs: dict[str, str], model: Any, classifier: bool) -> Outputs:
+def _library_outputs(graph: Graph, outputs: dict[str, str], model: Any) -> Outputs:
     from sklearn.base import is_classifier
 
-    if classifier and is_classifier(model):
+    if is_classifier(model):
         return Outputs("proba", graph.op("Cast", outputs["probabilities"], to=_onnx_type("float64")))
     (value,) = [name for old, name in outputs.items() if old != "label"]
     flat = graph.op("Reshape", value, graph.const([-1], np.int64))
@@ -388,7 +389,7 @@ def _library_outputs(graph: Graph, outputs: dict[str, str], model: Any, classifi
 def _sklearn(graph: Graph, model: Any, features: str, n_features: int) -> Outputs:
     from sklearn.base import is_classifier
 
-    from fieldguide.models.adapters import DummyClassifier, DummyRegressor
+    from fieldguide.models.adapters import DummyClassifier, DummyRegressor, _Forest, _Tree
 
     if isinstance(model, DummyClassifier | DummyRegressor):
         return _dummy(graph, model, features)
@@ -397,7 +398,7 @@ def _sklearn(graph: Graph, model: Any, features: str, n_features: int) -> Output
     plain.__dict__.update(model.__dict__)
 
     # trees compare float32 thresholds (as scikit-learn does); the others compute in float64, as scikit-learn does
-    dtype = "float32" if isinstance(model, _trees()) else "float64"
+    dtype = "float32" if isinstance(model, _Tree | _Forest) else "float64"
 
     def convert() -> Any:
         from skl2onnx import to_onnx
@@ -413,13 +414,7 @@ def _sklearn(graph: Graph, model: Any, features: str, n_features: int) -> Output
         )
 
     outputs = _converted(graph, convert, features, model, dtype)
-    return _library_outputs(graph, outputs, model, is_classifier(model))
-
-
-def _trees() -> tuple[type, ...]:
-    from fieldguide.models import adapters
-
-    return (adapters._Tree, adapters._Forest)
+    return _library_outputs(graph, outputs, model)
 
 
 def _dummy(graph: Graph, model: Any, features: str) -> Outputs:
@@ -443,7 +438,6 @@ def _dummy(graph: Graph, model: Any, features: str) -> Outputs:
 def _boosting(graph: Graph, model: Any, features: str, n_features: int) -> Outputs:
     """XGBoost through onnxmltools (XGBoost compares float32 features with float32 thresholds, as the ONNX tree
     ensemble does); LightGBM by :func:`_lightgbm`."""
-    from sklearn.base import is_classifier
 
     from fieldguide.models.adapters import _LightGBM
 
@@ -458,7 +452,7 @@ def _boosting(graph: Graph, model: Any, features: str, n_features: int) -> Outpu
         return onnxmltools.convert_xgboost(model.booster_, initial_types=types, target_opset=OPSET)
 
     outputs = _converted(graph, convert, features, model)
-    return _library_outputs(graph, outputs, model, is_classifier(model))
+    return _library_outputs(graph, outputs, model)
 
 
 _LGBM_IDENTITY = {"regression", "regression_l1", "huber", "fair", "quantile", "mape"}
