@@ -31,6 +31,12 @@ TIME = typer.Option(
     "--time",
     help="Datetime or numeric column: cross-validate in time order (train on the past, test on what follows).",
 )
+QUERY = typer.Option(
+    None,
+    "--query",
+    help="SQL whose result is the table, when the table is a database URL (sqlite:///f.db, "
+    "postgresql+psycopg://user@host/db, duckdb:///:memory:). Keep the password out of the URL (PGPASSWORD).",
+)
 ADDRESS = typer.Option(
     None, "--address", help="Ray cluster address (with --backend ray; default: a local one)."
 )

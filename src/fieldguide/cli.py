@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -50,6 +51,30 @@ def column_values(text: str | None, option: str = "--missing") -> dict[str, list
             )
         values.setdefault(name.strip(), []).append(value.strip())
     return values
+
+
+def table_source(data: str, query: str | None, argument: str = "DATA") -> str | Any:
+    """What a verb reads: the file ``data``, or with ``--query`` a ``fieldguide.data.Query`` on the database URL
+    ``data``.
+
+    >>> table_source("t.csv", None), str(table_source("sqlite:///shop.db", "select * from orders"))
+    ('t.csv', 'sqlite:///shop.db: select * from orders')
+    """
+    url = "://" in data and not Path(data).exists()
+    if query is None:
+        if url:
+            raise FieldguideError(
+                f"{argument}: a database URL needs --query 'select …', the SQL of the table"
+            )
+        return data
+    if not url:
+        raise FieldguideError(
+            f"--query: {argument} must be a database URL (sqlite:///f.db, postgresql+psycopg://user@host/db, "
+            f"duckdb:///:memory:), found {data!r}"
+        )
+    from fieldguide.data import Query
+
+    return Query(data, query)
 
 
 def _version(value: bool) -> None:

@@ -55,7 +55,7 @@ def test_regression_table_follows_the_documented_linear_model() -> None:
 
 def test_public_surface() -> None:
     assert sorted(fieldguide.data.__all__) == [
-        "ColumnSpec", "DataWarning", "Featurizer", "MISSING_TOKENS", "Schema", "Violation", "as_frame",
+        "ColumnSpec", "DataWarning", "Featurizer", "MISSING_TOKENS", "Query", "Schema", "Violation", "as_frame",
         "infer_schema", "labelled_rows", "read", "records_frame", "splits", "synthetic", "typed_column", "typed_frame",
         "value_counts",
     ]  # fmt: skip

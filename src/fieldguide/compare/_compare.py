@@ -11,7 +11,6 @@ import time
 import uuid
 import warnings
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -21,6 +20,7 @@ from fieldguide._backend import Backend, LocalBackend, get_backend
 from fieldguide._stats import corrected_resampled_ttest
 from fieldguide.compare._metrics import METRICS, Metric, can_output, metric_for, model_output
 from fieldguide.data import Schema, as_frame, infer_schema, labelled_rows, read, splits
+from fieldguide.data._read import readable
 from fieldguide.errors import DataError, FieldguideError
 from fieldguide.pipeline import encode_target  # the pipeline's own task and ids
 
@@ -225,7 +225,7 @@ def compare(
         >>> result.recommendation.model
         'Ridge'
     """
-    frame = read(data) if isinstance(data, str | Path) else as_frame(data)
+    frame = read(data) if readable(data) else as_frame(data)
     schema = infer_schema(frame, target, ignore=ignore, missing=missing)
     frame = labelled_rows(frame, schema, target)  # a comparison needs labels; the others are left out
     _, task, classes, y = encode_target(frame, target, schema)

@@ -15,7 +15,11 @@ def register(app: typer.Typer) -> None:
 
 
 def compare_command(
-    data: str = typer.Argument(..., help="Table to learn from: a CSV/Parquet/JSON-lines file (or .gz)."),
+    data: str = typer.Argument(
+        ...,
+        help="Table to learn from: a CSV/Parquet/JSON-lines file (or .gz), or a database URL with --query.",
+    ),
+    query: str = _options.QUERY,
     target: str = typer.Option(..., "--target", "-t", help="Column to predict."),
     models: str = typer.Option(
         None, "--models", help="Comma-separated model names (default: every zoo model for the task)."
@@ -52,7 +56,7 @@ def compare_command(
 
     from fieldguide._backend import get_backend
     from fieldguide._files import atomic_write_bytes
-    from fieldguide.cli import column_values, comma_list
+    from fieldguide.cli import column_values, comma_list, table_source
     from fieldguide.compare import compare, print_summary
     from fieldguide.compare._render import png
     from fieldguide.errors import FieldguideError
@@ -68,7 +72,7 @@ def compare_command(
         ray_options = {"address": address, "gpus_per_task": gpus_per_task or 0.0}
         options = ray_options if backend == "ray" else {"n_jobs": jobs}
         result = compare(
-            data,
+            table_source(data, query),
             target,
             models=comma_list(models) or None,
             metric=metric,

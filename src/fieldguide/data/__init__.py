@@ -1,6 +1,7 @@
 """Tables in, arrays out: readers, schemas, the featurizer shared by training and serving, and splits.
 
-- ``read``: CSV (delimiter and encoding detected), Parquet, JSON lines, gzip, SQLAlchemy URLs, DuckDB SQL.
+- ``read``: CSV (delimiter and encoding detected), Parquet, JSON lines, gzip, SQLAlchemy URLs, DuckDB SQL;
+  ``Query(url, sql)`` names a SQL source wherever a path is taken, shown without the URL's password.
   Missing-value spellings ("NA", "?") are kept as written unless ``null_values=`` says otherwise.
 - ``infer_schema`` -> ``Schema`` of ``ColumnSpec``: kinds, roles, JSON round trip, ``validate`` and
   ``validate_records`` returning ``Violation``s.
@@ -20,7 +21,7 @@ True
 
 from fieldguide.data import splits, synthetic
 from fieldguide.data._featurizer import Featurizer
-from fieldguide.data._read import MISSING_TOKENS, DataWarning, read
+from fieldguide.data._read import MISSING_TOKENS, DataWarning, Query, read
 from fieldguide.data._schema import (
     ColumnSpec,
     Schema,
@@ -39,6 +40,7 @@ __all__ = [
     "ColumnSpec",
     "DataWarning",
     "Featurizer",
+    "Query",
     "Schema",
     "Violation",
     "as_frame",

@@ -6,9 +6,12 @@ import codecs
 import csv
 import glob
 import gzip
+import os
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -30,8 +33,62 @@ class DataWarning(UserWarning):
     """Something about a table was guessed (an encoding, a delimiter); the message says what."""
 
 
+@dataclass(frozen=True, repr=False)
+class Query:
+    """A table that a SQL query returns, wherever a path to a table is taken (``check``, ``compare``,
+    ``search``, ``evaluate``).
+
+    url: a SQLAlchemy URL (``sqlite:///f.db``, ``postgresql+psycopg://user@host/db``) or a DuckDB one
+        (``duckdb:///:memory:`` for SQL over files). Leave the password out where the driver finds it elsewhere
+        (PostgreSQL: ``PGPASSWORD`` or ``~/.pgpass``): a query's URL is shown, recorded and exported without it.
+    sql: the query.
+
+    >>> str(Query("postgresql+psycopg://ana:s3cret@db/sales", "select * from orders"))
+    'postgresql+psycopg://ana:***@db/sales: select * from orders'
+    """
+
+    url: str
+    sql: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.url, str) or "://" not in self.url:
+            raise DataError(f"Query url: expected a database URL such as sqlite:///f.db, found {self.url!r}")
+        if not isinstance(self.sql, str) or not self.sql.strip():
+            raise DataError(f"{self.shown_url}: expected the SQL of a query, found {self.sql!r}")
+
+    @property
+    def shown_url(self) -> str:
+        """The URL with its password as ``***``."""
+        return self.url if self.url.startswith("duckdb://") else _hide_password(self.url)
+
+    def without_password(self) -> Query:
+        """The same query on the URL without its password (as exported scripts write it)."""
+        if self.url.startswith("duckdb://"):
+            return self
+        from sqlalchemy.engine import make_url
+
+        try:
+            return Query(
+                make_url(self.url)._replace(password=None).render_as_string(hide_password=False), self.sql
+            )
+        except Exception:  # not a URL SQLAlchemy understands: reading it will say so
+            return self
+
+    def __str__(self) -> str:
+        sql = " ".join(self.sql.split())
+        return f"{self.shown_url}: {sql if len(sql) <= 80 else sql[:77] + '...'}"
+
+    def __repr__(self) -> str:
+        return f"Query({self.shown_url!r}, {self.sql!r})"
+
+
+def readable(data: Any) -> bool:
+    """Whether ``data`` names a table for :func:`read` (a path or a :class:`Query`), not a table in memory."""
+    return isinstance(data, str | os.PathLike | Query)
+
+
 def read(
-    source: str | Path,
+    source: str | Path | Query,
     *,
     query: str | None = None,
     delimiter: str | None = None,
@@ -44,7 +101,7 @@ def read(
         objects), any of the text formats with ``.gz``); a directory or glob of Parquet files (hive partitions
         such as ``year=2024/`` become columns); or a URL: ``duckdb:///:memory:`` (or ``duckdb:///rel.db``,
         ``duckdb:////abs.db``) for DuckDB SQL over files, any other SQLAlchemy URL (``sqlite:///f.db``,
-        ``postgresql://user@host/db``) for a database.
+        ``postgresql://user@host/db``) for a database; or a :class:`Query` (a URL and its SQL in one value).
     query: the SQL to run; required for URLs.
     delimiter: CSV field separator; sniffed from the first 64 KiB among , ; tab | when not given (a file
         with none of them is one column).
@@ -65,6 +122,10 @@ def read(
     >>> read(path, null_values=MISSING_TOKENS)["city"].null_count()
     1
     """
+    if isinstance(source, Query):
+        if query is not None:
+            raise DataError(f"{source.shown_url}: give the SQL once, in the Query or as query=, not both")
+        return _read_sql(source.url, source.sql)
     text = str(source)
     if "://" in text and not Path(text).exists():
         return _read_sql(text, query)

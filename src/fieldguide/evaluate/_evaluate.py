@@ -341,9 +341,10 @@ def _progress(show: bool, total: int, description: str) -> Iterator[Callable[[in
 
 
 def load_table(data: Any) -> tuple[pl.DataFrame, str]:
-    """A table and how to name it in messages: a path is read with ``fieldguide.data.read``."""
+    """A table and how to name it in messages: a path or a ``Query`` is read with ``fieldguide.data.read``."""
     from fieldguide.data import as_frame, read
+    from fieldguide.data._read import readable
 
-    if isinstance(data, str | os.PathLike):
-        return read(data), str(Path(data))
+    if readable(data):
+        return read(data), str(Path(data)) if isinstance(data, str | os.PathLike) else str(data)
     return as_frame(data), "the holdout"

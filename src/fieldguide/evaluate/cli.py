@@ -27,7 +27,12 @@ def evaluate_command(
     champion: str = typer.Option(
         None, "--champion", help="Version or alias to compare with. Default: the 'champion' alias, if set."
     ),
-    data: str = typer.Option(..., "--data", help="Holdout table: CSV/Parquet/JSON-lines file (or .gz)."),
+    data: str = typer.Option(
+        ...,
+        "--data",
+        help="Holdout table: CSV/Parquet/JSON-lines file (or .gz), or a database URL with --query.",
+    ),
+    query: str = _options.QUERY,
     target: str = typer.Option(
         None, "--target", "-t", help="Holdout column with the truth. Default: the model's."
     ),
@@ -71,14 +76,14 @@ def evaluate_command(
     """
     with _reporting_errors() as console:
         from fieldguide._files import atomic_write_bytes
-        from fieldguide.cli import comma_list
+        from fieldguide.cli import comma_list, table_source
         from fieldguide.evaluate import report_html, report_json, run_gate
         from fieldguide.evaluate._render import print_gate
 
         run = run_gate(
             name,
             challenger,
-            data,
+            table_source(data, query, "--data"),
             champion=champion,
             target=target,
             slices=comma_list(slices),

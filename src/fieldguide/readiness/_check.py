@@ -11,6 +11,7 @@ from typing import Any
 import polars as pl
 
 from fieldguide.data import DataWarning, Schema, read, value_counts
+from fieldguide.data._read import readable
 from fieldguide.data._schema import as_frame, infer_counted
 from fieldguide.errors import DataError
 from fieldguide.readiness import _faithful, _units
@@ -51,7 +52,7 @@ def check(
         >>> report.level, [f.id for f in report.findings if f.severity != "pass"]
         ('B1', [])
     """
-    source = str(data) if isinstance(data, str | os.PathLike) else f"({type(data).__name__})"
+    source = str(data) if readable(data) else f"({type(data).__name__})"
     loaded = _load(data, source)
     if isinstance(loaded, Finding):
         return Report(source, 0, 0, target, None, [loaded], [])
@@ -110,7 +111,7 @@ def check(
 
 def _load(data: Any, source: str) -> tuple[pl.DataFrame, list[Finding]] | Finding:
     """The table and any C-1 warnings, or the C-1 failure."""
-    if not isinstance(data, str | os.PathLike):
+    if not readable(data):
         try:
             return as_frame(data), [Finding("C-1 load", "pass", "an in-memory table")]
         except Exception as err:  # anything that is not a table
@@ -126,7 +127,8 @@ def _load(data: Any, source: str) -> tuple[pl.DataFrame, list[Finding]] | Findin
         return df, [
             Finding("C-1 load", "warn", "; ".join(notes), threshold="a guessed encoding or delimiter: warn")
         ]
-    return df, [Finding("C-1 load", "pass", f"{Path(data).name} loads and parses")]
+    shown = Path(data).name if isinstance(data, str | os.PathLike) else "the query's result"
+    return df, [Finding("C-1 load", "pass", f"{shown} loads and parses")]
 
 
 def _against(schema: Schema, df: pl.DataFrame) -> Finding:

@@ -15,7 +15,10 @@ def register(app: typer.Typer) -> None:
 
 
 def check_command(
-    data: str = typer.Argument(None, help="Table to grade: a CSV/Parquet/JSON-lines file (or .gz)."),
+    data: str = typer.Argument(
+        None, help="Table to grade: a CSV/Parquet/JSON-lines file (or .gz), or a database URL with --query."
+    ),
+    query: str = _options.QUERY,
     target: str = typer.Option(None, "--target", "-t", help="Column to predict; grades band A."),
     html: Path = typer.Option(None, "--html", help="Write a self-contained HTML report here."),
     json_path: Path = typer.Option(None, "--json", help="Write the findings as JSON here."),
@@ -33,7 +36,7 @@ def check_command(
     from rich.markup import escape
 
     from fieldguide._files import atomic_write_bytes
-    from fieldguide.cli import column_values, comma_list
+    from fieldguide.cli import column_values, comma_list, table_source
     from fieldguide.errors import FieldguideError
     from fieldguide.readiness import LEVELS, check
     from fieldguide.readiness._demo import TARGET, demo_table
@@ -46,8 +49,11 @@ def check_command(
     if demo == (data is not None):
         err.print("[red]give either a DATA file or --demo[/red]")
         raise typer.Exit(2)
+    if demo and query is not None:
+        err.print("[red]--query: not with --demo, which grades a bundled table[/red]")
+        raise typer.Exit(2)
     try:
-        table = demo_table() if demo else data
+        table = demo_table() if demo else table_source(data, query)
         report = check(
             table,
             (target or TARGET) if demo else target,

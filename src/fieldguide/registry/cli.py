@@ -130,10 +130,11 @@ def export(
     check: str | None = typer.Option(
         None,
         "--check",
-        help="A table (CSV/Parquet/JSON lines) to score with both the pipeline and the ONNX model in "
-        "onnxruntime; exits 1 if their answers differ.",
+        help="A table (CSV/Parquet/JSON lines, or a database URL with --query) to score with both the pipeline "
+        "and the ONNX model in onnxruntime; exits 1 if their answers differ.",
         show_default=False,
     ),
+    query: str | None = _options.QUERY,
     registry: str | None = _options.REGISTRY,
     artifacts: Path | None = _options.ARTIFACTS,
 ) -> None:
@@ -143,10 +144,14 @@ def export(
     Needs the onnx extra: pip install 'fieldguide\[onnx]'.
     """
     with _reporting_errors() as console, _open(registry, artifacts) as reg:
+        from fieldguide.cli import table_source
         from fieldguide.errors import ExportError
         from fieldguide.pipeline import Pipeline, check_onnx, save_onnx
         from fieldguide.pipeline._onnx import describe_inputs
 
+        if query is not None and check is None:
+            raise ExportError("--query: it gives the --check table's SQL; give --check with a database URL")
+        table = None if check is None else table_source(check, query, "--check")
         if not onnx_path.parent.is_dir():
             raise ExportError(f"--onnx: the directory {onnx_path.parent} does not exist")
         found = reg.get(name, ref)
@@ -162,9 +167,9 @@ def export(
             return
         from fieldguide.data import read
 
-        result = check_onnx(pipeline, model, read(check))
+        result = check_onnx(pipeline, model, read(table))
         console.print(
-            f"check on {check}: {result['rows']:,} rows, largest difference {result['max_difference']:.2g}, "
+            f"check on {table}: {result['rows']:,} rows, largest difference {result['max_difference']:.2g}, "
             f"{result['label_mismatches']} label(s) differ: {'agree' if result['ok'] else 'DISAGREE'}",
             markup=False,
         )

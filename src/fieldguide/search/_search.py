@@ -17,7 +17,8 @@ import numpy as np
 
 from fieldguide._backend import Backend, LocalBackend, get_backend
 from fieldguide.compare._metrics import Metric, metric_for
-from fieldguide.data import as_frame, infer_schema, labelled_rows, read
+from fieldguide.data import Query, as_frame, infer_schema, labelled_rows, read
+from fieldguide.data._read import readable
 from fieldguide.errors import FieldguideError, SchemaError
 from fieldguide.search import _ensemble, _evaluate, _space
 
@@ -126,15 +127,16 @@ def search(
     on the other, both ways). The winner is refitted as a ``Pipeline`` on all rows.
 
     Args:
-        data: a table (Polars, pandas, Arrow, dict of columns) or a path ``fieldguide.data.read`` reads.
+        data: a table (Polars, pandas, Arrow, dict of columns), or a path or ``fieldguide.data.Query`` that
+            ``fieldguide.data.read`` reads.
         budget: seconds for the whole search, refit and registration included; None for no limit. Trials stop
             being started when the time left cannot fit one; the measured overrun is in the result.
         trials: stop after this many trials (with ``budget=None`` and a seed the search is reproducible).
         metric: a name from ``fieldguide.compare.METRICS``; default ROC AUC, log loss or RMSE by task.
         backend: ``"local"`` (trials in this process), ``"ray"`` (each batch of trials as parallel Ray tasks),
             or a back end from ``fieldguide.backends.get_backend``.
-        name: the registry name; default the data file's name without extensions. A table given in memory
-            without a name is not registered.
+        name: the registry name; default the data file's name without extensions. A table given in memory or
+            by a ``Query`` without a name is not registered.
         registry: a ``fieldguide.registry.Registry`` or its SQLAlchemy URL; default ``FIELDGUIDE_REGISTRY``.
         export: write a Python script that rebuilds the chosen pipeline here (needs ``data`` as a path).
         models: zoo names to search; default ``fieldguide.search.DEFAULT_MODELS`` for the task.
@@ -163,8 +165,8 @@ def search(
         raise FieldguideError(f"trials: expected at least 1, found {trials}")
     if budget is None and trials is None:
         raise FieldguideError("give a budget (seconds), a number of trials, or both")
-    source = Path(data) if isinstance(data, str | Path) else None
-    name = name or (source.name.split(".")[0] if source is not None else None)
+    source = (data if isinstance(data, Query) else Path(data)) if readable(data) else None
+    name = name or (source.name.split(".")[0] if isinstance(source, Path) else None)
     if name is not None:
         _check_name(name)
     export_path = None if export is None else _check_export(Path(export), source)
@@ -213,6 +215,7 @@ def search(
             "time": time,
             "evaluation": plan.description,
             "batch": BATCH,
+            "data": None if source is None else str(source),  # a query's URL without its password
         },
         "chosen": [
             {"trial": r.number, "model": r.model, "params": r.params, "weight": w} for r, w in members
@@ -497,10 +500,12 @@ def _check_name(name: str) -> None:
     check_model_name(name)  # before the search, not after an hour of it
 
 
-def _check_export(path: Path, source: Path | None) -> Path:
+def _check_export(path: Path, source: Path | Query | None) -> Path:
     """Refuse an export path that cannot be written, before the search spends its budget."""
     if source is None:
-        raise FieldguideError("export: the script reads the data from a file; give data as a path to export")
+        raise FieldguideError(
+            "export: the script reads the data again; give data as a path or a Query to export"
+        )
     if path.suffix != ".py":
         raise FieldguideError(f"export: {path}: expected a Python file name ending in .py")
     parent = path.resolve().parent

@@ -32,7 +32,11 @@ def parse_duration(text: str) -> float:
 
 
 def train_command(
-    data: Path = typer.Argument(..., help="Table to learn from: a CSV/Parquet/JSON-lines file (or .gz)."),
+    data: str = typer.Argument(
+        ...,
+        help="Table to learn from: a CSV/Parquet/JSON-lines file (or .gz), or a database URL with --query.",
+    ),
+    query: str = _options.QUERY,
     target: str = typer.Option(..., "--target", "-t", help="Column to predict."),
     budget: str = typer.Option(
         None,
@@ -44,7 +48,9 @@ def train_command(
     ),
     metric: str = typer.Option(None, "--metric", help="roc_auc, log_loss, rmse, … Default by task."),
     seed: int = typer.Option(0, "--seed", help="Seed of the sampler, the folds and the models."),
-    name: str = typer.Option(None, "--name", help="Registry name. Default: the data file's name."),
+    name: str = typer.Option(
+        None, "--name", help="Registry name. Default: the data file's name (required with --query)."
+    ),
     export: Path = typer.Option(None, "--export", help="Write a Python script that rebuilds the pipeline."),
     models: str = typer.Option(
         None, "--models", help="Comma-separated zoo models to search. Default: a strong set."
@@ -76,13 +82,18 @@ def train_command(
             raise typer.Exit(2)
     try:
         from fieldguide._backend import get_backend
-        from fieldguide.cli import column_values, comma_list
+        from fieldguide.cli import column_values, comma_list, table_source
         from fieldguide.search import print_summary, search
 
+        source = table_source(data, query)
+        if query is not None and name is None:
+            raise FieldguideError(
+                "--name: a table read by --query has no file name to register it under; give --name"
+            )
         ray_options = {"address": address, "gpus_per_task": gpus_per_task or 0.0}
         runner = get_backend(backend, **ray_options) if backend == "ray" else get_backend(backend)
         result = search(
-            str(data),
+            source,
             target,
             budget=seconds,
             trials=trials,

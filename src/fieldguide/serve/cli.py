@@ -111,7 +111,12 @@ _CHUNK_ROWS = 100_000
 
 def predict(
     name: str = typer.Argument(..., help="Registered model name."),
-    data: str = typer.Option(..., "--data", help="Table to score: CSV/Parquet/JSON-lines file (or .gz)."),
+    data: str = typer.Option(
+        ...,
+        "--data",
+        help="Table to score: CSV/Parquet/JSON-lines file (or .gz), or a database URL with --query.",
+    ),
+    query: str | None = _options.QUERY,
     out: Path = typer.Option(..., "--out", help="Where to write the predictions: .csv, .parquet or .jsonl."),
     alias: str = typer.Option("champion", "--alias", help="Alias of the version to use."),
     version: int | None = typer.Option(None, "--version", help="Use this version instead of an alias."),
@@ -134,14 +139,14 @@ def predict(
     from rich.console import Console
 
     from fieldguide import _config
-    from fieldguide.cli import comma_list
+    from fieldguide.cli import comma_list, table_source
     from fieldguide.errors import FieldguideError
 
     console = Console(stderr=True)
     try:
         written, summary = _predict_file(
             name,
-            data,
+            table_source(data, query, "--data"),
             out,
             alias,
             version,
