@@ -115,7 +115,8 @@ def test_every_verb_reads_a_query_as_it_reads_the_same_rows_from_a_file(tmp_path
     query_report, file_report = (json.loads((tmp_path / f).read_text()) for f in ("q.json", "f.json"))
     assert query_report["source"] == f"{shop}: {customers_sql}"
     assert (
-        query_report["level"] == file_report["level"] and query_report["n_rows"] == file_report["n_rows"] == 600
+        query_report["level"] == file_report["level"]
+        and query_report["n_rows"] == file_report["n_rows"] == 600
     )
     compared = run(
         tmp_path,
