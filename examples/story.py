@@ -1,7 +1,7 @@
 """The fieldguide user story end to end, on a seeded table, with the real CLI.
 
-check -> compare -> train (search + register + export) -> evaluate (gate) -> promote -> batch predict -> ONNX
-export -> serve -> predict over HTTP.
+check -> compare -> train (search + register + export) -> evaluate (gate) -> promote -> batch predict (from a
+SQL query) -> ONNX export -> serve -> predict over HTTP.
 Everything lands in ``--out`` (default ``./fieldguide-story``): reports, plots, the exported script and the
 registry (``FIELDGUIDE_HOME``). Run it with ``bash scripts/story`` on a fresh clone.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -24,7 +25,7 @@ FIELDGUIDE = [sys.executable, "-m", "fieldguide"]
 
 
 def step(title: str, *args: str, ok: tuple[int, ...] = (0,)) -> None:
-    print(f"\n\033[1m== {title}\033[0m\n$ fieldguide {' '.join(args)}", flush=True)
+    print(f"\n\033[1m== {title}\033[0m\n$ fieldguide {shlex.join(args)}", flush=True)
     code = subprocess.call([*FIELDGUIDE, *args])
     if code not in ok:
         sys.exit(f"story: `fieldguide {args[0]}` exited with {code}")
@@ -65,6 +66,8 @@ def main() -> None:
     train, holdout = out / "train.csv", out / "holdout.csv"
     table[:cut].write_csv(train)
     table[cut:].write_csv(holdout)
+    shop = f"sqlite:///{out / 'shop.db'}"  # the new customers also sit in a database, as they often do
+    table[cut:].write_database("new_customers", shop)
     print(f"A seeded customer table: {cut} training rows, {args.rows - cut} holdout rows -> {out}")
 
     step("Is the data ready?", "check", str(train), "--target", "churn", "--html", str(out / "check.html"))
@@ -112,13 +115,15 @@ def main() -> None:
     step("Promote it to champion", "promote", "churn", "1")
     step("The registry", "models", "show", "churn")
     step(
-        "Score the holdout in batch with the champion",
+        "Score the new customers in the database in batch with the champion",
         "predict",
         "churn",
         "--data",
-        str(holdout),
+        shop,
+        "--query",
+        "select * from new_customers",
         "--out",
-        str(out / "holdout_scored.csv"),
+        str(out / "new_customers_scored.csv"),
     )
     step(
         "Export the champion as one ONNX model and check it against the pipeline on the holdout",

@@ -462,3 +462,17 @@ def test_missing_fields_are_listed_record_by_record_in_the_schemas_column_order(
 def test_records_must_be_objects() -> None:
     with pytest.raises(SchemaError, match="expected a list of JSON objects"):
         SCHEMA.validate_records([1, 2])
+
+
+@pytest.mark.parametrize(("trained", "served"), [("T", " "), (" ", "T")])
+def test_a_datetime_stored_with_either_iso_separator_reads_as_the_same_instant(trained, served) -> None:
+    """A table read back from a database writes '2024-03-01 09:30:00' where its CSV had '2024-03-01T09:30:00'."""
+    stamps = [f"2024-03-{d:02d}{trained}09:30:00.250000" for d in range(1, 21)]
+    schema = infer_schema(pl.DataFrame({"at": stamps}))
+    assert schema["at"].kind == "datetime" and f"%d{trained}%H" in schema["at"].format
+    other = pl.DataFrame({"at": [s.replace(trained, served) for s in stamps] + ["2024-03-21 soon"]})
+    assert [str(v) for v in schema.validate(other)] == [
+        f"at: expected datetime ({schema['at'].format}), found string '2024-03-21 soon' at row 20"
+    ]
+    read = typed_frame(schema, other)["at"]
+    assert read[:20].to_list() == [dt.datetime(2024, 3, d, 9, 30, 0, 250000) for d in range(1, 21)]

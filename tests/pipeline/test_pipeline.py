@@ -529,3 +529,21 @@ def test_public_surface():
         "save_onnx",
         "to_onnx",
     ]
+
+
+def test_a_schema_error_shows_each_kind_of_violation_once_with_a_count(classifier, churn):
+    table = churn.drop("churn").head(40).with_columns(age=pl.lit("old"), tenure_months=pl.lit("long"))
+    with pytest.raises(SchemaError) as caught:
+        classifier.predict(table)
+    assert str(caught.value) == (
+        "table: 80 schema violation(s): age: expected numeric, found string 'old' at row 0 (and 39 more row(s) "
+        "like it); tenure_months: expected numeric, found string 'long' at row 0 (and 39 more row(s) like it)"
+    )
+    assert len(caught.value.violations) == 80
+    good = churn.drop("churn").head(1).to_dicts()[0]
+    with pytest.raises(SchemaError) as caught:  # ten required fields missing, then a wrong type: eleven kinds
+        classifier.predict_records([{"customer_id": 1}, {**good, "age": "old"}])
+    message = str(caught.value)
+    assert message.startswith("records: 11 schema violation(s): signup_date: expected a field")
+    assert message.count("expected a field") == 10 and "age: expected numeric" not in message
+    assert message.endswith("; and 1 more kind(s) of violation") and len(caught.value.violations) == 11

@@ -475,9 +475,22 @@ def _datetime(col: pl.Expr, dtype: pl.DataType, fmt: str | None) -> pl.Expr:
         return col.cast(pl.Datetime("us"))
     if dtype == pl.String:
         text = col.str.strip_chars()
-        formats = (fmt,) if fmt else DATETIME_FORMATS
+        formats = _either_separator(fmt) if fmt else DATETIME_FORMATS
         return pl.coalesce([text.str.strptime(pl.Datetime("us"), f, strict=False) for f in formats])
     return _nulls(pl.Datetime("us"))
+
+
+def _either_separator(fmt: str) -> tuple[str, ...]:
+    """``fmt`` and, when it separates date and time by ISO 8601's ``T`` or by a space, the same format with the
+    other: a table read back from a database (``2024-03-01 09:30:00``) has a space where its CSV had a ``T``.
+
+    >>> _either_separator("%Y-%m-%dT%H:%M:%S%.f"), _either_separator("%Y/%m/%d")
+    (('%Y-%m-%dT%H:%M:%S%.f', '%Y-%m-%d %H:%M:%S%.f'), ('%Y/%m/%d',))
+    """
+    for separator, other in (("%dT%H", "%d %H"), ("%d %H", "%dT%H")):
+        if separator in fmt:
+            return fmt, fmt.replace(separator, other)
+    return (fmt,)
 
 
 def typed_frame(schema: Schema, df: pl.DataFrame) -> pl.DataFrame:

@@ -30,6 +30,7 @@ REFERENCE = "reference.json"
 MODEL = "model"  # an io bundle directory
 _REQUIRED = (PIPELINE, SCHEMA, FEATURIZER, REFERENCE, f"{MODEL}/{io.MANIFEST}")
 _SAFE_PATH = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*(/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*$")
+_LISTED_KINDS = 10  # (column, rule) pairs a schema error's message shows; the error holds every violation
 TASKS = ("binary", "multiclass", "regression")
 
 
@@ -322,11 +323,20 @@ def encode_target(df: Any, target: str, schema: Schema | None = None) -> Encoded
 
 
 def _refuse(violations: list[Violation], what: str) -> None:
-    """Raise ``SchemaError`` listing every error-level violation (warnings pass)."""
+    """Raise ``SchemaError`` with every error-level violation in ``violations`` (warnings pass); its message
+    shows the first of each column and rule, with how many more rows break it, for at most ten of them."""
     errors = [v for v in violations if v.severity == "error"]
     if errors:
-        listed = "; ".join(v.message for v in errors)
-        err = SchemaError(f"{what}: {len(errors)} schema violation(s): {listed}")
+        alike: dict[tuple[str, str], list[Violation]] = {}
+        for v in errors:
+            alike.setdefault((v.column, v.rule), []).append(v)
+        shown = [
+            same[0].message + (f" (and {len(same) - 1} more row(s) like it)" if len(same) > 1 else "")
+            for same in list(alike.values())[:_LISTED_KINDS]
+        ]
+        if len(alike) > _LISTED_KINDS:
+            shown.append(f"and {len(alike) - _LISTED_KINDS} more kind(s) of violation")
+        err = SchemaError(f"{what}: {len(errors)} schema violation(s): {'; '.join(shown)}")
         err.violations = errors
         raise err
 
