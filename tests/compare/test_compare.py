@@ -478,3 +478,55 @@ def test_bad_arguments_give_clear_errors(regression, table, kwargs, error, messa
     }
     with pytest.raises(error, match=message):
         compare(tables[table], progress=False, **kwargs)
+
+
+def test_a_sample_keeps_the_class_shares_and_is_the_same_for_a_seed():
+    table = ring_table(900).with_row_index("row")  # 'row' is an identifier: a model never learns from it
+    shares = table["outside"].value_counts(normalize=True).sort("outside")["proportion"].to_numpy()
+    sampled, again = (
+        compare(table, "outside", models=["LogisticRegression"], sample=300, **FAST) for _ in "ab"
+    )
+    assert (sampled.n_rows, sampled.sampled_from) == (300, 900)
+    assert sampled.rows == "300 rows (a stratified sample of 900)"
+    columns = ["model", "repeat", "fold", "score", "n_train", "n_test"]  # not the times
+    assert sampled.results.select(columns).equals(again.results.select(columns))
+    assert (
+        sampled.to_dict()["sampled_from"] == 900
+        and "300 rows (a stratified sample of 900)" in sampled.to_html()
+    )
+    n_test = sampled.results.filter(pl.col("model") == "LogisticRegression")["n_test"].to_numpy()
+    assert n_test.sum() == 300
+    kept = splits.stratified_sample(table, "outside", 300, seed=0)
+    assert np.allclose(
+        kept["outside"].value_counts(normalize=True).sort("outside")["proportion"], shares, atol=0.01
+    )
+    whole = compare(table, "outside", models=["LogisticRegression"], sample=900, **FAST)
+    assert (whole.n_rows, whole.sampled_from, whole.rows) == (900, None, "900 rows")
+
+
+def test_a_regression_sample_is_uniform_and_keeps_the_rows_order(regression):
+    sampled = compare(regression, "y", models=["Ridge"], sample=60, seed=2, **{**FAST, "folds": 3})
+    assert (sampled.n_rows, sampled.sampled_from, sampled.rows) == (60, 150, "60 rows (a sample of 150)")
+    rows = np.sort(np.random.default_rng(2).choice(150, size=60, replace=False))
+    reference = compare(regression[rows.tolist()], "y", models=["Ridge"], seed=2, **FAST)
+    columns = ["model", "repeat", "fold", "score", "n_train", "n_test"]
+    assert sampled.results.select(columns).equals(reference.results.select(columns))  # those rows, in order
+
+
+@pytest.mark.parametrize("sample", [0, -5, 2.5, True, "100"])
+def test_a_sample_is_a_positive_number_of_rows(regression, sample):
+    with pytest.raises(
+        FieldguideError, match=f"sample: expected a positive number of rows, found {sample!r}"
+    ):
+        compare(regression, "y", models=["Ridge"], sample=sample, **FAST)
+
+
+def test_a_sample_too_small_for_a_rare_class_says_how_large_it_must_be():
+    table = pl.DataFrame({"x": np.arange(1000.0), "y": ["rare"] * 20 + ["common"] * 980})
+    with pytest.raises(
+        FieldguideError,
+        match=r"sample: 100 rows keep 2 row\(s\) of class 'rare' \(20 of the 1,000 labelled rows\), too few for 3 "
+        r"stratified folds; sample at least 150 rows",
+    ):
+        compare(table, "y", models=["LogisticRegression"], sample=100, **FAST)
+    assert compare(table, "y", models=["LogisticRegression"], sample=150, **FAST).n_rows == 150

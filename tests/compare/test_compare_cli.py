@@ -92,3 +92,16 @@ def test_cli_missing_file_is_a_clean_error(tmp_path):
     result = run(tmp_path / "nope.csv", "--target", "y")
     assert result.exit_code == 2
     assert "nope.csv: no such file" in result.stderr
+
+
+def test_cli_compares_a_sample_and_says_so(table, tmp_path):
+    result = run(
+        table, "--target", "y", "--models", "Ridge", "--folds", "3", "--repeats", "1", "--sample", "90",
+        "--json", tmp_path / "result.json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "on 90 rows (a sample of 150)" in " ".join(result.stdout.split())
+    written = json.loads((tmp_path / "result.json").read_text())
+    assert (written["n_rows"], written["sampled_from"]) == (90, 150)
+    refused = run(table, "--target", "y", "--sample", "0")
+    assert refused.exit_code == 2 and "sample: expected a positive number of rows, found 0" in refused.output

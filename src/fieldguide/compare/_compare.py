@@ -131,6 +131,15 @@ class Comparison:
     summary: pl.DataFrame
     recommendation: Recommendation
     time: str | None = None
+    sampled_from: int | None = None  # the labelled rows a ``sample`` was drawn from; None: every row was used
+
+    @property
+    def rows(self) -> str:
+        """The rows compared, in words: ``"20,000 rows (a sample of 1,000,000)"``."""
+        if self.sampled_from is None:
+            return f"{self.n_rows:,} rows"
+        how = "a stratified sample" if self.task != "regression" else "a sample"
+        return f"{self.n_rows:,} rows ({how} of {self.sampled_from:,})"
 
     @property
     def scheme(self) -> str:
@@ -153,6 +162,7 @@ class Comparison:
                 "time": self.time,
                 "seed": self.seed,
                 "n_rows": self.n_rows,
+                "sampled_from": self.sampled_from,
                 "results": self.results.to_dicts(),
                 "summary": self.summary.to_dicts(),
                 "recommendation": dataclasses.asdict(self.recommendation),
@@ -194,6 +204,7 @@ def compare(
     repeats: int | None = None,
     seed: int = 0,
     backend: str | Backend = "local",
+    sample: int | None = None,
     progress: bool = True,
 ) -> Comparison:
     """Cross-validate the zoo's models for ``target`` on the same repeated k folds and recommend one.
@@ -216,6 +227,9 @@ def compare(
             scored on rows older than those it learned from. The t-tests then use the folds' mean training size.
         repeats: repeats of k-fold with fresh folds; default 2, and 1 (the only choice) with ``time``.
         backend: ``"local"``, ``"ray"`` or a back end from ``fieldguide.backends.get_backend``.
+        sample: compare on a seeded sample of this many labelled rows (keeping the classes' proportions, at
+            least one row of each), for a first look at a large table; ``None``: every row. The rows keep their
+            order, so ``time`` folds still train on the past.
         progress: show a live Rich table while the folds run.
 
     Example:
@@ -229,6 +243,13 @@ def compare(
     schema = infer_schema(frame, target, ignore=ignore, missing=missing)
     frame = labelled_rows(frame, schema, target)  # a comparison needs labels; the others are left out
     _, task, classes, y = encode_target(frame, target, schema)
+    sampled_from = None
+    if sample is not None and frame.height > _check_sample(sample):
+        sampled_from, full = frame.height, y
+        frame = _sample(frame, target, sample, task, seed)
+        _, task, classes, y = encode_target(frame, target, schema)
+        if classes and time is None:
+            _check_sampled_classes(full, y, classes, folds)
     metric_ = metric_for(metric, task)
     candidates = _candidates(task, y, metric_, models, seed)
     repeats = (1 if time else 2) if repeats is None else repeats
@@ -264,11 +285,51 @@ def compare(
     results = pl.DataFrame(records, schema=_RESULT_SCHEMA, orient="row")
     summary, recommendation = _summarize(results, metric_, {c.name: c.complexity for c in candidates})
     return Comparison(
-        target, task, metric_, folds, repeats, seed, frame.height, results, summary, recommendation, time
+        target,
+        task,
+        metric_,
+        folds,
+        repeats,
+        seed,
+        frame.height,
+        results,
+        summary,
+        recommendation,
+        time,
+        sampled_from,
     )
 
 
 # -- setting up ------------------------------------------------------------------------------------------------
+def _check_sample(sample: Any) -> int:
+    if isinstance(sample, bool) or not isinstance(sample, int | np.integer) or sample < 1:
+        raise FieldguideError(f"sample: expected a positive number of rows, found {sample!r}")
+    return int(sample)
+
+
+def _check_sampled_classes(full: np.ndarray, sampled: np.ndarray, classes: list, folds: int) -> None:
+    """A class that the table holds enough of for ``folds`` stratified folds, but the sample does not, asks for
+    a larger sample (and says how large), where the folds' check would ask for fewer folds."""
+    whole = np.bincount(full, minlength=len(classes))
+    kept = np.bincount(sampled, minlength=len(classes))
+    short = np.flatnonzero((kept < folds) & (whole >= folds))
+    if short.size:
+        c = short[np.argmin(whole[short])]
+        needed = math.ceil(folds * len(full) / whole[c])
+        raise FieldguideError(
+            f"sample: {len(sampled):,} rows keep {kept[c]} row(s) of class {classes[c]!r} ({whole[c]:,} of the "
+            f"{len(full):,} labelled rows), too few for {folds} stratified folds; sample at least {needed:,} rows"
+        )
+
+
+def _sample(frame: pl.DataFrame, target: str, n_rows: int, task: str, seed: int) -> pl.DataFrame:
+    """``n_rows`` rows drawn with ``seed``, in their order: stratified by class, uniform for a regression."""
+    if task != "regression":
+        return splits.stratified_sample(frame, target, n_rows, seed=seed)
+    rows = np.sort(np.random.default_rng(seed).choice(frame.height, size=n_rows, replace=False))
+    return frame[rows.tolist()]
+
+
 def zoo(task: str, seed: int = 0) -> list[Candidate]:
     """The zoo's models for ``task`` with default hyperparameters, seeded where they take a ``random_state``
     and on one thread where they take ``n_jobs`` (workers run folds in parallel; boosters whose threads fight over

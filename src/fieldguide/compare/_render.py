@@ -137,10 +137,7 @@ def _unproven(comparison: Comparison) -> list[str]:
 def _title(comparison: Comparison) -> str:
     c = comparison
     direction = "higher" if c.metric.greater_is_better else "lower"
-    return (
-        f"{c.metric.title} ({direction} is better), {c.scheme} on {c.n_rows:,} rows, "
-        f"target {c.target!r} ({c.task})"
-    )
+    return f"{c.metric.title} ({direction} is better), {c.scheme} on {c.rows}, target {c.target!r} ({c.task})"
 
 
 def print_summary(comparison: Comparison, console: Console | None = None) -> None:
@@ -213,7 +210,7 @@ tr.rec {{ background: #e5f5e0; font-weight: bold; }} img {{ display: block; marg
 .rec-box {{ border-left: 4px solid #41ab5d; padding: 0.5em 1em; background: #f7fcf5; }}
 </style></head><body>
 <h1>Model comparison: {html.escape(c.target)} ({html.escape(c.task)})</h1>
-<p>{c.n_rows:,} rows; {html.escape(c.scheme)} cross-validation, the same folds for every model
+<p>{html.escape(c.rows)}; {html.escape(c.scheme)} cross-validation, the same folds for every model
 (seed {c.seed}); {html.escape(c.metric.title)}, {direction} is better. Times are per fold, in seconds.</p>
 <p class="rec-box"><b>Recommended:</b> {html.escape(c.recommendation.explain(c.metric))}</p>
 <table><caption>{html.escape(_title(c))}. cplx: complexity (0 dummy, 1 linear, 2 naive Bayes/kNN/trees,

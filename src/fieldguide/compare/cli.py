@@ -34,6 +34,11 @@ def compare_command(
         None, "--repeats", help="Repeats of k-fold, each with fresh folds. Default 2; 1 with --time."
     ),
     time: str = _options.TIME,
+    sample: int = typer.Option(
+        None,
+        "--sample",
+        help="Compare on a seeded sample of N labelled rows (stratified by class): a first look at a large table.",
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the folds and of the models."),
     backend: str = typer.Option("local", "--backend", help="Where folds run: local or ray."),
     address: str = _options.ADDRESS,
@@ -81,6 +86,7 @@ def compare_command(
             folds=folds,
             repeats=repeats,
             time=time,
+            sample=sample,
             seed=seed,
             backend=get_backend(backend, **options),
         )
