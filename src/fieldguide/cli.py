@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import typer
 
 from fieldguide import __version__
 from fieldguide.errors import FieldguideError
+
+if TYPE_CHECKING:
+    from fieldguide.data import Query
 
 # The capabilities whose verbs the CLI exposes, in the order a user meets them.
 CAPABILITIES = ("readiness", "compare", "search", "evaluate", "registry", "serve")
@@ -53,7 +56,7 @@ def column_values(text: str | None, option: str = "--missing") -> dict[str, list
     return values
 
 
-def table_source(data: str, query: str | None, argument: str = "DATA") -> str | Any:
+def table_source(data: str, query: str | None, argument: str = "DATA") -> str | Query:
     """What a verb reads: the file ``data``, or with ``--query`` a ``fieldguide.data.Query`` on the database URL
     ``data``.
 
