@@ -6,7 +6,9 @@ Only Typer and the standard library load here; Starlette, uvicorn and the regist
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -117,7 +119,17 @@ def predict(
         help="Table to score: CSV/Parquet/JSON-lines file (or .gz), or a database URL with --query.",
     ),
     query: str | None = _options.QUERY,
-    out: Path = typer.Option(..., "--out", help="Where to write the predictions: .csv, .parquet or .jsonl."),
+    out: str = typer.Option(
+        ...,
+        "--out",
+        help="Where to write the predictions: a .csv, .parquet or .jsonl file, or a database URL with --table.",
+    ),
+    table: str | None = typer.Option(
+        None, "--table", help="With a database URL as --out: the table to write, e.g. analytics.churn_scores."
+    ),
+    if_exists: str = typer.Option(
+        "fail", "--if-exists", help="When --table exists: fail, replace it, or append to it (same columns)."
+    ),
     alias: str = typer.Option("champion", "--alias", help="Alias of the version to use."),
     version: int | None = typer.Option(None, "--version", help="Use this version instead of an alias."),
     keep: str | None = typer.Option(
@@ -147,7 +159,7 @@ def predict(
         written, summary = _predict_file(
             name,
             table_source(data, query, "--data"),
-            out,
+            (out, table, if_exists),
             alias,
             version,
             comma_list(keep) if keep else None,
@@ -160,7 +172,7 @@ def predict(
     Console().print(f"wrote {written}: {summary}", markup=False, highlight=False)
 
 
-def _predict_file(name, data, out, alias, version, keep, url, artifacts) -> tuple[Path, str]:
+def _predict_file(name, data, out, alias, version, keep, url, artifacts) -> tuple[str, str]:
     import polars as pl
     from rich.console import Console
     from rich.progress import track
@@ -170,11 +182,7 @@ def _predict_file(name, data, out, alias, version, keep, url, artifacts) -> tupl
     from fieldguide.pipeline import Pipeline
     from fieldguide.registry import Registry
 
-    writer = _WRITERS.get(out.suffix.lower())
-    if writer is None:
-        raise DataError(f"--out: expected a .csv, .parquet or .jsonl file, found {out.name!r}")
-    if not out.parent.is_dir():
-        raise DataError(f"--out: the directory {out.parent} does not exist")
+    write = _output(*out)  # checked before the model is loaded and the rows scored
     with Registry(url, artifact_root=artifacts) as store:
         if version is None and alias not in store.aliases(name):
             raise FieldguideError(_no_alias(store, name, alias, "predict"))
@@ -195,16 +203,59 @@ def _predict_file(name, data, out, alias, version, keep, url, artifacts) -> tupl
         columns = {"prediction": predictions}
         if proba is not None:
             columns |= {f"p_{label}": proba[:, i] for i, label in enumerate(pipeline.classes_)}
-        parts.append(rows.select(keep).with_columns(**{k: pl.Series(v) for k, v in columns.items()}))
+        # built from columns: a select of no columns (no identifier, no --keep) would have no rows to extend
+        parts.append(
+            pl.DataFrame([rows.get_column(c) for c in keep] + [pl.Series(k, v) for k, v in columns.items()])
+        )
     result = pl.concat(parts)
-    staged = out.with_name(f".{out.name}.partial")  # beside the target: the file appears whole or not at all
-    try:
-        getattr(result, writer)(staged)
-        os.replace(staged, out)
-    finally:
-        staged.unlink(missing_ok=True)
     kind = type(pipeline.model).__name__
-    return out, f"{result.height:,} row(s) scored by {name} version {found.version} ({kind})"
+    return write(result), f"{result.height:,} row(s) scored by {name} version {found.version} ({kind})"
+
+
+def _output(out: str, table: str | None, if_exists: str) -> Callable[[Any], str]:
+    """A function that writes the predictions where ``--out`` (and ``--table``) say and returns where, in
+    words; every mistake the options can hold is refused here, before anything is scored."""
+    from fieldguide.data._read import _hide_password
+    from fieldguide.data._write import IF_EXISTS, existing_columns, table_name, write_table
+    from fieldguide.errors import DataError
+
+    if if_exists not in IF_EXISTS:
+        raise DataError(f"--if-exists: expected one of {', '.join(IF_EXISTS)}, found {if_exists!r}")
+    if "://" in out and not Path(out).exists():
+        if table is None:
+            raise DataError("--out: a database URL needs --table NAME, the table to write the predictions to")
+        table_name(table)
+        if if_exists == "fail" and existing_columns(out, table) is not None:
+            raise DataError(
+                f"--table: {table} exists in {_hide_password(out)}; give --if-exists replace or append"
+            )
+
+        def write_rows(result) -> str:
+            write_table(result, out, table, if_exists)
+            return f"{_hide_password(out)} table {table}"
+
+        return write_rows
+    if table is not None:
+        raise DataError("--table: only with a database URL as --out")
+    path = Path(out)
+    writer = _WRITERS.get(path.suffix.lower())
+    if writer is None:
+        raise DataError(
+            f"--out: expected a .csv, .parquet or .jsonl file or a database URL, found {path.name!r}"
+        )
+    if not path.parent.is_dir():
+        raise DataError(f"--out: the directory {path.parent} does not exist")
+
+    def write_file(result) -> str:
+        staged = path.with_name(f".{path.name}.partial")  # beside the target: it appears whole or not at all
+        try:
+            getattr(result, writer)(staged)
+            os.replace(staged, path)
+        finally:
+            staged.unlink(missing_ok=True)
+        return str(path)
+
+    return write_file
 
 
 def _no_alias(registry, name: str, alias: str, verb: str = "serve") -> str:

@@ -1,0 +1,123 @@
+"""Write a table into a database table, whole or not at all (one transaction), through SQLAlchemy Core."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import polars as pl
+
+from fieldguide.data._read import _first_line, _hide_password
+from fieldguide.errors import DataError
+
+IF_EXISTS = ("fail", "replace", "append")
+_NAME = re.compile(r"^(?:([A-Za-z_][A-Za-z0-9_]*)\.)?([A-Za-z_][A-Za-z0-9_]*)$")
+_INSERT_ROWS = 10_000  # rows per executemany: bounded memory for the row dictionaries
+
+
+def table_name(text: str, option: str = "--table") -> tuple[str | None, str]:
+    """``(schema, table)`` of ``"table"`` or ``"schema.table"``; ``DataError`` for anything else.
+
+    >>> table_name("analytics.churn_scores"), table_name("scores")
+    (('analytics', 'churn_scores'), (None, 'scores'))
+    """
+    match = _NAME.match(text or "")
+    if match is None:
+        raise DataError(
+            f"{option}: expected a table name such as churn_scores or analytics.churn_scores (letters, digits "
+            f"and _), found {text!r}"
+        )
+    return match.group(1), match.group(2)
+
+
+def existing_columns(url: str, table: str) -> list[str] | None:
+    """The columns of ``table`` in the database at ``url``, or ``None`` when there is no such table."""
+    import sqlalchemy as sa
+
+    schema, name = table_name(table)
+    engine = _engine(url)
+    try:
+        inspector = sa.inspect(engine)
+        if not inspector.has_table(name, schema=schema):
+            return None
+        return [c["name"] for c in inspector.get_columns(name, schema=schema)]
+    except sa.exc.SQLAlchemyError as err:
+        raise DataError(f"{_hide_password(url)}: cannot read its tables ({_first_line(err)})") from err
+    finally:
+        engine.dispose()
+
+
+def write_table(frame: pl.DataFrame, url: str, table: str, if_exists: str = "fail") -> None:
+    """Write ``frame`` into ``table`` at the SQLAlchemy ``url`` in one transaction: the rows appear all at once,
+    or, on any error, nothing changes (a replaced table included).
+
+    if_exists: ``"fail"`` refuses an existing table; ``"replace"`` drops and recreates it; ``"append"`` adds the
+        rows to it, when its columns are the frame's.
+    """
+    import sqlalchemy as sa
+
+    if if_exists not in IF_EXISTS:
+        raise DataError(f"--if-exists: expected one of {', '.join(IF_EXISTS)}, found {if_exists!r}")
+    schema, name = table_name(table)
+    shown = f"{_hide_password(url)} table {table}"
+    engine = _engine(url)
+    try:
+        with engine.begin() as connection:  # PostgreSQL and SQLite roll DDL back with the rows
+            exists = sa.inspect(connection).has_table(name, schema=schema)
+            if exists and if_exists == "fail":
+                raise DataError(f"{shown} exists; give --if-exists replace or append")
+            columns = [sa.Column(c, _sql_type(t)) for c, t in frame.schema.items()]
+            target = sa.Table(name, sa.MetaData(), *columns, schema=schema)
+            if exists and if_exists == "replace":
+                target.drop(connection)
+            if exists and if_exists == "append":
+                _check_columns(connection, target, frame.columns, shown)
+            else:
+                target.create(connection)
+            for part in frame.iter_slices(_INSERT_ROWS):
+                connection.execute(target.insert(), part.to_dicts())
+    except sa.exc.SQLAlchemyError as err:
+        raise DataError(f"{shown}: writing failed, nothing was written ({_first_line(err)})") from err
+    finally:
+        engine.dispose()
+
+
+def _engine(url: str) -> Any:
+    """An engine for ``url``; on SQLite, one whose transactions hold DDL too: pysqlite issues no BEGIN before a
+    DROP or CREATE, which would then stand even when the inserts after them roll back."""
+    import sqlalchemy as sa
+
+    try:
+        engine = sa.create_engine(url)
+    except Exception as err:  # a malformed URL or a driver that is not installed
+        raise DataError(f"{_hide_password(url)}: not a usable SQLAlchemy URL ({_first_line(err)})") from err
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", lambda dbapi, _: setattr(dbapi, "isolation_level", None))
+        sa.event.listen(engine, "begin", lambda connection: connection.exec_driver_sql("BEGIN"))
+    return engine
+
+
+def _check_columns(connection: Any, target: Any, columns: list[str], shown: str) -> None:
+    import sqlalchemy as sa
+
+    found = [c["name"] for c in sa.inspect(connection).get_columns(target.name, schema=target.schema)]
+    if sorted(found) != sorted(columns):
+        raise DataError(
+            f"{shown}: --if-exists append needs the table's columns {found} to be the predictions' {columns}"
+        )
+
+
+def _sql_type(dtype: pl.DataType) -> Any:
+    import sqlalchemy as sa
+
+    if dtype.is_integer():
+        return sa.BigInteger()
+    if dtype.is_float():
+        return sa.Double()
+    if dtype == pl.Boolean:
+        return sa.Boolean()
+    if isinstance(dtype, pl.Datetime):
+        return sa.DateTime()
+    if dtype == pl.Date:
+        return sa.Date()
+    return sa.Text()
