@@ -52,3 +52,12 @@ def test_every_capability_verb_has_help():
         result = run_cli(verb, "--help")
         assert result.returncode == 0, (verb, result.stderr)
         assert "Usage" in result.stdout, verb
+
+
+def test_the_cli_helpers_docstring_examples_run():
+    import doctest
+
+    import fieldguide.cli
+
+    result = doctest.testmod(fieldguide.cli)
+    assert result.failed == 0 and result.attempted >= 3

@@ -62,7 +62,9 @@ def test_public_surface() -> None:
     assert isinstance(synthetic.customers(5), pl.DataFrame)
 
 
-@pytest.mark.parametrize("module", ["__init__", "_read", "_schema", "_featurizer", "splits", "synthetic"])
+@pytest.mark.parametrize(
+    "module", ["__init__", "_read", "_write", "_schema", "_featurizer", "splits", "synthetic"]
+)
 def test_docstring_examples_run(module: str) -> None:
     imported = importlib.import_module(
         f"fieldguide.data.{module}" if module != "__init__" else "fieldguide.data"

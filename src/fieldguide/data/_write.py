@@ -30,17 +30,14 @@ def table_name(text: str, option: str = "--table") -> tuple[str | None, str]:
     return match.group(1), match.group(2)
 
 
-def existing_columns(url: str, table: str) -> list[str] | None:
-    """The columns of ``table`` in the database at ``url``, or ``None`` when there is no such table."""
+def has_table(url: str, table: str) -> bool:
+    """Whether the database at ``url`` holds ``table``."""
     import sqlalchemy as sa
 
     schema, name = table_name(table)
     engine = _engine(url)
     try:
-        inspector = sa.inspect(engine)
-        if not inspector.has_table(name, schema=schema):
-            return None
-        return [c["name"] for c in inspector.get_columns(name, schema=schema)]
+        return sa.inspect(engine).has_table(name, schema=schema)
     except sa.exc.SQLAlchemyError as err:
         raise DataError(f"{_hide_password(url)}: cannot read its tables ({_first_line(err)})") from err
     finally:

@@ -216,7 +216,7 @@ def _output(out: str, table: str | None, if_exists: str) -> Callable[[Any], str]
     """A function that writes the predictions where ``--out`` (and ``--table``) say and returns where, in
     words; every mistake the options can hold is refused here, before anything is scored."""
     from fieldguide.data._read import _hide_password
-    from fieldguide.data._write import IF_EXISTS, existing_columns, table_name, write_table
+    from fieldguide.data._write import IF_EXISTS, has_table, table_name, write_table
     from fieldguide.errors import DataError
 
     if if_exists not in IF_EXISTS:
@@ -225,7 +225,7 @@ def _output(out: str, table: str | None, if_exists: str) -> Callable[[Any], str]
         if table is None:
             raise DataError("--out: a database URL needs --table NAME, the table to write the predictions to")
         table_name(table)
-        if if_exists == "fail" and existing_columns(out, table) is not None:
+        if if_exists == "fail" and has_table(out, table):
             raise DataError(
                 f"--table: {table} exists in {_hide_password(out)}; give --if-exists replace or append"
             )
