@@ -251,3 +251,83 @@ def test_ragged_rows_are_found_where_the_csv_module_finds_them(tmp_path: Path, r
     else:
         with pytest.raises(DataError, match=rf"line {expected[0]} has {expected[1]} fields, expected 2"):
             read(path, delimiter=",")
+
+
+def _unusual_types() -> pl.DataFrame:
+    """Types Parquet files and databases hold that no schema kind reads, with the values they stand for."""
+    import datetime as dt
+    import decimal
+
+    return pl.DataFrame(
+        {
+            "amount": pl.Series([decimal.Decimal("9.95"), None], dtype=pl.Decimal(10, 2)),
+            "wait": [dt.timedelta(minutes=1, milliseconds=500), None],
+            "opens": [dt.time(9, 30), dt.time(17, 0, 5)],
+            "blob": [b"\x00\xff", None],
+            "tags": [["x", "y"], []],  # nested: kept, the schema leaves it out of learning
+        }
+    )
+
+
+PLAIN = pl.DataFrame(
+    {
+        "amount": [9.95, None],
+        "wait": [60.5, None],
+        "opens": ["09:30:00", "17:00:05"],
+        "blob": ["00ff", None],
+        "tags": [["x", "y"], []],
+    }
+)
+
+
+def test_unusual_column_types_become_ones_the_schema_reads(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from fieldguide.data import as_frame, infer_schema
+
+    frame = _unusual_types()
+    assert_frame_equal(as_frame(frame), PLAIN)
+    assert_frame_equal(as_frame(frame.to_pandas()), PLAIN)
+    frame.write_parquet(tmp_path / "t.parquet")
+    assert_frame_equal(read(tmp_path / "t.parquet"), PLAIN)
+    ids = pl.DataFrame({"uid": pl.Series([uuid.UUID(int=1), None], dtype=pl.Object)})
+    assert as_frame(ids).to_dict(as_series=False) == {"uid": ["00000000-0000-0000-0000-000000000001", None]}
+    mixed = pl.DataFrame({"doc": pl.Series([{"k": 1}, [2, "b"], 3], dtype=pl.Object)})
+    assert as_frame(mixed)["doc"].to_list() == ['{"k": 1}', '[2, "b"]', "3"]
+    kinds = {c.name: c.kind for c in infer_schema(frame)}
+    assert kinds["amount"] == kinds["wait"] == "numeric"
+    usual = pl.DataFrame({"x": [1.0], "when": [dt.date(2024, 1, 1)]})
+    assert as_frame(usual) is usual  # nothing to change: the same frame, no copy
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not _postgres_reachable(), reason="no PostgreSQL server at 127.0.0.1:5432")
+def test_postgresql_types_without_a_polars_twin_are_read_and_graded(postgres_schema_url) -> None:
+    """numeric, uuid, jsonb, interval and arrays come back from psycopg as Decimal, Object, Struct, Duration
+    and List columns; a check of such a table used to stop on a Polars cast error."""
+    import sqlalchemy
+
+    from fieldguide.readiness import check
+
+    engine = sqlalchemy.create_engine(postgres_schema_url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            "create table t as select g as n, (g * 1.25)::numeric(10, 2) as amount, "
+            "md5(g::text)::uuid as uid, jsonb_build_object('k', mod(g, 3)) as meta, g * interval '1 minute' as wait, "
+            "array[g, g + 1] as pair, mod(g, 2) = 0 as label from generate_series(1, 200) g"
+        )
+    engine.dispose()
+    table = read(postgres_schema_url, query="select * from t order by n")
+    assert dict(table.schema) == {
+        "n": pl.Int64, "amount": pl.Float64, "uid": pl.String, "meta": pl.Struct({"k": pl.Int64}),
+        "wait": pl.Float64, "pair": pl.List(pl.Int64), "label": pl.Boolean,
+    }  # fmt: skip
+    first = (1, 1.25, "c4ca4238-a0b9-2382-0dcc-509a6f75849b", {"k": 1}, 60.0, [1, 2], False)
+    assert table.row(0) == first
+    report = check(table, "label")
+    assert report.n_rows == 200 and report.level != "C4"
+    kinds = {c["name"]: (c["kind"], c["role"]) for c in report.to_dict()["columns"]}
+    assert kinds["meta"] == kinds["pair"] == ("text", "ignored") and kinds["uid"] == (
+        "identifier",
+        "identifier",
+    )

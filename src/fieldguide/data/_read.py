@@ -6,6 +6,7 @@ import codecs
 import csv
 import glob
 import gzip
+import json
 import os
 import warnings
 from collections.abc import Sequence
@@ -125,30 +126,30 @@ def read(
     if isinstance(source, Query):
         if query is not None:
             raise DataError(f"{source.shown_url}: give the SQL once, in the Query or as query=, not both")
-        return _read_sql(source.url, source.sql)
+        return plain_types(_read_sql(source.url, source.sql))
     text = str(source)
     if "://" in text and not Path(text).exists():
-        return _read_sql(text, query)
+        return plain_types(_read_sql(text, query))
     if query is not None:
         raise DataError(
             f"{text}: query= is for SQL URLs (sqlite:///…, postgresql://…, duckdb:///…), not files"
         )
     path = Path(source).expanduser()
     if path.is_dir() or (not path.exists() and "*" in text):
-        return _read_parquet_dataset(path)
+        return plain_types(_read_parquet_dataset(path))
     if not path.exists():
         raise DataError(f"{path}: no such file")
     suffixes = [s.lower() for s in path.suffixes]
     compressed = bool(suffixes) and suffixes[-1] == ".gz"
     suffix = suffixes[-2] if compressed and len(suffixes) > 1 else (suffixes[-1] if suffixes else "")
     if suffix in _PARQUET_SUFFIXES and not compressed:
-        return _nonempty(_read_parquet(path), path)
+        return plain_types(_nonempty(_read_parquet(path), path))
     if suffix in _JSONL_SUFFIXES or suffix in _CSV_SUFFIXES or suffix == ".json":
         data = _read_bytes(path, compressed)
         if not data.strip():
             raise DataError(f"{path}: the file is empty, expected a header and rows")
         if suffix in _JSONL_SUFFIXES or suffix == ".json":
-            return _nonempty(_read_json(data, path, lines=suffix != ".json"), path)
+            return plain_types(_nonempty(_read_json(data, path, lines=suffix != ".json"), path))
         return _nonempty(
             _read_csv(data, path, delimiter or _CSV_SUFFIXES[suffix], encoding, null_values), path
         )
@@ -157,6 +158,37 @@ def read(
         f"{path}: unsupported extension {''.join(path.suffixes) or '(none)'!r}; "
         f"expected one of {', '.join(supported)} (text formats may end in .gz) or a SQL URL"
     )
+
+
+def plain_types(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with the column types that databases and Parquet files hold but no schema kind reads, turned
+    into ones they do: decimals into Float64, durations (PostgreSQL's interval) into Float64 seconds, times of day
+    into ``HH:MM:SS`` text, binary into hex text, and Python objects (PostgreSQL's uuid, say) into their ``str``
+    (JSON for dicts and lists). Nested columns stay as they are: the schema leaves them out of learning. A frame
+    without such columns is returned as it is.
+
+    >>> import decimal, uuid
+    >>> plain_types(pl.DataFrame({"amount": [decimal.Decimal("9.95")], "id": [uuid.UUID(int=7)]})).row(0)
+    (9.95, '00000000-0000-0000-0000-000000000007')
+    """
+    changed = {}
+    for name, dtype in frame.schema.items():
+        column = frame.get_column(name)
+        if isinstance(dtype, pl.Decimal):
+            changed[name] = column.cast(pl.Float64)
+        elif isinstance(dtype, pl.Duration):
+            changed[name] = column.dt.total_microseconds().cast(pl.Float64) / 1e6
+        elif dtype == pl.Time:
+            changed[name] = column.dt.to_string("%H:%M:%S")
+        elif dtype == pl.Binary:
+            changed[name] = column.bin.encode("hex")
+        elif dtype == pl.Object:
+            text = [
+                None if v is None else json.dumps(v, default=str) if isinstance(v, dict | list) else str(v)
+                for v in column.to_list()
+            ]
+            changed[name] = pl.Series(name, text, dtype=pl.String)
+    return frame.with_columns(changed[n].alias(n) for n in changed) if changed else frame
 
 
 def _nonempty(df: pl.DataFrame, path: Path) -> pl.DataFrame:

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import polars as pl
 
-from fieldguide.data._read import MISSING_TOKENS
+from fieldguide.data._read import MISSING_TOKENS, plain_types
 from fieldguide.errors import DataError, SchemaError
 
 Kind = Literal["numeric", "categorical", "boolean", "datetime", "text", "identifier"]
@@ -307,13 +307,14 @@ class Schema:
 
 
 def as_frame(data: Any) -> pl.DataFrame:
-    """A Polars DataFrame from Polars, pandas, Arrow or a dict of columns."""
+    """A Polars DataFrame from Polars, pandas, Arrow or a dict of columns, in types the schema knows
+    (:func:`plain_types`)."""
     if isinstance(data, pl.DataFrame):
-        return data
+        return plain_types(data)
     if type(data).__module__.startswith("pandas"):
-        return pl.from_pandas(data)
+        return plain_types(pl.from_pandas(data))
     try:
-        return pl.DataFrame(data)
+        return plain_types(pl.DataFrame(data))
     except Exception as err:
         raise SchemaError(
             f"expected a table (Polars, pandas, Arrow or dict of columns), got {type(data).__name__}"
