@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import fit, planted
+from evaluate_support import fit, planted
 from fieldguide.cli import app
 from fieldguide.evaluate import PromotionRefused, promote
 from fieldguide.models.adapters import DummyClassifier

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import fit, planted
+from evaluate_support import fit, planted
 from fieldguide.errors import DataError
 from fieldguide.evaluate import evaluate, gate, report_html, report_json
 

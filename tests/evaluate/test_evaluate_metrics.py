@@ -12,7 +12,7 @@ import scipy.stats
 from sklearn import metrics as skm
 from sklearn.calibration import calibration_curve
 
-from conftest import fit, planted
+from evaluate_support import fit, planted
 from fieldguide.evaluate import evaluate
 from fieldguide.evaluate._metrics import (
     METRICS,

@@ -6,12 +6,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from serve_support import Fitted, make_registry
 
 from fieldguide.data.synthetic import customers
 from fieldguide.models import LogisticRegression
 from fieldguide.pipeline import Pipeline
 from fieldguide.registry import Registry
+from serve_support import Fitted, make_registry
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ import re
 import httpx
 import numpy as np
 import pytest
+
 from serve_support import MODEL, log_rows, serving
 
 REQUESTS = 500

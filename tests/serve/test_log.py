@@ -7,6 +7,7 @@ import logging
 import httpx
 import numpy as np
 import pytest
+
 from serve_support import MODEL, TOKEN, log_rows, serving
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from serve_support import serving
 
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"

@@ -6,9 +6,9 @@ import httpx
 import numpy as np
 import pytest
 import tritonclient.http as triton
-from serve_support import MODEL, serving
 
 from fieldguide.serve._openapi import input_datatype
+from serve_support import MODEL, serving
 
 
 def _triton_inputs(fitted, n: int) -> list[triton.InferInput]:

@@ -9,11 +9,11 @@ import sys
 
 import httpx
 import pytest
-from serve_support import MODEL, TOKEN, log_rows
 from typer.testing import CliRunner
 
 from fieldguide.cli import app
 from fieldguide.serve import free_port, wait_until_ready
+from serve_support import MODEL, TOKEN, log_rows
 
 
 def test_an_unknown_model_is_one_red_line_and_exit_code_2(registry, tmp_path):

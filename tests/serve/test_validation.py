@@ -6,6 +6,7 @@ import json
 
 import httpx
 import pytest
+
 from serve_support import MODEL, make_registry, serving
 
 
