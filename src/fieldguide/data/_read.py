@@ -28,6 +28,7 @@ _JSONL_SUFFIXES = {".jsonl", ".ndjson"}
 _PARQUET_SUFFIXES = {".parquet", ".pq"}
 _SNIFF_DELIMITERS = ",;\t|"
 _SNIFF_BYTES = 64 * 1024
+_PLAIN = (pl.String, pl.Boolean, pl.Date, pl.Datetime, pl.Categorical, pl.Enum, pl.Null)
 
 
 class DataWarning(UserWarning):
@@ -173,6 +174,8 @@ def plain_types(frame: pl.DataFrame) -> pl.DataFrame:
     """
     changed = {}
     for name, dtype in frame.schema.items():
+        if (dtype.is_numeric() and not isinstance(dtype, pl.Decimal)) or dtype in _PLAIN:
+            continue  # most columns, looked at no further (this runs on every request the server scores)
         column = frame.get_column(name)
         if isinstance(dtype, pl.Decimal):
             changed[name] = column.cast(pl.Float64)
