@@ -8,6 +8,7 @@ import glob
 import gzip
 import json
 import os
+import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -61,7 +62,7 @@ class Query:
     @property
     def shown_url(self) -> str:
         """The URL with its password as ``***``."""
-        return self.url if self.url.startswith("duckdb://") else _hide_password(self.url)
+        return self.url if self.url.startswith("duckdb://") else hide_password(self.url)
 
     def without_password(self) -> Query:
         """The same query on the URL without its password (as exported scripts write it)."""
@@ -349,7 +350,7 @@ def _check_field_counts(payload: bytes, path: Path, delimiter: str) -> None:
 
 
 def _read_sql(url: str, query: str | None) -> pl.DataFrame:
-    shown = url if url.startswith("duckdb://") else _hide_password(url)
+    shown = url if url.startswith("duckdb://") else hide_password(url)
     if not query:
         raise DataError(f"{shown}: a SQL source needs query=, e.g. query='select * from t'")
     if url.startswith("duckdb://"):
@@ -384,13 +385,18 @@ def _read_duckdb(url: str, query: str) -> pl.DataFrame:
         raise DataError(f"{url}: query failed ({_first_line(err)})") from err
 
 
-def _hide_password(url: str) -> str:
+def hide_password(url: str) -> str:
+    """``url`` with its password replaced by ``***``, safe to print, log and record.
+
+    >>> hide_password("postgresql+psycopg://ana:s3cret@db/sales"), hide_password("sqlite:///f.db")
+    ('postgresql+psycopg://ana:***@db/sales', 'sqlite:///f.db')
+    """
     from sqlalchemy.engine import make_url
 
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not a URL SQLAlchemy understands: show it as given
-        return url
+    except Exception:  # not a URL SQLAlchemy understands: mask whatever sits between user: and @
+        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
 def _first_line(err: BaseException) -> str:

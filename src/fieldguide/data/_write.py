@@ -7,7 +7,7 @@ from typing import Any
 
 import polars as pl
 
-from fieldguide.data._read import _first_line, _hide_password
+from fieldguide.data._read import _first_line, hide_password
 from fieldguide.errors import DataError
 
 IF_EXISTS = ("fail", "replace", "append")
@@ -39,7 +39,7 @@ def has_table(url: str, table: str) -> bool:
     try:
         return sa.inspect(engine).has_table(name, schema=schema)
     except sa.exc.SQLAlchemyError as err:
-        raise DataError(f"{_hide_password(url)}: cannot read its tables ({_first_line(err)})") from err
+        raise DataError(f"{hide_password(url)}: cannot read its tables ({_first_line(err)})") from err
     finally:
         engine.dispose()
 
@@ -56,7 +56,7 @@ def write_table(frame: pl.DataFrame, url: str, table: str, if_exists: str = "fai
     if if_exists not in IF_EXISTS:
         raise DataError(f"--if-exists: expected one of {', '.join(IF_EXISTS)}, found {if_exists!r}")
     schema, name = table_name(table)
-    shown = f"{_hide_password(url)} table {table}"
+    shown = f"{hide_password(url)} table {table}"
     engine = _engine(url)
     try:
         with engine.begin() as connection:  # PostgreSQL and SQLite roll DDL back with the rows
@@ -87,7 +87,7 @@ def _engine(url: str) -> Any:
     try:
         engine = sa.create_engine(url)
     except Exception as err:  # a malformed URL or a driver that is not installed
-        raise DataError(f"{_hide_password(url)}: not a usable SQLAlchemy URL ({_first_line(err)})") from err
+        raise DataError(f"{hide_password(url)}: not a usable SQLAlchemy URL ({_first_line(err)})") from err
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", lambda dbapi, _: setattr(dbapi, "isolation_level", None))
         sa.event.listen(engine, "begin", lambda connection: connection.exec_driver_sql("BEGIN"))

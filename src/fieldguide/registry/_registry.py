@@ -107,7 +107,7 @@ class Registry:
 
     def __init__(self, url: str | None = None, *, artifact_root: str | os.PathLike | None = None) -> None:
         raw = url or _config.registry_url()
-        self.url = _store.mask_url(raw)
+        self.url = _store.hide_password(raw)
         self.artifact_root = Path(artifact_root or _config.home() / "artifacts").expanduser().resolve()
         self._password = _password(raw)
         self._engine = _store.create_engine(raw)

@@ -7,13 +7,13 @@ model's row for the whole transaction that allocates a version.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from fieldguide.data._read import hide_password
 from fieldguide.errors import RegistryError
 
 SCHEMA_VERSION = 1
@@ -84,21 +84,13 @@ events = sa.Table(
 )
 
 
-def mask_url(url: str) -> str:
-    """``url`` with its password replaced by ``***``, safe to print and log."""
-    try:
-        return sa.make_url(url).render_as_string(hide_password=True)
-    except sa.exc.ArgumentError:
-        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
-
-
 def create_engine(url: str) -> sa.Engine:
     """An engine for ``url`` (SQLite or PostgreSQL), set up for concurrent writers."""
     try:
         parsed = sa.make_url(url)
     except sa.exc.ArgumentError:
         raise RegistryError(
-            f"registry URL {mask_url(url)!r} is not a database URL; expected e.g. 'sqlite:///path/registry.db' "
+            f"registry URL {hide_password(url)!r} is not a database URL; expected e.g. 'sqlite:///path/registry.db' "
             "or 'postgresql+psycopg://user@host:5432/db'"
         ) from None
     backend = parsed.get_backend_name()
@@ -106,7 +98,7 @@ def create_engine(url: str) -> sa.Engine:
         return sa.create_engine(parsed, pool_pre_ping=True)
     if backend != "sqlite":
         raise RegistryError(
-            f"registry URL {mask_url(url)!r} uses {backend!r}; the registry supports sqlite and postgresql"
+            f"registry URL {hide_password(url)!r} uses {backend!r}; the registry supports sqlite and postgresql"
         )
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)

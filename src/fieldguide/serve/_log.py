@@ -86,7 +86,7 @@ class PredictionLog:
         on_depth: Callable[[int], None] = lambda _n: None,
         on_error: Callable[[], None] = lambda: None,
     ) -> None:
-        self.url = _store.mask_url(url)
+        self.url = _store.hide_password(url)
         self._engine = _store.create_engine(url)
         self._writer = self._engine.execution_options(**_store.WRITE)
         with self._writer.begin() as connection:

@@ -215,7 +215,7 @@ def _predict_file(name, data, out, alias, version, keep, url, artifacts) -> tupl
 def _output(out: str, table: str | None, if_exists: str) -> Callable[[Any], str]:
     """A function that writes the predictions where ``--out`` (and ``--table``) say and returns where, in
     words; every mistake the options can hold is refused here, before anything is scored."""
-    from fieldguide.data._read import _hide_password
+    from fieldguide.data._read import hide_password
     from fieldguide.data._write import IF_EXISTS, has_table, table_name, write_table
     from fieldguide.errors import DataError
 
@@ -227,12 +227,12 @@ def _output(out: str, table: str | None, if_exists: str) -> Callable[[Any], str]
         table_name(table)
         if if_exists == "fail" and has_table(out, table):
             raise DataError(
-                f"--table: {table} exists in {_hide_password(out)}; give --if-exists replace or append"
+                f"--table: {table} exists in {hide_password(out)}; give --if-exists replace or append"
             )
 
         def write_rows(result) -> str:
             write_table(result, out, table, if_exists)
-            return f"{_hide_password(out)} table {table}"
+            return f"{hide_password(out)} table {table}"
 
         return write_rows
     if table is not None:
