@@ -1,0 +1,79 @@
+"""Writing a table into a database: every value back as it went in, on SQLite (inserts) and PostgreSQL (COPY)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import pytest
+import sqlalchemy as sa
+from polars.testing import assert_frame_equal
+
+from fieldguide.data._write import has_table, table_name, write_table
+from fieldguide.errors import DataError
+
+AWKWARD = pl.DataFrame(
+    {
+        "id": [1, 2, 3, 4],
+        "text": ['a, "quoted" word', "", None, "line\nbreak \\N é"],
+        "score": [0.1 + 0.2, -1e-300, None, 123456789.123456789],
+        "flag": [True, False, None, True],
+        "at": [
+            dt.datetime(2024, 3, 1, 9, 30, 0, 250000),
+            None,
+            dt.datetime(1970, 1, 1),
+            dt.datetime(2038, 1, 19),
+        ],
+    }
+)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'out.db'}"
+    return request.getfixturevalue("postgres_schema_url")
+
+
+def read_back(url: str, table: str) -> pl.DataFrame:
+    """The table as written: SQLite keeps datetimes as text and booleans as 0/1, turned back here."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            back = pl.read_database(f"select * from {table} order by id", connection)
+    finally:
+        engine.dispose()
+    if url.startswith("sqlite"):
+        back = back.with_columns(pl.col("at").str.to_datetime(), pl.col("flag").cast(pl.Boolean))
+    return back.cast(AWKWARD.schema)
+
+
+def test_every_value_comes_back_as_it_went_in(url):
+    assert not has_table(url, "awkward")
+    write_table(AWKWARD, url, "awkward")
+    assert has_table(url, "awkward")
+    assert_frame_equal(read_back(url, "awkward"), AWKWARD)  # floats to the last bit, "" apart from null
+
+
+def test_rows_appended_before_a_failing_row_are_not_kept(url):
+    """The table's own CHECK refuses the fourth row after three went in: none of the four stays."""
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            "create table checked (id bigint, text text check (length(text) < 5), score double precision, "
+            "flag boolean, at timestamp)"
+        )
+    bad = AWKWARD.with_columns(pl.Series("text", ["a", "b", "c", "far too long"]))
+    with pytest.raises(DataError, match="table checked: writing failed, nothing was written"):
+        write_table(bad, url, "checked", "append")
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("select count(*) from checked").scalar_one() == 0
+    engine.dispose()
+
+
+def test_table_names_are_plain_identifiers():
+    assert table_name("scores") == (None, "scores")
+    assert table_name("analytics.scores") == ("analytics", "scores")
+    for bad in ("", "1scores", "a.b.c", "scores; drop table x", 'my"table'):
+        with pytest.raises(DataError, match="--table: expected a table name such as churn_scores"):
+            table_name(bad)
