@@ -77,3 +77,16 @@ def test_table_names_are_plain_identifiers():
     for bad in ("", "1scores", "a.b.c", "scores; drop table x", 'my"table'):
         with pytest.raises(DataError, match="--table: expected a table name such as churn_scores"):
             table_name(bad)
+
+
+@pytest.mark.postgres
+def test_an_instant_with_a_time_zone_stays_that_instant_in_postgresql(postgres_schema_url):
+    at = pl.DataFrame({"id": [1], "at": [dt.datetime(2024, 3, 1, 9, 30)]}).with_columns(
+        pl.col("at").dt.replace_time_zone("Europe/Oslo")
+    )
+    write_table(at, postgres_schema_url, "stamps")
+    engine = sa.create_engine(postgres_schema_url)
+    with engine.connect() as connection:
+        back = connection.exec_driver_sql("select at at time zone 'UTC' from stamps").scalar_one()
+    engine.dispose()
+    assert back == dt.datetime(2024, 3, 1, 8, 30)  # 09:30 in Oslo, UTC+1 in March

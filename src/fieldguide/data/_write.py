@@ -141,7 +141,7 @@ def _sql_type(dtype: pl.DataType) -> Any:
     if dtype == pl.Boolean:
         return sa.Boolean()
     if isinstance(dtype, pl.Datetime):
-        return sa.DateTime()
+        return sa.DateTime(timezone=dtype.time_zone is not None)
     if dtype == pl.Date:
         return sa.Date()
     return sa.Text()
