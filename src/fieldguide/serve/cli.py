@@ -142,11 +142,12 @@ def predict(
     registry: str | None = _options.REGISTRY,
     artifacts: Path | None = _options.ARTIFACTS,
 ) -> None:
-    """Score a table with model NAME: batch prediction to a file.
+    """Score a table with model NAME: batch prediction to a file or a database table.
 
     One row out per row in: the identifier columns (or --keep), the prediction and, for classifiers, one
-    probability column per class (p_<label>). Rows that break the training schema stop it with every violation
-    listed; nothing is written then.
+    probability column per class (p_<label>). Rows that break the training schema stop it with the violations
+    named; nothing is written then. A file appears whole or not at all, and so do a table's rows (one
+    transaction).
     """
     from rich.console import Console
 
