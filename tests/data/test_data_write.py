@@ -44,15 +44,23 @@ def read_back(url: str, table: str) -> pl.DataFrame:
     finally:
         engine.dispose()
     if url.startswith("sqlite"):
-        back = back.with_columns(pl.col("at").str.to_datetime(), pl.col("flag").cast(pl.Boolean))
-    return back.cast(AWKWARD.schema)
+        back = back.with_columns(pl.col("flag").cast(pl.Boolean))
+        if "at" in back.columns:
+            back = back.with_columns(pl.col("at").str.to_datetime())
+    return back.cast({name: AWKWARD.schema[name] for name in back.columns})
 
 
-def test_every_value_comes_back_as_it_went_in(url):
+@pytest.mark.parametrize(
+    "columns", [AWKWARD.columns, ["id", "text", "score", "flag"]], ids=["datetime", "plain"]
+)
+def test_every_value_comes_back_as_it_went_in(url, columns):
+    """With a datetime column the rows go through SQLAlchemy's conversions; without, as tuples on SQLite."""
     assert not has_table(url, "awkward")
-    write_table(AWKWARD, url, "awkward")
+    write_table(AWKWARD.select(columns), url, "awkward")
     assert has_table(url, "awkward")
-    assert_frame_equal(read_back(url, "awkward"), AWKWARD)  # floats to the last bit, "" apart from null
+    assert_frame_equal(
+        read_back(url, "awkward"), AWKWARD.select(columns)
+    )  # floats to the bit, "" apart from null
 
 
 def test_rows_appended_before_a_failing_row_are_not_kept(url):

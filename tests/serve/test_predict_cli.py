@@ -158,19 +158,20 @@ def test_a_failed_write_leaves_the_replaced_table_as_it_was(registered, tmp_path
     assert predict(registered, *args).exit_code == 0
     monkeypatch.setattr(_write, "_INSERT_ROWS", 7)  # several inserts; the third one fails
     calls = []
-    original = sa.engine.Connection.execute
+    original = sa.engine.Connection.exec_driver_sql
 
-    def failing(self, statement, *a, **k):
-        if isinstance(statement, sa.sql.dml.Insert):
+    def failing(self, statement, *a, **k):  # the rows go in as executemany of INSERT statements
+        if statement.startswith("INSERT"):
             calls.append(1)
             if len(calls) == 3:
                 raise sa.exc.OperationalError("insert", {}, Exception("disk I/O error"))
         return original(self, statement, *a, **k)
 
-    monkeypatch.setattr(sa.engine.Connection, "execute", failing)
+    monkeypatch.setattr(sa.engine.Connection, "exec_driver_sql", failing)
     broken = predict(registered, *args, "--if-exists", "replace")
     assert broken.exit_code == 2 and "writing failed, nothing was written" in broken.output
     monkeypatch.undo()
+    assert len(calls) == 3  # two parts went in before the failure
     kept = pl.read_database("select * from scores", sa.create_engine(url))
     assert kept.height == 30  # the first write's rows, not dropped by the failed replace
 
