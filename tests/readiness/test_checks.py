@@ -78,18 +78,19 @@ def test_numeric_sentinel_and_nan_are_missing_spellings():
 
 
 def test_zeros_far_below_the_other_values_may_be_missing():
+    rng = np.random.default_rng(11)  # its own: the module's RNG is where earlier tests on this worker left it
     n = 500
-    glucose = np.round(RNG.normal(120, 25, n)).clip(44, None)
+    glucose = np.round(rng.normal(120, 25, n)).clip(44, None)
     glucose[:6], glucose[6] = 0, 44  # a glucose of 0 is an empty field written as a number
     df = pl.DataFrame(
         {
             "glucose": glucose,
-            "pregnancies": RNG.poisson(2.0, n).astype(float),  # 0 next to 1, 2, 3: a real count
+            "pregnancies": rng.poisson(2.0, n).astype(float),  # 0 next to 1, 2, 3: a real count
             "rainfall": np.where(
-                RNG.random(n) < 0.6, 0.0, RNG.uniform(5, 50, n)
+                rng.random(n) < 0.6, 0.0, rng.uniform(5, 50, n)
             ),  # zeros in most rows: the norm
             "balance": np.where(
-                RNG.random(n) < 0.1, 0.0, RNG.normal(300, 200, n)
+                rng.random(n) < 0.1, 0.0, rng.normal(300, 200, n)
             ),  # negatives too: 0 is a value
         }
     )
