@@ -63,7 +63,9 @@ def table_source(data: str, query: str | None, argument: str = "DATA") -> str | 
     >>> table_source("t.csv", None), str(table_source("sqlite:///shop.db", "select * from orders"))
     ('t.csv', 'sqlite:///shop.db: select * from orders')
     """
-    url = "://" in data and not Path(data).exists()
+    from fieldguide.data._read import is_url
+
+    url = is_url(data)
     if query is None:
         if url:
             raise FieldguideError(

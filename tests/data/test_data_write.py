@@ -98,3 +98,35 @@ def test_an_instant_with_a_time_zone_stays_that_instant_in_postgresql(postgres_s
         back = connection.exec_driver_sql("select at at time zone 'UTC' from stamps").scalar_one()
     engine.dispose()
     assert back == dt.datetime(2024, 3, 1, 8, 30)  # 09:30 in Oslo, UTC+1 in March
+
+
+def test_a_missing_database_driver_is_named_with_its_extra(monkeypatch):
+    from fieldguide.data._read import sql_engine
+
+    def no_driver(url, **kwargs):
+        raise ModuleNotFoundError("No module named 'psycopg'")
+
+    monkeypatch.setattr(sa, "create_engine", no_driver)
+    with pytest.raises(
+        DataError,
+        match=r"^postgresql\+psycopg://ana:\*\*\*@db/x: not a usable SQLAlchemy URL "
+        r"\(No module named 'psycopg'\); install the driver: pip install 'fieldguide\[postgres\]'$",
+    ):
+        sql_engine("postgresql+psycopg://ana:pw@db/x")
+
+
+def test_a_spinner_shows_while_the_database_works_only_on_a_terminal(monkeypatch, tmp_path):
+    import contextlib
+
+    from rich.console import Console
+    from rich.status import Status
+
+    from fieldguide.data import _read, _write
+
+    assert isinstance(_read.waiting("writing"), contextlib.nullcontext)  # tests' stderr is no terminal
+    monkeypatch.setattr(Console, "is_terminal", property(lambda self: True))
+    assert isinstance(_read.waiting("writing"), Status)
+    shown = []
+    monkeypatch.setattr(_write, "waiting", lambda text: shown.append(text) or contextlib.nullcontext())
+    write_table(AWKWARD, f"sqlite:///{tmp_path / 'out.db'}", "spun")
+    assert shown == [f"writing 4 rows to sqlite:///{tmp_path / 'out.db'} table spun"]

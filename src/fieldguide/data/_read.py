@@ -130,7 +130,7 @@ def read(
             raise DataError(f"{source.shown_url}: give the SQL once, in the Query or as query=, not both")
         return plain_types(_read_sql(source.url, source.sql))
     text = str(source)
-    if "://" in text and not Path(text).exists():
+    if is_url(text):
         return plain_types(_read_sql(text, query))
     if query is not None:
         raise DataError(
@@ -349,20 +349,55 @@ def _check_field_counts(payload: bytes, path: Path, delimiter: str) -> None:
         )
 
 
+def is_url(text: str) -> bool:
+    """Whether ``text`` names a database (``sqlite:///f.db``, ``postgresql://…``) rather than a file.
+
+    >>> is_url("sqlite:///shop.db"), is_url("shop.csv")
+    (True, False)
+    """
+    return "://" in text and not Path(text).exists()
+
+
+def sql_engine(url: str) -> Any:
+    """A SQLAlchemy engine for ``url``, a missing driver named with the extra that installs it. On SQLite its
+    transactions hold DDL too: pysqlite issues no BEGIN before a DROP or CREATE, which would then stand even when
+    the statements after them roll back."""
+    import sqlalchemy as sa
+
+    try:
+        engine = sa.create_engine(url)
+    except Exception as err:  # a malformed URL or a driver that is not installed: both are the user's to fix
+        hint = ""
+        if isinstance(err, ModuleNotFoundError) and url.startswith("postgresql"):
+            hint = "; install the driver: pip install 'fieldguide[postgres]'"
+        raise DataError(
+            f"{hide_password(url)}: not a usable SQLAlchemy URL ({_first_line(err)}){hint}"
+        ) from err
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", lambda dbapi, _: setattr(dbapi, "isolation_level", None))
+        sa.event.listen(engine, "begin", lambda connection: connection.exec_driver_sql("BEGIN"))
+    return engine
+
+
+def waiting(text: str) -> Any:
+    """A spinner saying ``text`` on stderr while the database works, where stderr is a terminal."""
+    import contextlib
+
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    return console.status(text) if console.is_terminal else contextlib.nullcontext()
+
+
 def _read_sql(url: str, query: str | None) -> pl.DataFrame:
     shown = url if url.startswith("duckdb://") else hide_password(url)
     if not query:
         raise DataError(f"{shown}: a SQL source needs query=, e.g. query='select * from t'")
     if url.startswith("duckdb://"):
         return _read_duckdb(url, query)
-    import sqlalchemy
-
+    engine = sql_engine(url)
     try:
-        engine = sqlalchemy.create_engine(url)
-    except Exception as err:  # bad URL or missing driver: both are the user's to fix
-        raise DataError(f"{shown}: not a usable SQLAlchemy URL ({_first_line(err)})") from err
-    try:
-        with engine.connect() as connection:
+        with waiting(f"running the query on {shown}"), engine.connect() as connection:
             return pl.read_database(query, connection, infer_schema_length=None)
     except Exception as err:
         raise DataError(f"{shown}: query failed ({_first_line(err)})") from err

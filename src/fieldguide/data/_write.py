@@ -7,7 +7,7 @@ from typing import Any
 
 import polars as pl
 
-from fieldguide.data._read import _first_line, hide_password
+from fieldguide.data._read import _first_line, hide_password, sql_engine, waiting
 from fieldguide.errors import DataError
 
 IF_EXISTS = ("fail", "replace", "append")
@@ -35,7 +35,7 @@ def has_table(url: str, table: str) -> bool:
     import sqlalchemy as sa
 
     schema, name = table_name(table)
-    engine = _engine(url)
+    engine = sql_engine(url)
     try:
         return sa.inspect(engine).has_table(name, schema=schema)
     except sa.exc.SQLAlchemyError as err:
@@ -57,9 +57,12 @@ def write_table(frame: pl.DataFrame, url: str, table: str, if_exists: str = "fai
         raise DataError(f"--if-exists: expected one of {', '.join(IF_EXISTS)}, found {if_exists!r}")
     schema, name = table_name(table)
     shown = f"{hide_password(url)} table {table}"
-    engine = _engine(url)
+    engine = sql_engine(url)
     try:
-        with engine.begin() as connection:  # PostgreSQL and SQLite roll DDL back with the rows
+        with (
+            waiting(f"writing {frame.height:,} rows to {shown}"),
+            engine.begin() as connection,
+        ):  # DDL rolls back too
             exists = sa.inspect(connection).has_table(name, schema=schema)
             if exists and if_exists == "fail":
                 raise DataError(f"{shown} exists; give --if-exists replace or append")
@@ -118,21 +121,6 @@ def _database_errors() -> tuple[type[Exception], ...]:
     except ImportError:
         return (sa.exc.SQLAlchemyError,)
     return (sa.exc.SQLAlchemyError, psycopg.Error)
-
-
-def _engine(url: str) -> Any:
-    """An engine for ``url``; on SQLite, one whose transactions hold DDL too: pysqlite issues no BEGIN before a
-    DROP or CREATE, which would then stand even when the inserts after them roll back."""
-    import sqlalchemy as sa
-
-    try:
-        engine = sa.create_engine(url)
-    except Exception as err:  # a malformed URL or a driver that is not installed
-        raise DataError(f"{hide_password(url)}: not a usable SQLAlchemy URL ({_first_line(err)})") from err
-    if engine.dialect.name == "sqlite":
-        sa.event.listen(engine, "connect", lambda dbapi, _: setattr(dbapi, "isolation_level", None))
-        sa.event.listen(engine, "begin", lambda connection: connection.exec_driver_sql("BEGIN"))
-    return engine
 
 
 def _check_columns(connection: Any, target: Any, columns: list[str], shown: str) -> None:

@@ -216,13 +216,13 @@ def _predict_file(name, data, out, alias, version, keep, url, artifacts) -> tupl
 def _output(out: str, table: str | None, if_exists: str) -> Callable[[Any], str]:
     """A function that writes the predictions where ``--out`` (and ``--table``) say and returns where, in
     words; every mistake the options can hold is refused here, before anything is scored."""
-    from fieldguide.data._read import hide_password
+    from fieldguide.data._read import hide_password, is_url
     from fieldguide.data._write import IF_EXISTS, has_table, table_name, write_table
     from fieldguide.errors import DataError
 
     if if_exists not in IF_EXISTS:
         raise DataError(f"--if-exists: expected one of {', '.join(IF_EXISTS)}, found {if_exists!r}")
-    if "://" in out and not Path(out).exists():
+    if is_url(out):
         if table is None:
             raise DataError("--out: a database URL needs --table NAME, the table to write the predictions to")
         table_name(table)
