@@ -323,12 +323,16 @@ def as_frame(data: Any) -> pl.DataFrame:
 
 def value_counts(series: pl.Series, *, sort: bool = False) -> pl.DataFrame:
     """Each distinct value of ``series`` (nulls included) and its number of rows, in columns ``value`` and
-    ``count`` whatever the column is called (Polars' own ``value_counts`` fails on a column named ``count``).
+    ``count`` whatever the column is called (Polars' own ``value_counts`` fails on a column named ``count``), in
+    the order of their first row; with ``sort``, commonest first (ties in that order).
 
     >>> value_counts(pl.Series("count", ["a", "b", "a"]), sort=True).rows()
     [('a', 2), ('b', 1)]
     """
-    return series.rename("value").value_counts(sort=sort, name="count")
+    counts = (
+        series.rename("value").to_frame().group_by("value", maintain_order=True).agg(pl.len().alias("count"))
+    )
+    return counts.sort("count", descending=True, maintain_order=True) if sort else counts
 
 
 def records_frame(records: Sequence[Mapping[str, Any]], schema: Schema) -> pl.DataFrame:
