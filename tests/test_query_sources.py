@@ -100,6 +100,28 @@ def test_the_cli_asks_for_a_query_with_a_url_and_a_url_with_a_query(tmp_path, sh
     )
 
 
+def test_the_sql_can_come_from_a_file(tmp_path, shop):
+    sql = tmp_path / "customers.sql"
+    sql.write_text(
+        "-- the churn table\nselect *\n  from customers\n where tenure_months >= 0\n", encoding="utf-8-sig"
+    )
+    query = table_source(shop, f"@{sql}")
+    assert query == Query(shop, sql.read_text(encoding="utf-8-sig"))
+    assert read(query).height == 600
+    result = run(tmp_path, "check", shop, "--query", f"@{sql}", "-t", "churn", "--json", tmp_path / "r.json")
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "r.json").read_text())["n_rows"] == 600
+    with pytest.raises(
+        FieldguideError, match=r"^--query @.*nowhere\.sql: could not read the SQL \(no such file\)"
+    ):
+        table_source(shop, f"@{tmp_path / 'nowhere.sql'}")
+    (tmp_path / "empty.sql").write_text("  \n")
+    result = run(tmp_path, "compare", shop, "--query", f"@{tmp_path / 'empty.sql'}", "-t", "churn")
+    assert (
+        result.exit_code == 2 and "empty.sql: the file is empty, expected the SQL of a query" in result.output
+    )
+
+
 def test_every_verb_reads_a_query_as_it_reads_the_same_rows_from_a_file(tmp_path, shop):
     """check, compare, train (with its exported script), evaluate, predict and the ONNX export's check, each on
     a SQLite query: the same rows as a file give the same results."""

@@ -35,7 +35,8 @@ QUERY = typer.Option(
     None,
     "--query",
     help="SQL whose result is the table, when the table is a database URL (sqlite:///f.db, "
-    "postgresql+psycopg://user@host/db, duckdb:///:memory:). Keep the password out of the URL (PGPASSWORD).",
+    "postgresql+psycopg://user@host/db, duckdb:///:memory:), or @FILE to read it from FILE. Keep the password "
+    "out of the URL (PGPASSWORD).",
 )
 ADDRESS = typer.Option(
     None, "--address", help="Ray cluster address (with --backend ray; default: a local one)."

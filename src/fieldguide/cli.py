@@ -58,7 +58,7 @@ def column_values(text: str | None, option: str = "--missing") -> dict[str, list
 
 def table_source(data: str, query: str | None, argument: str = "DATA") -> str | Query:
     """What a verb reads: the file ``data``, or with ``--query`` a ``fieldguide.data.Query`` on the database URL
-    ``data``.
+    ``data``; ``--query @FILE`` reads the SQL from FILE.
 
     >>> table_source("t.csv", None), str(table_source("sqlite:///shop.db", "select * from orders"))
     ('t.csv', 'sqlite:///shop.db: select * from orders')
@@ -79,7 +79,19 @@ def table_source(data: str, query: str | None, argument: str = "DATA") -> str | 
         )
     from fieldguide.data import Query
 
-    return Query(data, query)
+    return Query(data, _sql_file(query[1:]) if query.startswith("@") else query)
+
+
+def _sql_file(name: str) -> str:
+    path = Path(name).expanduser()
+    try:
+        sql = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as err:
+        reason = "no such file" if isinstance(err, FileNotFoundError) else str(err)
+        raise FieldguideError(f"--query @{name}: could not read the SQL ({reason})") from None
+    if not sql.strip():
+        raise FieldguideError(f"--query @{name}: the file is empty, expected the SQL of a query")
+    return sql
 
 
 def _version(value: bool) -> None:
