@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from fieldguide.data import MISSING_TOKENS, DataWarning, read
+from fieldguide.data._read import scan
 from fieldguide.errors import DataError
 
 EXPECTED = pl.DataFrame({"age": [31, 45], "city": ["Zoë", "Oslo"], "score": [1.5, 2.0]})
@@ -290,6 +291,7 @@ def test_unusual_column_types_become_ones_the_schema_reads(tmp_path: Path) -> No
     assert_frame_equal(as_frame(frame.to_pandas()), PLAIN)
     frame.write_parquet(tmp_path / "t.parquet")
     assert_frame_equal(read(tmp_path / "t.parquet"), PLAIN)
+    assert_frame_equal(scan(tmp_path / "t.parquet").collect(), PLAIN)  # the lazy scan converts as read does
     ids = pl.DataFrame({"uid": pl.Series([uuid.UUID(int=1), None], dtype=pl.Object)})
     assert as_frame(ids).to_dict(as_series=False) == {"uid": ["00000000-0000-0000-0000-000000000001", None]}
     mixed = pl.DataFrame({"doc": pl.Series([{"k": 1}, [2, "b"], 3], dtype=pl.Object)})
@@ -331,3 +333,19 @@ def test_postgresql_types_without_a_polars_twin_are_read_and_graded(postgres_sch
         "identifier",
         "identifier",
     )
+
+
+def test_scan_is_for_parquet_and_names_what_it_cannot_read(tmp_path: Path) -> None:
+    EXPECTED.write_parquet(tmp_path / "t.parquet")
+    assert_frame_equal(scan(tmp_path / "t.parquet").collect(), EXPECTED)
+    (tmp_path / "t.csv").write_text(CSV)
+    assert scan(tmp_path / "t.csv") is None and scan("sqlite:///x.db") is None and scan(EXPECTED) is None
+    assert scan(tmp_path / "missing.parquet") is None  # not a file: read() says so
+    (tmp_path / "bad.parquet").write_bytes(b"PAR1 not parquet")
+    with pytest.raises(DataError, match=r"bad\.parquet: not a readable Parquet file"):
+        scan(tmp_path / "bad.parquet")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match=r"empty: no Parquet files found"):
+        scan(tmp_path / "empty")
+    EXPECTED.write_parquet(tmp_path / "parts", partition_by="age")
+    assert sorted(scan(tmp_path / "parts").collect()["city"].to_list()) == ["Oslo", "Zoë"]

@@ -119,7 +119,7 @@ def test_demo_writes_a_self_contained_html_and_stable_json(tmp_path):
     assert "<link" not in page and "http" not in page.replace("http-equiv", "")
     report = json.loads((tmp_path / "r.json").read_text())
     assert set(report) == {
-        "fieldguide_readiness", "source", "level", "levels", "n_rows", "n_columns", "target", "task",
+        "fieldguide_readiness", "source", "level", "levels", "n_rows", "n_columns", "sampled_rows", "target", "task",
         "counts", "findings", "columns",
     }  # fmt: skip
     assert set(report["findings"][0]) == {

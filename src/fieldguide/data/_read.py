@@ -177,22 +177,54 @@ def plain_types(frame: pl.DataFrame) -> pl.DataFrame:
     for name, dtype in frame.schema.items():
         if (dtype.is_numeric() and not isinstance(dtype, pl.Decimal)) or dtype in _PLAIN:
             continue  # most columns, looked at no further (this runs on every request the server scores)
-        column = frame.get_column(name)
-        if isinstance(dtype, pl.Decimal):
-            changed[name] = column.cast(pl.Float64)
-        elif isinstance(dtype, pl.Duration):
-            changed[name] = column.dt.total_microseconds().cast(pl.Float64) / 1e6
-        elif dtype == pl.Time:
-            changed[name] = column.dt.to_string("%H:%M:%S")
-        elif dtype == pl.Binary:
-            changed[name] = column.bin.encode("hex")
+        if (plain := _plain(name, dtype)) is not None:
+            changed[name] = plain
         elif dtype == pl.Object:
             text = [
                 None if v is None else json.dumps(v, default=str) if isinstance(v, dict | list) else str(v)
-                for v in column.to_list()
+                for v in frame.get_column(name).to_list()
             ]
             changed[name] = pl.Series(name, text, dtype=pl.String)
     return frame.with_columns(changed[n].alias(n) for n in changed) if changed else frame
+
+
+def _plain(name: str, dtype: pl.DataType) -> pl.Expr | None:
+    """The column ``name`` of type ``dtype`` in a type a schema kind reads, or ``None`` when it already is one
+    (or is a Python object, which no expression converts)."""
+    if isinstance(dtype, pl.Decimal):
+        return pl.col(name).cast(pl.Float64)
+    if isinstance(dtype, pl.Duration):
+        return pl.col(name).dt.total_microseconds().cast(pl.Float64) / 1e6
+    if dtype == pl.Time:
+        return pl.col(name).dt.to_string("%H:%M:%S")
+    if dtype == pl.Binary:
+        return pl.col(name).bin.encode("hex")
+    return None
+
+
+def scan(source: Any) -> pl.LazyFrame | None:
+    """A lazy scan of ``source`` when it is a Parquet file, a directory of them or a glob (as :func:`read` reads
+    them, column types included), for passes over a table larger than memory; ``None`` for any other source.
+
+    Raises ``DataError`` naming the path for a missing, empty or unreadable Parquet source.
+    """
+    if not isinstance(source, str | os.PathLike) or is_url(str(source)):
+        return None
+    path = Path(source).expanduser()
+    dataset = path.is_dir() or (not path.exists() and "*" in str(source))
+    if not dataset and (not path.is_file() or path.suffix.lower() not in _PARQUET_SUFFIXES):
+        return None
+    if dataset and not (any(path.rglob("*.parquet")) if path.is_dir() else glob.glob(str(path))):
+        raise DataError(f"{path}: no Parquet files found (a directory or a glob reads *.parquet files)")
+    try:
+        lazy = pl.scan_parquet(path if path.is_dir() else str(path), hive_partitioning=path.is_dir())
+        schema = lazy.collect_schema()
+    except Exception as err:
+        raise DataError(f"{path}: not a readable Parquet file ({_first_line(err)})") from err
+    if not schema:
+        raise DataError(f"{path}: no columns found, expected a table")
+    casts = [e.alias(n) for n, dtype in schema.items() if (e := _plain(n, dtype)) is not None]
+    return lazy.with_columns(casts) if casts else lazy
 
 
 def _nonempty(df: pl.DataFrame, path: Path) -> pl.DataFrame:

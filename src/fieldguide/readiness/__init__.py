@@ -26,13 +26,24 @@ Each finding has an ``id`` (``"B-5 duplicates"``), a ``band``, the level it ``bl
 JSON (``Report.to_json()``, ``fieldguide check --json``), version 1::
 
     {"fieldguide_readiness": 1, "source": str, "level": "B2", "levels": ["C4", ..., "A1"],
-     "n_rows": int, "n_columns": int, "target": str | null, "task": "classification" | "regression" | null,
+     "n_rows": int, "n_columns": int, "sampled_rows": int | null, "target": str | null, "task": "classification" | "regression" | null,
      "counts": {"pass": int, "warn": int, "fail": int, "block": int},
      "findings": [{"id", "band", "blocks", "severity", "message", "action", "value", "threshold",
                    "columns": [str], "examples": [{"row": int, column: value, ...}]}],
      "columns": [{"name", "kind", "role", "missing"}]}
 
 Findings are sorted by band (C, B, A), worst first.
+
+A table larger than memory: ``check(path, sample=N)`` (``fieldguide check FILE --sample N``) reads a Parquet
+file, directory or glob in streaming passes and holds a seeded sample of about N of its rows. What is counted is
+counted over every row: missing values and their spellings, duplicates and conflicting labels (by row hash, in as
+many passes over slices of the hashes as memory needs), constant and identifier columns, values beyond the
+outlier fences, classes of the target, time coverage, and the text checks of columns with at most 100,000
+distinct values. What needs rows side by side reads the sample, and says so: schema inference, the fences'
+quantiles, units, band A's models, and the text checks of columns with more distinct values. A Parquet table
+larger than a quarter of the free memory (a container's limit included) is streamed this way without asking,
+with a sample of 1,000,000 rows; ``sampled_rows`` in the JSON says how many rows the sample holds (``null`` when
+every check read every row).
 
 >>> from fieldguide.readiness import check
 >>> from fieldguide.readiness._demo import demo_table

@@ -55,21 +55,31 @@ def target_checks(t: Table, seed: int) -> list[Finding]:
     message says so.
     """
     name = t.target
-    y = t.df.select(t.typed(name)).to_series()
-    filled = y.len() - y.null_count()
-    task = t.task
+    y, task = t.typed(name), t.task
+    stats = t.aggregate(
+        [
+            y.len().alias("rows"),
+            y.null_count().alias("nulls"),
+            *(
+                [(~y.is_finite()).sum().alias("infinite"), y.min().alias("min"), y.max().alias("max")]
+                if task == "regression"
+                else []
+            ),
+        ]
+    )
+    classes = _classes(t) if task == "classification" else None
     problem = None
-    if filled == 0:
+    if stats["nulls"] == stats["rows"]:
         problem = f"target {name!r} is empty: every value is missing"
-    elif task == "classification" and y.n_unique() - (y.null_count() > 0) < 2:
-        problem = f"target {name!r} has a single class ({y.drop_nulls()[0]!r})"
-    elif task == "regression" and not y.drop_nulls().is_finite().all():
-        problem = f"target {name!r} has {(~y.drop_nulls().is_finite()).sum()} infinite or NaN value(s)"
-    elif task == "regression" and y.drop_nulls().n_unique() == 1:
-        problem = f"target {name!r} is constant ({y.drop_nulls()[0]})"
+    elif classes is not None and classes.height < 2:
+        problem = f"target {name!r} has a single class ({classes['value'][0]!r})"
+    elif task == "regression" and stats["infinite"]:
+        problem = f"target {name!r} has {stats['infinite']} infinite or NaN value(s)"
+    elif task == "regression" and stats["min"] == stats["max"]:
+        problem = f"target {name!r} is constant ({stats['min']})"
     if problem:
         return [Finding("A-1 target", "fail", problem, columns=(name,))]
-    rate = y.null_count() / y.len()
+    rate = stats["nulls"] / stats["rows"]
     findings = [
         Finding(
             "A-1 target",
@@ -84,7 +94,7 @@ def target_checks(t: Table, seed: int) -> list[Finding]:
     ]
     frame, single = _sample(t, task, seed), []
     if task == "classification":
-        findings += _balance(y.drop_nulls())
+        findings += _balance(name, classes)
         frame, single = _without_single_rows(t, frame)
         if frame.select(t.typed(name).n_unique()).item() < 2:
             return findings  # A-2 has failed: every class but one has a single row
@@ -126,9 +136,13 @@ def _sample(t: Table, task: str, seed: int) -> pl.DataFrame:
     return t.df[labelled["row"].sort()]
 
 
-def _balance(y: pl.Series) -> list[Finding]:
-    name = y.name
-    counts = value_counts(y, sort=True)
+def _classes(t: Table) -> pl.DataFrame:
+    """Each class of the target (``value``) and its rows over the whole table (``count``), commonest first."""
+    query = t.lazy.select(t.typed(t.target).alias("value")).drop_nulls().group_by("value").agg(pl.len())
+    return t.collect(query).rename({"len": "count"}).sort(["count", "value"], descending=[True, False])
+
+
+def _balance(name: str, counts: pl.DataFrame) -> list[Finding]:
     smallest, largest = counts["count"][-1], counts["count"][0]
     rarest = str(counts["value"][-1])
     if smallest < MIN_PER_CLASS:

@@ -10,7 +10,7 @@ from fieldguide.data import MISSING_TOKENS
 from fieldguide.data._schema import parse_number
 from fieldguide.readiness import _pii
 from fieldguide.readiness._findings import CHECKS, Finding, percent
-from fieldguide.readiness._table import Table
+from fieldguide.readiness._table import ROW, Table
 
 NUMERIC_SENTINELS = (-999, -9999, -99999)
 SENTINEL_MIN_COUNT = 5
@@ -27,11 +27,9 @@ MAX_VARIANT_DISTINCT = 1000
 
 def personal_data(t: Table) -> list[Finding]:
     """C-3: emails, phones, Luhn-valid card numbers and SSNs, in text and long-integer columns."""
-    long_ints = [
-        n
-        for n, dtype in t.df.schema.items()
-        if dtype.is_integer() and (t.df.get_column(n).abs().max() or 0) >= 10**12
-    ]
+    ints = [n for n, dtype in t.df.schema.items() if dtype.is_integer()]
+    largest = t.aggregate([pl.col(n).abs().max() for n in ints])
+    long_ints = [n for n in ints if (largest[n] or 0) >= 10**12]
     hits = _pii.scan({n: t.distinct(n) for n in [*t.strings, *long_ints]})
     findings = []
     for hit in hits:
@@ -43,11 +41,11 @@ def personal_data(t: Table) -> list[Finding]:
                 "C-3 personal-data",
                 "block" if blocking else "warn",
                 f"{hit.column}: {hit.count:,} value(s) look like {_pii.KINDS[hit.kind]} "
-                f"({percent(hit.share)} of the column)",
+                f"({percent(hit.share)} of the column){t.in_sample(hit.column)}",
                 value=round(hit.share, 6),
                 threshold="any card or national id, or >=1% emails/phones: block",
                 columns=(hit.column,),
-                examples=t.examples(t.rows_with(hit.column, hit.values), [hit.column]),
+                examples=t.examples_where(_is_in(t, hit.column, hit.values), [hit.column]),
             )
         )
     return findings or [Finding("C-3 personal-data", "pass", "no personal data found")]
@@ -69,16 +67,17 @@ def missing(t: Table) -> list[Finding]:
         for n, vs in declared.items()
         for v in vs
     ]
-    stats = t.df.select(exprs).row(0, named=True)
-    n = t.df.height
+    stats = t.aggregate(exprs)
+    n = t.n_rows
     findings: list[Finding] = []
     for name in t.df.columns:
         nulls = stats[f"{name}\x00null"]
         if t.df.schema[name] == pl.String:
             declared_text = list(t.schema[name].missing_values) if name in t.schema else []
-            tokens = t.distinct(name).filter(
+            tokens = t.counts_where(
+                name,
                 pl.col("value").str.strip_chars().str.to_lowercase().is_in(list(MISSING_TOKENS))
-                | pl.col("value").is_in(declared_text)
+                | pl.col("value").is_in(declared_text),
             )
             spelled = {v: (c, pl.col(name) == v) for v, c in tokens.iter_rows()}
         else:
@@ -98,7 +97,6 @@ def missing(t: Table) -> list[Finding]:
         rate = (nulls + marked) / n
         t.missing[name] = rate
         if len(spellings) > 1 or (marked and not nulls):
-            rows = [t.df.select(spelled[s][1].arg_true().first()).item() for s in sorted(spelled)]
             findings.append(
                 Finding(
                     "B-1 missing-spellings",
@@ -107,7 +105,7 @@ def missing(t: Table) -> list[Finding]:
                     value=len(spellings),
                     threshold=">1 spelling: fail; one non-empty spelling: warn",
                     columns=(name,),
-                    examples=t.examples(rows, [name]),
+                    examples=t.examples_where([spelled[s][1] for s in sorted(spelled)], [name]),
                 )
             )
         if rate > MISSING_WARN:
@@ -136,7 +134,7 @@ def _zeros_apart(t: Table, names: list[str], stats: dict) -> list[Finding]:
     the rows of a column with no negative values and no declared missing values, and at least ``ZERO_GAP_STEPS``
     of the column's steps (the median gap between its smallest distinct positive values) below its least positive
     value: a glucose of 0 next to 44, 56, 57, …, not a count of 0 next to 1, 2, 3."""
-    n = t.df.height
+    n = t.n_rows
     candidates = [
         name
         for name in names
@@ -146,17 +144,16 @@ def _zeros_apart(t: Table, names: list[str], stats: dict) -> list[Finding]:
     ]
     if not candidates:
         return []
-    exprs = []
-    for name in candidates:
-        smallest = pl.col(name).filter(pl.col(name) > 0).unique().sort().head(ZERO_STEP_VALUES)
-        exprs += [
-            smallest.first().alias(f"{name}\x00least"),
-            smallest.diff().median().alias(f"{name}\x00step"),
-        ]
-    lows = t.df.select(exprs).row(0, named=True)
+    # The step from the smallest distinct values of the rows in memory (a sample, streamed); the least value
+    # from every row.
+    steps = t.df.select(
+        pl.col(n).filter(pl.col(n) > 0).unique().sort().head(ZERO_STEP_VALUES).diff().median()
+        for n in candidates
+    ).row(0, named=True)
+    least_values = t.aggregate([pl.col(n).filter(pl.col(n) > 0).min() for n in candidates])
     findings = []
     for name in candidates:
-        least, step = lows[f"{name}\x00least"], lows[f"{name}\x00step"]
+        least, step = least_values[name], steps[name]
         if least is None or step is None or least < ZERO_GAP_STEPS * step:
             continue
         zeros = stats[f"{name}\x00zeros"]
@@ -169,7 +166,7 @@ def _zeros_apart(t: Table, names: list[str], stats: dict) -> list[Finding]:
                 value=round(zeros / n, 6),
                 threshold=f"zeros in <= {ZERO_MAX_SHARE:.0%} of rows, >= {ZERO_GAP_STEPS} steps below the rest: warn",
                 columns=(name,),
-                examples=t.examples(t.rows_with(name, [0]), [name]),
+                examples=t.examples_where(pl.col(name) == 0, [name]),
             )
         )
         t.flagged.setdefault(name, "zeros")
@@ -198,11 +195,12 @@ def mixed_types(t: Table) -> list[Finding]:
             Finding(
                 "B-2 mixed-types",
                 "warn",
-                f"{name}: {rare:,} value(s) ({percent(rare / n)}) are {kinds[0]} in a column of {kinds[1]}",
+                f"{name}: {rare:,} value(s) ({percent(rare / n)}) are {kinds[0]} in a column of {kinds[1]}"
+                + t.in_sample(name),
                 value=round(rare / n, 6),
                 threshold="rarer type in (0%, 10%]: warn",
                 columns=(name,),
-                examples=t.examples(t.rows_with(name, rare_values.to_list()), [name]),
+                examples=t.examples_where(_is_in(t, name, rare_values.to_list()), [name]),
             )
         )
     return findings or [Finding("B-2 mixed-types", "pass", "every text column holds one type")]
@@ -211,10 +209,9 @@ def mixed_types(t: Table) -> list[Finding]:
 def category_variants(t: Table) -> list[Finding]:
     """B-3: distinct spellings that are one category once case, spaces and punctuation are ignored."""
     candidates = [n for n in t.of_kind("categorical", "boolean") if t.df.schema[n] == pl.String]
-    distinct = t.df.select([pl.col(n).n_unique() for n in candidates]).row(0) if candidates else ()
     findings = []
-    for name, count in zip(candidates, distinct, strict=True):
-        if count > MAX_VARIANT_DISTINCT:
+    for name in candidates:
+        if name in t.sampled_columns or t.distinct(name).height > MAX_VARIANT_DISTINCT:
             continue
         counts = (
             t.distinct(name)
@@ -227,8 +224,6 @@ def category_variants(t: Table) -> list[Finding]:
             continue
         groups = counts.group_by("key", maintain_order=True).agg(pl.col("value"))
         described = "; ".join(" / ".join(repr(v) for v in vs) for vs in groups["value"].head(3).to_list())
-        col = t.df.get_column(name)
-        rows = [int(col.eq(v).arg_true()[0]) for v in counts["value"].head(5)]
         findings.append(
             Finding(
                 "B-3 category-variants",
@@ -238,7 +233,7 @@ def category_variants(t: Table) -> list[Finding]:
                 value=groups.height,
                 threshold="any variant: warn",
                 columns=(name,),
-                examples=t.examples(rows, [name]),
+                examples=t.examples_where([pl.col(name) == v for v in counts["value"].head(5)], [name]),
             )
         )
     return findings or [Finding("B-3 category-variants", "pass", "every category has one spelling")]
@@ -247,12 +242,11 @@ def category_variants(t: Table) -> list[Finding]:
 def duplicates_and_conflicts(t: Table) -> list[Finding]:
     """B-5 duplicate rows and B-6 conflicting labels, from row hashes (identifiers are left out)."""
     keys = [n for n in t.features] or list(t.df.columns)
-    hashes = t.df.select(keys).hash_rows(seed=0)
-    n = t.df.height
-    extra = n - hashes.n_unique()
+    groups = _repeated(t, keys)
+    n = t.n_rows
+    extra = int((groups["rows"] - 1).sum())
     findings: list[Finding] = []
     if extra:
-        duplicated = hashes.is_duplicated()
         share = extra / n
         findings.append(
             Finding(
@@ -262,46 +256,74 @@ def duplicates_and_conflicts(t: Table) -> list[Finding]:
                 value=round(share, 6),
                 threshold=">0 warn; >5% fail",
                 columns=tuple(keys),
-                examples=t.examples(duplicated.arg_true(), keys[:6]),
+                examples=t.examples_at(sorted({*groups["first"], *groups["last"]}), keys[:6]),
             )
         )
-    if t.target is not None and extra:
-        frame = pl.DataFrame({"h": hashes, "y": t.df.get_column(t.target)}).with_row_index("row")
-        conflicting = frame.filter(duplicated & (pl.col("y").n_unique().over("h") > 1))
-        if conflicting.height:
-            share = conflicting.height / n
-            rows = conflicting.sort("h")["row"]
-            findings.append(
-                Finding(
-                    "B-6 conflicting-labels",
-                    "fail",
-                    f"{conflicting.height:,} row(s) ({percent(share)}) share all features with a row of another "
-                    f"{t.target!r}",
-                    value=round(share, 6),
-                    threshold=">0 fail",
-                    columns=(*keys, t.target),
-                    examples=t.examples(rows, keys[:6]),
-                )
+    conflicting = groups.filter(pl.col("labels") > 1) if t.target is not None else groups.clear()
+    if conflicting.height:
+        count = int(conflicting["rows"].sum())
+        share = count / n
+        pairs = conflicting.sort("first").head(3).select("first", "last").rows()
+        findings.append(
+            Finding(
+                "B-6 conflicting-labels",
+                "fail",
+                f"{count:,} row(s) ({percent(share)}) share all features with a row of another {t.target!r}",
+                value=round(share, 6),
+                threshold=">0 fail",
+                columns=(*keys, t.target),
+                examples=t.examples_at([r for pair in pairs for r in pair], keys[:6]),
             )
+        )
     ids = ["B-5 duplicates", *(["B-6 conflicting-labels"] if t.target else [])]
     return findings + _passes(findings, ids)
 
 
+def _repeated(t: Table, keys: list[str]) -> pl.DataFrame:
+    """One row per group of rows equal on ``keys`` (by a 64-bit hash) that has more than one: its ``rows``, the
+    index of its ``first`` and ``last`` row, and how many distinct target values it holds (``labels``).
+
+    Streamed, the groups are counted in as many passes over the table as memory needs, each over one slice of
+    the hash values."""
+    target = [pl.col(t.target).alias("\x00y")] if t.target is not None else []
+    rows = t.lazy.with_row_index(ROW).select(pl.struct(keys).hash(0).alias("\x00hash"), ROW, *target)
+    parts = t.partitions()
+    per_group = [
+        pl.len().alias("rows"),
+        pl.col(ROW).min().alias("first"),
+        pl.col(ROW).max().alias("last"),
+        (pl.col("\x00y").n_unique() if target else pl.lit(1)).alias("labels"),
+    ]
+    found = [
+        t.collect(
+            (rows if parts == 1 else rows.filter(pl.col("\x00hash") % parts == part))
+            .group_by("\x00hash")
+            .agg(per_group)
+            .filter(pl.col("rows") > 1)
+            .drop("\x00hash")
+        )
+        for part in range(parts)
+    ]
+    return pl.concat(found).cast({"labels": pl.UInt32})
+
+
 def constant_and_identifiers(t: Table) -> list[Finding]:
     """B-8 constant columns and B-9 identifier-like feature columns."""
-    n = t.df.height
+    n = t.n_rows
     # Cheap screens first: constant means no nulls and min == max (or all null); exact distinct counts only for
     # the integer and text columns whose approximate count is near the number of rows.
-    screen = t.df.select(
-        *[(pl.col(c).null_count() == n).alias(f"{c}\x00null") for c in t.df.columns],
-        *[(pl.col(c).min() == pl.col(c).max()).alias(f"{c}\x00same") for c in t.df.columns if _ordered(t, c)],
-        *[(pl.col(c).null_count() == 0).alias(f"{c}\x00full") for c in t.df.columns],
-        *[pl.col(c).approx_n_unique().alias(f"{c}\x00approx") for c in t.df.columns if _id_candidate(t, c)],
-    ).row(0, named=True)
-    maybe_ids = [c for c in t.df.columns if screen.get(f"{c}\x00approx", 0) >= 0.9 * n]
-    exact = t.df.select([pl.col(c).n_unique() for c in maybe_ids]).row(0, named=True) if maybe_ids else {}
+    columns = t.df.columns
+    screen = t.aggregate(
+        [
+            *[(pl.col(c).null_count() == n).alias(f"{c}\x00null") for c in columns],
+            *[(pl.col(c).min() == pl.col(c).max()).alias(f"{c}\x00same") for c in columns if _ordered(t, c)],
+            *[(pl.col(c).null_count() == 0).alias(f"{c}\x00full") for c in columns],
+            *[pl.col(c).approx_n_unique().alias(f"{c}\x00approx") for c in columns if _id_candidate(t, c)],
+        ]
+    )
+    exact = _distinct_counts(t, [c for c in columns if screen.get(f"{c}\x00approx", 0) >= 0.9 * n])
     findings = []
-    for name in t.df.columns:
+    for name in columns:
         spec = t.schema[name]
         constant = screen[f"{name}\x00null"] or (screen[f"{name}\x00full"] and screen.get(f"{name}\x00same"))
         count = exact.get(name, 0)
@@ -314,7 +336,7 @@ def constant_and_identifiers(t: Table) -> list[Finding]:
                     value=1,
                     threshold="1 distinct value: warn",
                     columns=(name,),
-                    examples=t.examples([0], [name]),
+                    examples=t.examples_at([0], [name]),
                 )
             )
         if count == n and n >= 20 and spec.role == "feature" and spec.kind not in ("text", "datetime"):
@@ -326,7 +348,7 @@ def constant_and_identifiers(t: Table) -> list[Finding]:
                     value=count,
                     threshold="distinct = rows in a feature: warn",
                     columns=(name,),
-                    examples=t.examples(range(min(n, 3)), [name]),
+                    examples=t.examples_at(range(min(n, 3)), [name]),
                 )
             )
     declared = [c.name for c in t.schema if c.kind == "identifier"]
@@ -339,6 +361,25 @@ def constant_and_identifiers(t: Table) -> list[Finding]:
     return findings + passes
 
 
+def _distinct_counts(t: Table, names: list[str]) -> dict[str, int]:
+    """The exact number of distinct values (null included) of each column, over every row: streamed, summed over
+    slices of the values' hashes, as many as memory needs."""
+    parts = t.partitions()
+    if parts == 1:
+        return t.aggregate([pl.col(c).n_unique() for c in names])
+    return {
+        c: sum(
+            t.collect(
+                t.scan.select(pl.col(c))
+                .filter(pl.col(c).hash(0) % parts == part)
+                .select(pl.col(c).n_unique())
+            ).item()
+            for part in range(parts)
+        )
+        for c in names
+    }
+
+
 def outliers(t: Table) -> list[Finding]:
     """B-10: values beyond 3 IQR from the quartiles *and* beyond the 1%–99% range by its own width, on the raw
     scale and, for non-negative columns, on the log scale of the positive values too (so that long right tails
@@ -349,7 +390,7 @@ def outliers(t: Table) -> list[Finding]:
     levels = (0.01, 0.25, 0.75, 0.99)
     # Zeros stay out of the log scale (a zero is not a small outlier of a long tail).
     scales = {"raw": lambda e: e, "log": lambda e: pl.when(e > 0).then(e.log10())}
-    minima = t.df.select([t.typed(n).min().alias(f"{n}\x00min") for n in names]).row(0, named=True)
+    minima = t.aggregate([t.typed(n).min().alias(f"{n}\x00min") for n in names])
     q = minima | t.sample.select(
         *[
             scale(t.typed(n)).quantile(p).alias(f"{n}\x00{s}{p}")
@@ -370,12 +411,11 @@ def outliers(t: Table) -> list[Finding]:
             flag = outside if flag is None else flag & outside
         if flag is not None:
             flags[name] = flag.fill_null(False)
-    counts = t.df.select([f.sum().alias(n) for n, f in flags.items()]).row(0, named=True) if flags else {}
+    counts = t.aggregate([f.sum().alias(n) for n, f in flags.items()])
     findings = []
     for name, count in counts.items():
         if count:
-            share = count / t.df.height
-            rows = t.df.select(flags[name].arg_true().head(5)).to_series()
+            share = count / t.n_rows
             findings.append(
                 Finding(
                     "B-10 outliers",
@@ -384,7 +424,7 @@ def outliers(t: Table) -> list[Finding]:
                     value=round(share, 6),
                     threshold="any value beyond max(3 IQR, 1%-99% range) of the quartiles: warn",
                     columns=(name,),
-                    examples=t.examples(rows, [name]),
+                    examples=t.examples_where(flags[name], [name]),
                 )
             )
             t.flagged.setdefault(name, "outliers")
@@ -407,6 +447,10 @@ def _ordered(t: Table, name: str) -> bool:
 
 def _id_candidate(t: Table, name: str) -> bool:
     return t.df.schema[name].is_integer() or t.df.schema[name] == pl.String
+
+
+def _is_in(t: Table, name: str, values: list) -> pl.Expr:
+    return pl.col(name).is_in(pl.Series(values, dtype=t.df.schema[name]).implode())
 
 
 def _passes(findings: list[Finding], ids: tuple[str, ...] | list[str]) -> list[Finding]:

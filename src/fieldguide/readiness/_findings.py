@@ -214,6 +214,8 @@ class Report:
     columns: one dict per column: name, kind, role, missing (rate).
     plots: per flagged numeric column, ``{"why": "units" | "outliers" | "zeros", "values": [...]}`` (a sample) for the
         HTML report; never serialised to JSON.
+    sampled: for a table streamed in passes (``check(..., sample=N)``), the rows of the seeded sample that the
+        row by row checks read; ``None`` when every check read every row.
     """
 
     source: str
@@ -224,6 +226,7 @@ class Report:
     findings: list[Finding]
     columns: list[dict[str, Any]]
     plots: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict, repr=False)
+    sampled: int | None = None  # rows of the sample that row by row checks read; None: they read every row
 
     @property
     def level(self) -> str:
@@ -248,6 +251,7 @@ class Report:
             "levels": list(LEVELS),
             "n_rows": self.n_rows,
             "n_columns": self.n_columns,
+            "sampled_rows": self.sampled,
             "target": self.target,
             "task": self.task,
             "counts": {s: sum(f.severity == s for f in self.findings) for s in SEVERITIES},

@@ -22,6 +22,8 @@ MARK = {"pass": "✓", "warn": "!", "fail": "✗", "block": "⛔"}
 
 def _headline(report: Report) -> str:
     what = f"{report.n_rows:,} rows × {report.n_columns} columns"
+    if report.sampled is not None:
+        what += f" (streamed; row by row checks on a seeded sample of {report.sampled:,})"
     target = (
         f", target {report.target!r} ({report.task})" if report.target else ", no target (band A not graded)"
     )

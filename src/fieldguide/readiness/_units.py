@@ -230,25 +230,36 @@ def _log_clusters(t: Table, name: str) -> Finding | None:
 def time_coverage(t: Table) -> list[Finding]:
     """B-11: empty periods between the first and last timestamp of each datetime column."""
     findings = []
-    for name in t.of_kind("datetime"):
-        stamps = t.df.select(t.typed(name)).to_series().drop_nulls()
-        if stamps.len() < 2 * MIN_ROWS_PER_PERIOD:
+    names = t.of_kind("datetime")
+    stats = t.aggregate(
+        [
+            e
+            for n in names
+            for e in (
+                t.typed(n).min().alias(f"{n}\x00min"),
+                t.typed(n).max(),
+                t.typed(n).count().alias(f"{n}\x00n"),
+            )
+        ]
+    )
+    for name in names:
+        start, end, count = stats[f"{name}\x00min"], stats[name], stats[f"{name}\x00n"]
+        if count < 2 * MIN_ROWS_PER_PERIOD:
             continue
-        start, end = stamps.min(), stamps.max()
         span = (end - start).total_seconds()
         period = next(
             (
                 p
                 for p, seconds in PERIODS
-                if span / seconds >= 2 and stamps.len() / (span / seconds + 1) >= MIN_ROWS_PER_PERIOD
+                if span / seconds >= 2 and count / (span / seconds + 1) >= MIN_ROWS_PER_PERIOD
             ),
             None,
         )
         if period is None:
             continue
-        present = stamps.dt.truncate(period).unique()
-        expected = pl.datetime_range(stamps.min(), stamps.max(), period, eager=True).dt.truncate(period)
-        empty = expected.filter(~expected.is_in(present.implode()))
+        present = t.collect(t.lazy.select(t.typed(name).dt.truncate(period)).unique()).to_series()
+        expected = pl.datetime_range(start, end, period, eager=True).dt.truncate(period)
+        empty = expected.filter(~expected.is_in(present.drop_nulls().implode()))
         if empty.len():
             shown = ", ".join(str(v)[: 10 if period != "1h" else 16] for v in empty.head(5))
             findings.append(

@@ -27,6 +27,15 @@ def check_command(
     require: str = typer.Option(None, "--require", help="Exit 1 when the level is below this one (e.g. B1)."),
     demo: bool = typer.Option(False, "--demo", help="Grade a bundled table with a few planted defects."),
     seed: int = typer.Option(0, "--seed", help="Seed of samples and cross-validation folds."),
+    sample: int = typer.Option(
+        None,
+        "--sample",
+        help=(
+            "Hold a seeded sample of about N rows in memory; a Parquet table is read in streaming passes, its "
+            "counts over every row. Default: 1,000,000 for a Parquet table larger than a quarter of the free "
+            "memory; every row otherwise."
+        ),
+    ),
 ) -> None:
     """Grade a table on the data readiness levels C4 (worst) … A1 (best) and say what to fix.
 
@@ -60,6 +69,7 @@ def check_command(
             ignore=comma_list(ignore),
             missing=column_values(missing),
             seed=seed,
+            sample=sample,
         )
         if demo:
             report.source = "demo: customers with planted defects"
