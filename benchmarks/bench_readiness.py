@@ -7,6 +7,10 @@ table is loaded (the scan's own memory).
 
     .venv/bin/python benchmarks/bench_readiness.py                      # fieldguide alone
     .venv/bin/python benchmarks/bench_readiness.py --peer-python /tmp/fg-bench/bin/python
+    .venv/bin/python benchmarks/bench_readiness.py --rows 20000000 --skip deepchecks   # a larger table
+
+``fieldguide --sample`` is the streamed check (``check(path, sample=N)``): it never loads the table whole, so its
+memory is above its imports only.
 
 The peers are not fieldguide dependencies; install them into a separate environment (they pin older NumPy,
 pandas or scikit-learn than fieldguide uses): ``python -m venv /tmp/fg-bench &&
@@ -64,6 +68,14 @@ LOADED = rss()
 report = check(df, target="y", progress=False)
 result = {{"level": report.level, "findings": sum(f.severity != "pass" for f in report.findings)}}
 """,
+    "fieldguide --sample": """
+from fieldguide.readiness import check
+import fieldguide.readiness._appropriate
+{measure}
+LOADED = BASELINE  # nothing is loaded whole: the check streams the file
+report = check(PATH, target="y", progress=False, sample=SAMPLE)
+result = {{"level": report.level, "findings": sum(f.severity != "pass" for f in report.findings)}}
+""",
     "ydata-profiling": """
 import pandas as pd
 from ydata_profiling import ProfileReport
@@ -102,8 +114,8 @@ print("RESULT " + json.dumps({"seconds": seconds, "peak_rss": peak, "baseline_rs
 """
 
 
-def run_worker(tool: str, python: str, path: Path, timeout: int) -> dict | str:
-    code = f"PATH = {str(path)!r}\n" + WORKERS[tool].format(measure=MEASURE) + REPORT
+def run_worker(tool: str, python: str, path: Path, timeout: int, sample: int) -> dict | str:
+    code = f"PATH = {str(path)!r}\nSAMPLE = {sample}\n" + WORKERS[tool].format(measure=MEASURE) + REPORT
     try:
         done = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -123,6 +135,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--peer-python", default=sys.executable, help="interpreter with the peers installed")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds allowed to each tool")
+    parser.add_argument(
+        "--sample", type=int, default=100_000, help="rows `fieldguide --sample` holds; it streams the rest"
+    )
+    parser.add_argument("--skip", default="", help="comma-separated tools not to run")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -132,26 +148,32 @@ def main() -> None:
         print(f"table: {args.rows:,} rows x 20 columns + target, Arrow size {arrow / mib:.0f} MiB")
         results = {}
         for tool in WORKERS:
-            python = sys.executable if tool == "fieldguide" else args.peer_python
+            if tool in args.skip.split(","):
+                results[tool] = "--skip"
+                print(f"{tool:20s} skipped (--skip)")
+                continue
+            python = sys.executable if tool.startswith("fieldguide") else args.peer_python
             started = time.perf_counter()
-            results[tool] = run_worker(tool, python, path, args.timeout)
+            results[tool] = run_worker(tool, python, path, args.timeout, args.sample)
             outcome = results[tool]
             if isinstance(outcome, str):
-                print(f"{tool:16s} skipped ({outcome})")
+                print(f"{tool:20s} skipped ({outcome})")
                 continue
             used = outcome["peak_rss"] - outcome["baseline_rss"]
             scan = outcome["peak_rss"] - outcome["loaded_rss"]
             print(
-                f"{tool:16s} {outcome['seconds']:7.2f} s  peak RSS {outcome['peak_rss'] / mib:5.0f} MiB  "
+                f"{tool:20s} {outcome['seconds']:7.2f} s  peak RSS {outcome['peak_rss'] / mib:5.0f} MiB  "
                 f"above imports {used / mib:5.0f} MiB = {used / arrow:4.2f}x Arrow  "
                 f"above the loaded table {scan / mib:5.0f} MiB = {scan / arrow:4.2f}x  "
                 f"(process {time.perf_counter() - started:.0f} s)"
             )
-        ours = results["fieldguide"]
-        if isinstance(ours, dict):
+        for ours in ("fieldguide", "fieldguide --sample"):
+            if not isinstance(results[ours], dict):
+                continue
             for tool in ("ydata-profiling", "deepchecks"):
                 if isinstance(results[tool], dict):
-                    print(f"speed-up vs {tool}: {results[tool]['seconds'] / ours['seconds']:.1f}x")
+                    ratio = results[tool]["seconds"] / results[ours]["seconds"]
+                    print(f"{ours} speed-up vs {tool}: {ratio:.1f}x")
 
 
 if __name__ == "__main__":
