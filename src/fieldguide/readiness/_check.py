@@ -17,7 +17,7 @@ from fieldguide.data._schema import as_frame, infer_counted
 from fieldguide.errors import DataError, FieldguideError
 from fieldguide.readiness import _faithful, _units
 from fieldguide.readiness._findings import Finding, Report
-from fieldguide.readiness._table import DISTINCT_LIMIT, ROW, Table, memory_budget
+from fieldguide.readiness._table import DISTINCT_LIMIT, ROW, Table, count_values, memory_budget
 
 PLOT_SAMPLE = 5000
 PROGRESS_ROWS = 100_000
@@ -223,13 +223,11 @@ def _count_distinct(t: Table) -> None:
     estimates = t.aggregate([pl.col(n).approx_n_unique() for n in names])
     t.sampled_columns.update(n for n in names if estimates[n] > DISTINCT_LIMIT)
     exact = [n for n in t.strings if n not in t.sampled_columns]
-    queries = [
-        t.scan.select(pl.col(n).alias("value")).group_by("value", maintain_order=True).agg(pl.len())
-        for n in exact
-    ]
     with waiting(f"counting the distinct values of {len(exact)} text column(s)"):
-        counted = pl.collect_all(queries, engine="streaming") if queries else []
-    t._distinct.update({n: c.rename({"len": "count"}) for n, c in zip(exact, counted, strict=True)})
+        counted = (
+            pl.collect_all([count_values(t.scan, n) for n in exact], engine="streaming") if exact else []
+        )
+    t._distinct.update(zip(exact, counted, strict=True))
 
 
 def _against(schema: Schema, df: pl.DataFrame) -> Finding:

@@ -66,11 +66,7 @@ class Table:
 
     def aggregate(self, exprs: Sequence[pl.Expr]) -> dict[str, Any]:
         """One row of aggregates over every row of the table, by name."""
-        if not exprs:
-            return {}
-        if not self.streamed:
-            return self.df.select(exprs).row(0, named=True)
-        return self.collect(self.scan.select(exprs)).row(0, named=True)
+        return self.collect(self.lazy.select(exprs)).row(0, named=True) if exprs else {}
 
     def typed(self, name: str) -> pl.Expr:
         """The column in its kind's type (numbers stored as text become Float64, missing spellings null)."""
@@ -93,14 +89,12 @@ class Table:
         return self.df.sample(QUANTILE_SAMPLE, seed=0)
 
     def distinct(self, name: str) -> pl.DataFrame:
-        """Each distinct ``value`` of a column (nulls included) with its ``count``: the text checks run over these,
-        not over every row, so a categorical column of a million rows costs a handful of regex matches. Streamed,
-        a column in ``sampled_columns`` is counted on the sample."""
+        """Each distinct ``value`` of a column (nulls included) with its ``count``, in the order of their first row:
+        the text checks run over these, not over every row, so a categorical column of a million rows costs a
+        handful of regex matches. Streamed, a column in ``sampled_columns`` is counted on the sample."""
         if name not in self._distinct:
             if self.streamed and name not in self.sampled_columns:
-                query = self.scan.select(pl.col(name).alias("value")).group_by("value", maintain_order=True)
-                query = query.agg(pl.len())
-                self._distinct[name] = self.collect(query).rename({"len": "count"})
+                self._distinct[name] = self.collect(count_values(self.scan, name))
             else:
                 self._distinct[name] = value_counts(self.df.get_column(name))
         return self._distinct[name]
@@ -110,10 +104,7 @@ class Table:
         its ``count`` over every row, including a column counted on the sample."""
         if name not in self.sampled_columns:
             return self.distinct(name).filter(condition)
-        query = (
-            self.scan.select(pl.col(name).alias("value")).filter(condition).group_by("value").agg(pl.len())
-        )
-        return self.collect(query).rename({"len": "count"})
+        return self.collect(count_values(self.scan, name, condition))
 
     def in_sample(self, name: str) -> str:
         """`` (in a sample of N rows)`` for a column whose values are counted on the sample, else ``""``."""
@@ -144,20 +135,16 @@ class Table:
     def examples_where(self, condition: pl.Expr | list[pl.Expr], columns: Sequence[str]) -> tuple[dict, ...]:
         """Examples from every row of the table: the first 5 where ``condition`` holds, or, for a list of
         conditions, the first row where each holds."""
-        if not self.streamed:
-            if isinstance(condition, list):
-                rows = [self.df.select(c.arg_true().first()).item() for c in condition]
-            else:
-                rows = self.df.select(condition.fill_null(False).arg_true().head(MAX_EXAMPLES)).to_series()
-            return self.examples([r for r in rows if r is not None], columns)
-        indexed = self.scan.with_row_index(ROW)
+        indexed = self.lazy.with_row_index(ROW)
         if isinstance(condition, list):
             query = indexed.select(
                 pl.col(ROW).filter(c).first().alias(str(i)) for i, c in enumerate(condition)
             )
             return self.examples_at([r for r in self.collect(query).row(0) if r is not None], columns)
-        matching = indexed.filter(condition.fill_null(False)).head(MAX_EXAMPLES)
-        picked = self.collect(matching.select(ROW, *self._shown(columns)))
+        query = (
+            indexed.filter(condition.fill_null(False)).head(MAX_EXAMPLES).select(ROW, *self._shown(columns))
+        )
+        picked = self.collect(query)
         return self._records(picked.get_column(ROW).to_list(), picked.drop(ROW))
 
     def examples_at(self, index: Sequence[int], columns: Sequence[str]) -> tuple[dict, ...]:
@@ -192,6 +179,14 @@ class Table:
         if isinstance(value, float | int | str | bool) or value is None:
             return value
         return str(value)  # dates and other types as text for JSON
+
+
+def count_values(lazy: pl.LazyFrame, name: str, condition: pl.Expr | None = None) -> pl.LazyFrame:
+    """The distinct ``value``s of column ``name`` (those for which ``condition`` holds) and their ``count``, in
+    the order of their first row."""
+    values = lazy.select(pl.col(name).alias("value"))
+    values = values if condition is None else values.filter(condition)
+    return values.group_by("value", maintain_order=True).agg(pl.len().alias("count"))
 
 
 def memory_budget() -> int:
