@@ -138,7 +138,7 @@ def read(
         )
     path = Path(source).expanduser()
     if path.is_dir() or (not path.exists() and "*" in text):
-        return plain_types(_read_parquet_dataset(path))
+        return _read_parquet_dataset(path)  # the scan turns the column types plain
     if not path.exists():
         raise DataError(f"{path}: no such file")
     suffixes = [s.lower() for s in path.suffixes]
@@ -265,12 +265,9 @@ def _read_json(data: bytes, path: Path, *, lines: bool) -> pl.DataFrame:
 
 def _read_parquet_dataset(path: Path) -> pl.DataFrame:
     """A directory of Parquet files (hive partitions such as ``year=2024/`` become columns) or a glob of them."""
-    is_dir = path.is_dir()
-    if not (any(path.rglob("*.parquet")) if is_dir else glob.glob(str(path))):
-        raise DataError(f"{path}: no Parquet files found (a directory or a glob reads *.parquet files)")
     try:
-        df = pl.read_parquet(path if is_dir else str(path), hive_partitioning=is_dir)
-    except Exception as err:
+        df = scan(path).collect()
+    except pl.exceptions.PolarsError as err:
         raise DataError(f"{path}: could not read the Parquet dataset ({_first_line(err)})") from err
     return _nonempty(df, path)
 

@@ -16,7 +16,11 @@ def register(app: typer.Typer) -> None:
 
 def check_command(
     data: str = typer.Argument(
-        None, help="Table to grade: a CSV/Parquet/JSON-lines file (or .gz), or a database URL with --query."
+        None,
+        help=(
+            "Table to grade: a CSV/Parquet/JSON-lines file (or .gz), a directory or glob of Parquet files, or a "
+            "database URL with --query."
+        ),
     ),
     query: str = _options.QUERY,
     target: str = typer.Option(None, "--target", "-t", help="Column to predict; grades band A."),
